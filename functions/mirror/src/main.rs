@@ -1,1 +1,53 @@
-fn main() {}
+//! Lambda entry point of the mirror function: tracing, typed config, clients built once, then the
+//! handler for every Kafka event source mapping batch. All logic lives in the library.
+
+use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
+use ferry_kafka::{ProducerTuning, TargetCluster};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use mirror::faults::Faults;
+use mirror::{event, BatchSummary, MirrorConfig, MirrorError, MirrorHandler};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+
+    let config = MirrorConfig::from_env().inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?;
+    tracing::info!(?config, "mirror starting");
+    let faults = Arc::new(Faults::from_env().inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?);
+    let _metrics = ferry_aws::metrics::init_metrics(&config.metrics_namespace, "mirror")?;
+
+    let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
+    let target = TargetCluster::new(&config.target, ProducerTuning::default())?;
+    let handler = MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
+        .allow_non_empty_target(config.allow_non_empty_target)
+        .with_faults(faults);
+    let handler = &handler;
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let result = match event::decode(event.payload) {
+            Ok(batches) => handler.handle(batches).await,
+            Err(e) => {
+                let e = MirrorError::from(e);
+                mirror::telemetry::MirrorEvent::BatchFailed { kind: e.kind(), message: &e.message() }.emit();
+                Err(e)
+            }
+        };
+        result.map_err(|e: MirrorError| Diagnostic {
+            error_type: e.kind().error_type().to_string(),
+            error_message: e.message(),
+        })
+        .map(|s: BatchSummary| s)
+    }))
+    .await
+}

@@ -1,1 +1,33 @@
-//! stub
+//! # ferry-core
+//!
+//! Ferry's pure domain. Plain values in, plain values out: no tokio, no AWS SDK, no rdkafka.
+//! Everything that decides *what* happens during a migration lives here, so it can be
+//! unit- and property-tested without a broker:
+//!
+//! * [`topic`]: topic/partition identities.
+//! * [`policy`]: the replication policy (source topic name → target topic name) and topic filters.
+//! * [`record`]: the record shape Ferry mirrors (key, value, headers, timestamp).
+//! * [`progress`]: per-partition mirror progress and the exactly-once dedup decision
+//!   ([`progress::plan_partition`]) plus segment building ([`progress::advance`]).
+//! * [`translate`]: exact source → target offset translation over segments.
+//! * [`checkpoint`]: checkpoint rules (never backwards).
+//! * [`checksum`]: ordered content checksums used by validation and tests.
+//! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
+//! * [`ports`]: the capabilities (traits) that adapters implement: state store, target cluster.
+//!
+//! The invariants each module guarantees are written on the items and checked by proptests.
+
+pub mod checkpoint;
+pub mod checksum;
+pub mod failure;
+pub mod memory;
+pub mod policy;
+pub mod ports;
+pub mod progress;
+pub mod record;
+pub mod topic;
+pub mod translate;
+
+pub use progress::{Progress, Segment};
+pub use record::{Header, MirrorRecord, TimestampType};
+pub use topic::TopicPartition;

@@ -1,0 +1,92 @@
+//! The mirror's typed errors and their mapping to Ferry's fixed Lambda error types.
+
+use crate::event::DecodeError;
+use ferry_core::failure::FailureKind;
+use ferry_core::ports::{StoreError, TargetError};
+use ferry_core::progress::PlanError;
+use ferry_core::TopicPartition;
+use thiserror::Error;
+
+/// Why a batch was not mirrored. Any error means the batch is not acknowledged: the event source
+/// mapping delivers it again.
+#[derive(Debug, Error)]
+pub enum MirrorError {
+    /// The payload is not a valid Kafka event.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A record's topic is excluded by the topic filter: the mapping should not exist.
+    #[error("topic {topic:?} is excluded by FERRY_TOPICS_INCLUDE/FERRY_TOPICS_EXCLUDE but an event source mapping delivered it")]
+    TopicNotMirrored {
+        /// Source topic.
+        topic: String,
+    },
+    /// A target partition already has records Ferry did not write.
+    #[error("target partition {target} already holds {end_offset} records that Ferry did not write; mirror into empty topics (or set FERRY_ALLOW_NON_EMPTY_TARGET=true to start after them)")]
+    TargetNotEmpty {
+        /// Target partition.
+        target: TopicPartition,
+        /// Its end offset.
+        end_offset: i64,
+    },
+    /// The dedup decision or contiguity check failed for a partition.
+    #[error("{source_tp} -> {target}: {source}")]
+    Integrity {
+        /// Source partition.
+        source_tp: TopicPartition,
+        /// Target partition.
+        target: TopicPartition,
+        /// What was found.
+        #[source]
+        source: PlanError,
+    },
+    /// The target cluster failed or is not ready.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl MirrorError {
+    /// The fixed Lambda error type this error is reported as.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Decode(_) | Self::TopicNotMirrored { .. } => FailureKind::BadInput,
+            Self::TargetNotEmpty { .. } => FailureKind::TargetNotReady,
+            Self::Integrity { source, .. } => match source {
+                PlanError::OffsetsNotAscending { .. } => FailureKind::BadInput,
+                PlanError::TargetBehind { .. }
+                | PlanError::NotContiguous { .. }
+                | PlanError::ForeignRecord { .. } => {
+                    FailureKind::TargetIntegrity
+                }
+            },
+            Self::Target(e) => match e {
+                TargetError::TopicMissing { .. } | TargetError::TooFewPartitions { .. } => {
+                    FailureKind::TargetNotReady
+                }
+                TargetError::RecordTooLarge { .. } => FailureKind::BadInput,
+                TargetError::Unavailable(_) | TargetError::Produce { .. } => FailureKind::Transient,
+            },
+            Self::Store(e) => match e {
+                StoreError::Unavailable(_) | StoreError::Conflict { .. } => FailureKind::Transient,
+                StoreError::Corrupt { .. } => FailureKind::TargetIntegrity,
+            },
+        }
+    }
+
+    /// The full message with its chain of causes.
+    pub fn message(&self) -> String {
+        let mut msg = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let s = c.to_string();
+            if !msg.contains(&s) {
+                msg.push_str(": ");
+                msg.push_str(&s);
+            }
+            cause = c.source();
+        }
+        msg
+    }
+}

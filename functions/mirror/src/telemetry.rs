@@ -1,0 +1,93 @@
+//! Typed telemetry events: each emits one structured log line and its metrics (CloudWatch EMF
+//! in Lambda through the recorder `main.rs` installs). Labels stay low-cardinality: topic and
+//! failure kind, never partition or offset.
+
+use ferry_core::failure::FailureKind;
+use metrics::{counter, histogram};
+
+/// Something worth a log line and a metric.
+#[derive(Debug)]
+pub enum MirrorEvent<'a> {
+    /// A partition's records in a batch were mirrored and recorded.
+    PartitionMirrored {
+        /// Source topic.
+        topic: &'a str,
+        /// Partition.
+        partition: i32,
+        /// Records produced to the target.
+        produced: u64,
+        /// Records found already written by a failed attempt and recorded now.
+        reconciled: u64,
+        /// Redelivered records already recorded.
+        skipped: u64,
+        /// Payload bytes produced.
+        bytes: u64,
+        /// Now minus the newest produced record's timestamp: source write → durable on target.
+        replication_latency_ms: Option<f64>,
+        /// Now minus the oldest produced record's timestamp: how far behind the mirror runs.
+        record_age_ms: Option<f64>,
+    },
+    /// A whole batch completed.
+    BatchCompleted {
+        /// Partitions in the batch.
+        partitions: usize,
+        /// Records in the batch.
+        records: usize,
+        /// Handler duration.
+        duration_ms: f64,
+    },
+    /// A batch failed and will be redelivered.
+    BatchFailed {
+        /// Failure kind.
+        kind: FailureKind,
+        /// Full message.
+        message: &'a str,
+    },
+}
+
+impl MirrorEvent<'_> {
+    /// Logs the event and records its metrics.
+    pub fn emit(&self) {
+        match self {
+            Self::PartitionMirrored {
+                topic,
+                partition,
+                produced,
+                reconciled,
+                skipped,
+                bytes,
+                replication_latency_ms,
+                record_age_ms,
+            } => {
+                tracing::debug!(topic, partition, produced, reconciled, skipped, bytes, "partition mirrored");
+                if *reconciled > 0 {
+                    tracing::warn!(topic, partition, reconciled, "recorded records an earlier failed attempt had written");
+                }
+                let topic = topic.to_string();
+                counter!("records_mirrored", "topic" => topic.clone()).increment(*produced);
+                counter!("bytes_mirrored", "topic" => topic.clone()).increment(*bytes);
+                counter!("records_reconciled", "topic" => topic.clone()).increment(*reconciled);
+                counter!("records_redelivered", "topic" => topic.clone()).increment(*skipped);
+                if let Some(v) = replication_latency_ms {
+                    histogram!("replication_latency_ms", "topic" => topic.clone()).record(*v);
+                }
+                if let Some(v) = record_age_ms {
+                    histogram!("record_age_ms", "topic" => topic).record(*v);
+                }
+            }
+            Self::BatchCompleted {
+                partitions,
+                records,
+                duration_ms,
+            } => {
+                tracing::info!(partitions, records, duration_ms, "batch mirrored");
+                histogram!("batch_duration_ms").record(*duration_ms);
+                counter!("batches_mirrored").increment(1);
+            }
+            Self::BatchFailed { kind, message } => {
+                tracing::error!(error_type = kind.error_type(), error = message, "batch failed; it will be redelivered");
+                counter!("batch_failures", "kind" => kind.error_type()).increment(1);
+            }
+        }
+    }
+}

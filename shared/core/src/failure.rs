@@ -1,0 +1,63 @@
+//! The fixed set of error types every Ferry function reports at the Lambda boundary.
+//!
+//! Each function keeps rich typed errors internally and maps them once, in its `main.rs`, to one
+//! [`FailureKind`]. The Step Functions state machine's `Retry` and `Catch` clauses and the
+//! CloudWatch alarms name exactly these strings, so they are part of Ferry's public contract.
+
+use serde::{Deserialize, Serialize};
+
+/// Lambda `errorType` values reported by Ferry functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// A dependency was unavailable or a conditional write raced; retrying the same input later
+    /// is expected to succeed (`Ferry.Transient`).
+    Transient,
+    /// The input cannot be processed as delivered (malformed event, bad base64, record larger
+    /// than the target accepts, topic not mirrored); retrying will not help until an operator
+    /// acts (`Ferry.BadInput`).
+    BadInput,
+    /// The target cluster is not set up for mirroring (topic missing, too few partitions,
+    /// non-empty target partition) (`Ferry.TargetNotReady`).
+    TargetNotReady,
+    /// The target's contents contradict Ferry's records: a foreign writer or lost data.
+    /// Mirroring stops; alarmed (`Ferry.TargetIntegrity`).
+    TargetIntegrity,
+    /// Configuration is missing or invalid (`Ferry.Config`).
+    Config,
+    /// Validation found a mismatch (`Ferry.ValidationFailed`).
+    ValidationFailed,
+    /// A cutover precondition is not met yet; poll again (`Ferry.NotReady`).
+    NotReady,
+}
+
+impl FailureKind {
+    /// All kinds, for documentation and template checks.
+    pub const ALL: [FailureKind; 7] = [
+        Self::Transient,
+        Self::BadInput,
+        Self::TargetNotReady,
+        Self::TargetIntegrity,
+        Self::Config,
+        Self::ValidationFailed,
+        Self::NotReady,
+    ];
+
+    /// The `errorType` string.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Self::Transient => "Ferry.Transient",
+            Self::BadInput => "Ferry.BadInput",
+            Self::TargetNotReady => "Ferry.TargetNotReady",
+            Self::TargetIntegrity => "Ferry.TargetIntegrity",
+            Self::Config => "Ferry.Config",
+            Self::ValidationFailed => "Ferry.ValidationFailed",
+            Self::NotReady => "Ferry.NotReady",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.error_type())
+    }
+}

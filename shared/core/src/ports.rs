@@ -1,0 +1,174 @@
+//! Ports: the capabilities Ferry's handlers need from the outside world, one trait per
+//! capability. Adapters implement them (`ferry-aws` for DynamoDB, `ferry-kafka` for rdkafka);
+//! unit tests use in-memory fakes. Methods return `Send` futures so handlers can run them on a
+//! multi-threaded runtime.
+
+use crate::progress::{Progress, Segment};
+use crate::record::MirrorRecord;
+use crate::topic::TopicPartition;
+use std::collections::HashMap;
+use std::future::Future;
+use thiserror::Error;
+
+/// A boxed error cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// State store failures.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store could not be reached or throttled us; retrying later may succeed.
+    #[error("state store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// A conditional write failed: the stored progress is not what this attempt read, so another
+    /// attempt (or operator) changed it. The batch is retried and re-reads progress.
+    #[error("progress of {tp} changed since it was read (conditional write failed)")]
+    Conflict {
+        /// First partition whose condition failed (if the store can tell).
+        tp: TopicPartition,
+    },
+    /// A stored item does not have the expected shape.
+    #[error("state item {key} is malformed: {reason}")]
+    Corrupt {
+        /// Item key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One partition's progress update, written only if the stored progress still equals `expected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressCommit {
+    /// Partition.
+    pub tp: TopicPartition,
+    /// Progress read before producing.
+    pub expected: Progress,
+    /// Progress after this batch.
+    pub new: Progress,
+    /// Segments started by this batch.
+    pub segments: Vec<Segment>,
+}
+
+/// Reads and writes per-partition mirror progress.
+pub trait ProgressStore: Send + Sync {
+    /// Progress of each partition that has any (strongly consistent read).
+    fn load_progress(
+        &self,
+        tps: &[TopicPartition],
+    ) -> impl Future<Output = Result<HashMap<TopicPartition, Progress>, StoreError>> + Send;
+
+    /// Creates a partition's progress and its first segment if the partition has none yet, and
+    /// returns the progress now stored (somebody else's, if they were first).
+    fn init_progress(
+        &self,
+        tp: &TopicPartition,
+        initial: Progress,
+    ) -> impl Future<Output = Result<Progress, StoreError>> + Send;
+
+    /// Atomically applies all commits (progress conditioned on `expected`, plus new segments).
+    fn commit_progress(
+        &self,
+        commits: &[ProgressCommit],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Reads translation segments.
+pub trait SegmentStore: Send + Sync {
+    /// All segments of a partition, sorted by source offset.
+    fn segments(
+        &self,
+        tp: &TopicPartition,
+    ) -> impl Future<Output = Result<Vec<Segment>, StoreError>> + Send;
+}
+
+/// Target-cluster failures.
+#[derive(Debug, Error)]
+pub enum TargetError {
+    /// The target topic does not exist.
+    #[error("target topic {topic:?} does not exist: create it with the source's partition count (see `ferry` preflight)")]
+    TopicMissing {
+        /// Target topic.
+        topic: String,
+    },
+    /// The target topic has fewer partitions than the source partition needs.
+    #[error("target topic {topic:?} has {partitions} partitions but source partition {partition} must be mirrored to the same partition number")]
+    TooFewPartitions {
+        /// Target topic.
+        topic: String,
+        /// Its partition count.
+        partitions: i32,
+        /// The source partition.
+        partition: i32,
+    },
+    /// A record exceeds the target topic's `max.message.bytes`.
+    #[error("record {tp}@{offset} is about {size} bytes, larger than target topic max.message.bytes = {max}")]
+    RecordTooLarge {
+        /// Source partition.
+        tp: TopicPartition,
+        /// Source offset.
+        offset: i64,
+        /// Estimated size.
+        size: usize,
+        /// Target limit.
+        max: usize,
+    },
+    /// The target cluster did not answer.
+    #[error("target cluster unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// A produce request failed.
+    #[error("produce to target {tp} failed: {source}")]
+    Produce {
+        /// Target partition.
+        tp: TopicPartition,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// What Ferry needs to know about a target topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Partition count.
+    pub partitions: i32,
+    /// The topic's effective `max.message.bytes`.
+    pub max_message_bytes: usize,
+}
+
+/// Reads target topic metadata.
+pub trait TargetMetadata: Send + Sync {
+    /// Topic info, `None` if the topic does not exist.
+    fn topic_info(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<TopicInfo>, TargetError>> + Send;
+}
+
+/// Reads target partition end offsets.
+pub trait TargetOffsets: Send + Sync {
+    /// The partition's end offset (high watermark): the offset the next record will get.
+    fn end_offset(&self, tp: &TopicPartition) -> impl Future<Output = Result<i64, TargetError>> + Send;
+}
+
+/// Reads records back from the target (reconciliation after a failed attempt, validation).
+pub trait TargetReader: Send + Sync {
+    /// Records at target offsets `[from, to)`, in order (fewer if the partition ends earlier).
+    fn read_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<MirrorRecord>, TargetError>> + Send;
+}
+
+/// Produces records to the target.
+pub trait TargetProducer: Send + Sync {
+    /// Produces `records` in order to partition `tp` (same key, value, headers, timestamp) and
+    /// waits for every delivery report, also when one fails, so nothing is left in flight when it
+    /// returns. Returns the target offsets assigned, in order.
+    fn produce(
+        &self,
+        tp: &TopicPartition,
+        records: &[MirrorRecord],
+    ) -> impl Future<Output = Result<Vec<i64>, TargetError>> + Send;
+}
