@@ -62,7 +62,12 @@ def main() -> int:
     os.environ.pop("AWS_ENDPOINT_URL", None)
 
     from moto import mock_aws
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     if args.lambda_docker == "auto":
         use_docker = os.path.exists("/var/run/docker.sock")
@@ -77,8 +82,22 @@ def main() -> int:
     )
     mock.start()
 
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
+    # moto's DynamoDB backend is not thread-safe: a transaction whose condition fails restores a
+    # snapshot of the table and can undo writes other requests made meanwhile (acknowledged
+    # writes lost under concurrency, reproduced with moto 5.2.5). DynamoDB requests are therefore
+    # served one at a time; other services stay concurrent (Step Functions calls back into us).
+    app = DomainDispatcherApplication(create_backend_app)
+    dynamodb_lock = threading.Lock()
+
+    def serialized(environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with dynamodb_lock:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    server = make_server(args.host, args.port, serialized, True, request_handler=MotoRequestHandler)
+    serve_thread = threading.Thread(target=server.serve_forever, daemon=True)
+    serve_thread.start()
     print(
         f"ferry moto server listening on http://{args.host}:{args.port} "
         f"(stepfunctions.execute_state_machine=True, lambda.use_docker={use_docker}, pid {os.getpid()})",
@@ -98,7 +117,8 @@ def main() -> int:
         pass
 
     try:
-        server.stop()
+        server.shutdown()
+        serve_thread.join()
     finally:
         mock.stop()
     return 0

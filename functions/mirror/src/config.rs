@@ -85,7 +85,8 @@ impl MirrorConfig {
             policy,
             filter,
             allow_non_empty_target,
-            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE").unwrap_or_else(|| "Ferry".into()),
+            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
+                .unwrap_or_else(|| "Ferry".into()),
         })
     }
 }
@@ -103,13 +104,17 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
     #[test]
     fn missing_table_names_the_setting() {
-        let err = MirrorConfig::from_lookup(lookup(&[("FERRY_TARGET_BOOTSTRAP", "b:9092")])).unwrap_err();
+        let err =
+            MirrorConfig::from_lookup(lookup(&[("FERRY_TARGET_BOOTSTRAP", "b:9092")])).unwrap_err();
         assert!(err.to_string().contains("FERRY_TABLE"), "{err}");
     }
 
@@ -130,13 +135,20 @@ mod tests {
             let mut pairs = base.to_vec();
             pairs.push((k, v));
             let err = MirrorConfig::from_lookup(lookup(&pairs)).unwrap_err();
-            assert!(err.to_string().contains(k.trim_end_matches("_INCLUDE")), "{k}: {err}");
+            assert!(
+                err.to_string().contains(k.trim_end_matches("_INCLUDE")),
+                "{k}: {err}"
+            );
         }
     }
 
     #[test]
     fn defaults() {
-        let c = MirrorConfig::from_lookup(lookup(&[("FERRY_TABLE", "t"), ("FERRY_TARGET_BOOTSTRAP", "b:9092")])).unwrap();
+        let c = MirrorConfig::from_lookup(lookup(&[
+            ("FERRY_TABLE", "t"),
+            ("FERRY_TARGET_BOOTSTRAP", "b:9092"),
+        ]))
+        .unwrap();
         assert_eq!(c.policy, ReplicationPolicy::Identity);
         assert!(!c.allow_non_empty_target);
         assert!(c.filter.matches("orders"));

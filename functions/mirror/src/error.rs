@@ -57,9 +57,7 @@ impl MirrorError {
                 PlanError::OffsetsNotAscending { .. } => FailureKind::BadInput,
                 PlanError::TargetBehind { .. }
                 | PlanError::NotContiguous { .. }
-                | PlanError::ForeignRecord { .. } => {
-                    FailureKind::TargetIntegrity
-                }
+                | PlanError::ForeignRecord { .. } => FailureKind::TargetIntegrity,
             },
             Self::Target(e) => match e {
                 TargetError::TopicMissing { .. } | TargetError::TooFewPartitions { .. } => {

@@ -6,10 +6,57 @@
 //! Decoding is strict: anything that does not fit is a [`DecodeError`] naming the partition,
 //! offset and field, and the batch is not acknowledged.
 
-use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine as _;
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
+use serde::Deserialize;
+use std::collections::HashMap;
 use thiserror::Error;
+
+/// The Kafka ESM event. Field for field the shape of `aws_lambda_events::event::kafka::KafkaEvent`,
+/// but read here with an exact integer `timestamp`: that crate (1.2) parses timestamps through an
+/// `f64` and can be off by a millisecond, and Ferry must write timestamps unchanged.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaEvent {
+    /// `aws:kafka` (MSK) or `SelfManagedKafka`.
+    #[serde(default)]
+    pub event_source: Option<String>,
+    /// MSK cluster ARN (MSK only).
+    #[serde(default)]
+    pub event_source_arn: Option<String>,
+    /// Bootstrap servers of the source.
+    #[serde(default)]
+    pub bootstrap_servers: Option<String>,
+    /// `"<topic>-<partition>"` → records in offset order.
+    pub records: HashMap<String, Vec<KafkaRecord>>,
+}
+
+/// One record of a [`KafkaEvent`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaRecord {
+    /// Topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Partition.
+    pub partition: i64,
+    /// Source offset.
+    pub offset: i64,
+    /// Epoch milliseconds, exact.
+    pub timestamp: i64,
+    /// `CREATE_TIME`, `LOG_APPEND_TIME` or `NO_TIMESTAMP_TYPE`.
+    #[serde(default)]
+    pub timestamp_type: Option<String>,
+    /// Base64 key, absent or null for a null key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Base64 value, absent or null for a tombstone.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Single-key maps of header name → signed bytes.
+    #[serde(default)]
+    pub headers: Vec<HashMap<String, Vec<i8>>>,
+}
 
 /// One partition's records from a batch, in offset order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +102,9 @@ pub enum DecodeError {
         source: base64::DecodeError,
     },
     /// A header map does not hold exactly one entry.
-    #[error("record {tp}@{offset}: header #{index} must be a single-key map, has {entries} entries")]
+    #[error(
+        "record {tp}@{offset}: header #{index} must be a single-key map, has {entries} entries"
+    )]
     Header {
         /// Partition.
         tp: TopicPartition,
@@ -89,7 +138,8 @@ pub fn decode(payload: serde_json::Value) -> Result<Vec<PartitionBatch>, DecodeE
 pub fn decode_event(event: KafkaEvent) -> Result<Vec<PartitionBatch>, DecodeError> {
     let mut batches = Vec::with_capacity(event.records.len());
     for (key, records) in event.records {
-        let tp = TopicPartition::parse_esm_key(&key).ok_or_else(|| DecodeError::BadKey(key.clone()))?;
+        let tp =
+            TopicPartition::parse_esm_key(&key).ok_or_else(|| DecodeError::BadKey(key.clone()))?;
         let records = records
             .into_iter()
             .map(|r| decode_record(&key, &tp, r))
@@ -100,7 +150,11 @@ pub fn decode_event(event: KafkaEvent) -> Result<Vec<PartitionBatch>, DecodeErro
     Ok(batches)
 }
 
-fn decode_record(key: &str, tp: &TopicPartition, r: KafkaRecord) -> Result<MirrorRecord, DecodeError> {
+fn decode_record(
+    key: &str,
+    tp: &TopicPartition,
+    r: KafkaRecord,
+) -> Result<MirrorRecord, DecodeError> {
     let offset = r.offset;
     let topic_ok = r.topic.as_deref().is_none_or(|t| t == tp.topic);
     if !topic_ok || r.partition != i64::from(tp.partition) {
@@ -159,7 +213,7 @@ fn decode_record(key: &str, tp: &TopicPartition, r: KafkaRecord) -> Result<Mirro
         .collect::<Result<Vec<_>, _>>()?;
     Ok(MirrorRecord {
         offset,
-        timestamp: r.timestamp.0.timestamp_millis(),
+        timestamp: r.timestamp,
         timestamp_type,
         key: b64("key", r.key)?,
         value: b64("value", r.value)?,
@@ -182,7 +236,10 @@ mod tests {
         let r = &b.records[0];
         assert_eq!(r.offset, 0);
         assert_eq!(r.timestamp, 1_595_035_749_700);
-        assert_eq!(r.key.as_deref(), Some(&b"8d5596b4-1813-4238-b24b-6dad8e3d1c0c"[..]));
+        assert_eq!(
+            r.key.as_deref(),
+            Some(&b"8d5596b4-1813-4238-b24b-6dad8e3d1c0c"[..])
+        );
         assert_eq!(r.headers[0].key, "headerKey");
         assert_eq!(r.headers[0].value, b"headerValue");
     }
@@ -193,10 +250,26 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_are_exact_and_shape_matches_aws_lambda_events() {
+        let ev = one_record(
+            serde_json::json!({"topic": "t-1", "partition": 2, "offset": 7,
+            "timestamp": 1_595_035_749_702_i64, "timestampType": "CREATE_TIME", "key": null, "value": null,
+            "headers": []}),
+        );
+        // The AWS crate accepts the same payload.
+        let _: aws_lambda_events::event::kafka::KafkaEvent =
+            serde_json::from_value(ev.clone()).unwrap();
+        let b = decode(ev).unwrap();
+        assert_eq!(b[0].records[0].timestamp, 1_595_035_749_702);
+    }
+
+    #[test]
     fn null_key_tombstone_and_signed_header_bytes() {
-        let ev = one_record(serde_json::json!({"topic": "t-1", "partition": 2, "offset": 7,
+        let ev = one_record(
+            serde_json::json!({"topic": "t-1", "partition": 2, "offset": 7,
             "timestamp": 5, "timestampType": "LOG_APPEND_TIME", "key": null, "value": null,
-            "headers": [{"bin": [-1, 0, 127, -128]}, {"bin": []}]}));
+            "headers": [{"bin": [-1, 0, 127, -128]}, {"bin": []}]}),
+        );
         let b = decode(ev).unwrap();
         let r = &b[0].records[0];
         assert_eq!(b[0].tp, TopicPartition::new("t-1", 2));
@@ -211,18 +284,33 @@ mod tests {
         let rec = |extra: serde_json::Value| {
             let mut base = serde_json::json!({"topic": "t-1", "partition": 2, "offset": 7,
                 "timestamp": 5, "timestampType": "CREATE_TIME", "key": "a2V5", "value": "dmFs", "headers": []});
-            base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            base.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             one_record(base)
         };
         let err = decode(rec(serde_json::json!({"value": "%%%"}))).unwrap_err();
-        assert!(matches!(err, DecodeError::Base64 { field: "value", offset: 7, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::Base64 {
+                    field: "value",
+                    offset: 7,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("t-1-2@7"));
         let err = decode(rec(serde_json::json!({"partition": 3}))).unwrap_err();
         assert!(matches!(err, DecodeError::Mismatch { .. }), "{err}");
         let err = decode(rec(serde_json::json!({"timestampType": "SOMETIME"}))).unwrap_err();
         assert!(matches!(err, DecodeError::TimestampType { .. }), "{err}");
         let err = decode(rec(serde_json::json!({"headers": [{"a": [1], "b": [2]}]}))).unwrap_err();
-        assert!(matches!(err, DecodeError::Header { entries: 2, .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::Header { entries: 2, .. }),
+            "{err}"
+        );
         let err = decode(serde_json::json!({"records": {"nopartition": []}})).unwrap_err();
         assert!(matches!(err, DecodeError::BadKey(_)), "{err}");
         let err = decode(serde_json::json!({"records": 5})).unwrap_err();

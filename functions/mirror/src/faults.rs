@@ -44,9 +44,9 @@ impl Faults {
         let mut f = Self::none();
         let mut seed = std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("invalid setting FERRY_FAULTS: {part:?} is not key=value"))?;
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                format!("invalid setting FERRY_FAULTS: {part:?} is not key=value")
+            })?;
             let num = |v: &str| {
                 v.parse::<f64>()
                     .map_err(|_| format!("invalid setting FERRY_FAULTS: {k}={v:?} is not a number"))
@@ -108,7 +108,11 @@ mod tests {
     fn parse() {
         assert!(!Faults::parse("").unwrap().armed());
         assert!(Faults::parse("after_produce=0.5,seed=3").unwrap().armed());
-        assert!(Faults::parse("explode=1").unwrap_err().contains("FERRY_FAULTS"));
-        assert!(Faults::parse("after_produce=x").unwrap_err().contains("FERRY_FAULTS"));
+        assert!(Faults::parse("explode=1")
+            .unwrap_err()
+            .contains("FERRY_FAULTS"));
+        assert!(Faults::parse("after_produce=x")
+            .unwrap_err()
+            .contains("FERRY_FAULTS"));
     }
 }

@@ -117,7 +117,8 @@ where
     }
 
     async fn mirror(&self, batches: &[PartitionBatch]) -> Result<BatchSummary, MirrorError> {
-        let batches: Vec<&PartitionBatch> = batches.iter().filter(|b| !b.records.is_empty()).collect();
+        let batches: Vec<&PartitionBatch> =
+            batches.iter().filter(|b| !b.records.is_empty()).collect();
         // 1. Preconditions, before anything is written.
         for b in &batches {
             self.check_target(b).await?;
@@ -132,7 +133,12 @@ where
             }
         }
         // 3. Mirror partitions concurrently; every future runs to completion so nothing is left in flight.
-        let outcomes = join_all(batches.iter().map(|b| self.mirror_partition(b, progress[&b.tp]))).await;
+        let outcomes = join_all(
+            batches
+                .iter()
+                .map(|b| self.mirror_partition(b, progress[&b.tp])),
+        )
+        .await;
         let mut summary = BatchSummary {
             partitions: batches.len() as u64,
             ..BatchSummary::default()
@@ -222,10 +228,17 @@ where
         }
         let first = b.records[0].offset;
         tracing::info!(source = %b.tp, %target, first_source_offset = first, target_end = end, "first batch for partition: recording its start");
-        Ok(self.store.init_progress(&b.tp, Progress::initial(first, end)).await?)
+        Ok(self
+            .store
+            .init_progress(&b.tp, Progress::initial(first, end))
+            .await?)
     }
 
-    async fn mirror_partition(&self, b: &PartitionBatch, p: Progress) -> Result<PartitionOutcome, MirrorError> {
+    async fn mirror_partition(
+        &self,
+        b: &PartitionBatch,
+        p: Progress,
+    ) -> Result<PartitionOutcome, MirrorError> {
         let target = self.target_tp(&b.tp);
         let integrity = |source| MirrorError::Integrity {
             source_tp: b.tp.clone(),
@@ -239,7 +252,11 @@ where
             let expected = &b.records[plan.reconcile.clone()];
             let found = self
                 .target
-                .read_range(&target, p.next_target, p.next_target + expected.len() as i64)
+                .read_range(
+                    &target,
+                    p.next_target,
+                    p.next_target + expected.len() as i64,
+                )
                 .await?;
             verify_reconcile(p.next_target, expected, &found).map_err(integrity)?;
         }

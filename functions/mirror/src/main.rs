@@ -2,11 +2,15 @@
 //! handler for every Kafka event source mapping batch. All logic lives in the library.
 
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
+use ferry_aws::metrics::{init_metrics, run_with_metrics};
 use ferry_kafka::{ProducerTuning, TargetCluster};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
+use mirror::telemetry::MirrorEvent;
 use mirror::{event, BatchSummary, MirrorConfig, MirrorError, MirrorHandler};
 use std::sync::Arc;
+
+type Handler = MirrorHandler<DynamoStateStore, TargetCluster>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -22,32 +26,51 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_target(false)
         .init();
 
-    let config = MirrorConfig::from_env().inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?;
-    tracing::info!(?config, "mirror starting");
-    let faults = Arc::new(Faults::from_env().inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?);
-    let _metrics = ferry_aws::metrics::init_metrics(&config.metrics_namespace, "mirror")?;
+    let config = MirrorConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?;
+    let faults = Faults::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?;
+    tracing::info!(?config, faults_armed = faults.armed(), "mirror starting");
+    let metrics = init_metrics(&config.metrics_namespace, "mirror")?;
 
     let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
     let target = TargetCluster::new(&config.target, ProducerTuning::default())?;
-    let handler = MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
-        .allow_non_empty_target(config.allow_non_empty_target)
-        .with_faults(faults);
-    let handler = &handler;
+    let handler: &'static Handler = Box::leak(Box::new(
+        MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
+            .allow_non_empty_target(config.allow_non_empty_target)
+            .with_faults(Arc::new(faults)),
+    ));
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let result = match event::decode(event.payload) {
-            Ok(batches) => handler.handle(batches).await,
-            Err(e) => {
-                let e = MirrorError::from(e);
-                mirror::telemetry::MirrorEvent::BatchFailed { kind: e.kind(), message: &e.message() }.emit();
-                Err(e)
-            }
-        };
-        result.map_err(|e: MirrorError| Diagnostic {
-            error_type: e.kind().error_type().to_string(),
-            error_message: e.message(),
-        })
-        .map(|s: BatchSummary| s)
-    }))
+    run_with_metrics(
+        metrics,
+        service_fn(move |event: LambdaEvent<serde_json::Value>| handle(handler, event)),
+    )
     .await
+}
+
+async fn handle(
+    handler: &Handler,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<BatchSummary, Diagnostic> {
+    if let Some(fatal) = handler.target().fatal_error() {
+        // The idempotent producer cannot recover; exit so the next delivery gets a fresh sandbox.
+        tracing::error!(error = %fatal, "target producer hit a fatal error: restarting the sandbox");
+        std::process::exit(70);
+    }
+    let result = match event::decode(event.payload) {
+        Ok(batches) => handler.handle(batches).await,
+        Err(e) => {
+            let e = MirrorError::from(e);
+            MirrorEvent::BatchFailed {
+                kind: e.kind(),
+                message: &e.message(),
+            }
+            .emit();
+            Err(e)
+        }
+    };
+    result.map_err(|e| Diagnostic {
+        error_type: e.kind().error_type().to_string(),
+        error_message: e.message(),
+    })
 }

@@ -59,9 +59,22 @@ impl MirrorEvent<'_> {
                 replication_latency_ms,
                 record_age_ms,
             } => {
-                tracing::debug!(topic, partition, produced, reconciled, skipped, bytes, "partition mirrored");
+                tracing::debug!(
+                    topic,
+                    partition,
+                    produced,
+                    reconciled,
+                    skipped,
+                    bytes,
+                    "partition mirrored"
+                );
                 if *reconciled > 0 {
-                    tracing::warn!(topic, partition, reconciled, "recorded records an earlier failed attempt had written");
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        reconciled,
+                        "recorded records an earlier failed attempt had written"
+                    );
                 }
                 let topic = topic.to_string();
                 counter!("records_mirrored", "topic" => topic.clone()).increment(*produced);
@@ -85,7 +98,11 @@ impl MirrorEvent<'_> {
                 counter!("batches_mirrored").increment(1);
             }
             Self::BatchFailed { kind, message } => {
-                tracing::error!(error_type = kind.error_type(), error = message, "batch failed; it will be redelivered");
+                tracing::error!(
+                    error_type = kind.error_type(),
+                    error = message,
+                    "batch failed; it will be redelivered"
+                );
                 counter!("batch_failures", "kind" => kind.error_type()).increment(1);
             }
         }

@@ -35,10 +35,20 @@ impl FakeTarget {
         self
     }
     fn log(&self, tp: &TopicPartition) -> Vec<MirrorRecord> {
-        self.logs.lock().unwrap().get(tp).cloned().unwrap_or_default()
+        self.logs
+            .lock()
+            .unwrap()
+            .get(tp)
+            .cloned()
+            .unwrap_or_default()
     }
     fn foreign_write(&self, tp: &TopicPartition) {
-        self.logs.lock().unwrap().entry(tp.clone()).or_default().push(rec(-1));
+        self.logs
+            .lock()
+            .unwrap()
+            .entry(tp.clone())
+            .or_default()
+            .push(rec(-1));
     }
 }
 
@@ -53,13 +63,22 @@ impl TargetOffsets for FakeTarget {
     }
 }
 impl TargetReader for FakeTarget {
-    async fn read_range(&self, tp: &TopicPartition, from: i64, to: i64) -> Result<Vec<MirrorRecord>, TargetError> {
+    async fn read_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<MirrorRecord>, TargetError> {
         let log = self.log(tp);
         Ok(log[(from as usize).min(log.len())..(to as usize).min(log.len())].to_vec())
     }
 }
 impl TargetProducer for FakeTarget {
-    async fn produce(&self, tp: &TopicPartition, records: &[MirrorRecord]) -> Result<Vec<i64>, TargetError> {
+    async fn produce(
+        &self,
+        tp: &TopicPartition,
+        records: &[MirrorRecord],
+    ) -> Result<Vec<i64>, TargetError> {
         let die = self.die_after.lock().unwrap().take();
         let mut logs = self.logs.lock().unwrap();
         let log = logs.entry(tp.clone()).or_default();
@@ -122,20 +141,34 @@ fn source_offsets(log: &[MirrorRecord]) -> Vec<i64> {
 async fn redelivered_overlapping_and_resplit_batches_never_duplicate() {
     let h = handler(FakeTarget::default().with_topic("t", 2));
     let tp0 = TopicPartition::new("t", 0);
-    h.handle(vec![batch("t", 0, 0..10), batch("t", 1, 0..5)]).await.unwrap();
+    h.handle(vec![batch("t", 0, 0..10), batch("t", 1, 0..5)])
+        .await
+        .unwrap();
     // Same batch again.
-    let s = h.handle(vec![batch("t", 0, 0..10), batch("t", 1, 0..5)]).await.unwrap();
+    let s = h
+        .handle(vec![batch("t", 0, 0..10), batch("t", 1, 0..5)])
+        .await
+        .unwrap();
     assert_eq!((s.produced, s.skipped), (0, 15));
     // Overlapping and split differently.
     h.handle(vec![batch("t", 0, 5..13)]).await.unwrap();
-    h.handle(vec![batch("t", 0, 12..14), batch("t", 1, 3..9)]).await.unwrap();
+    h.handle(vec![batch("t", 0, 12..14), batch("t", 1, 3..9)])
+        .await
+        .unwrap();
     h.handle(vec![batch("t", 0, 0..20)]).await.unwrap();
-    assert_eq!(source_offsets(&h_target(&h).log(&tp0)), (0..20).collect::<Vec<_>>());
+    assert_eq!(
+        source_offsets(&h_target(&h).log(&tp0)),
+        (0..20).collect::<Vec<_>>()
+    );
     assert_eq!(
         source_offsets(&h_target(&h).log(&TopicPartition::new("t", 1))),
         (0..9).collect::<Vec<_>>()
     );
-    assert_eq!(h_target(&h).log(&tp0), (0..20).map(rec).collect::<Vec<_>>(), "content preserved");
+    assert_eq!(
+        h_target(&h).log(&tp0),
+        (0..20).map(rec).collect::<Vec<_>>(),
+        "content preserved"
+    );
 }
 
 fn h_target(h: &MirrorHandler<InMemoryStateStore, FakeTarget>) -> &FakeTarget {
@@ -156,13 +189,19 @@ async fn a_dying_attempt_is_reconciled_not_reproduced() {
     // Redelivered, larger: one reconciled, the rest produced.
     let s = h.handle(vec![batch("t", 0, 4..12)]).await.unwrap();
     assert_eq!((s.skipped, s.reconciled, s.produced), (2, 1, 5));
-    assert_eq!(source_offsets(&h_target(&h).log(&tp)), (0..12).collect::<Vec<_>>());
+    assert_eq!(
+        source_offsets(&h_target(&h).log(&tp)),
+        (0..12).collect::<Vec<_>>()
+    );
     // Died after producing everything, before the commit.
     *h_target(&h).die_after.lock().unwrap() = Some(usize::MAX);
     assert!(h.handle(vec![batch("t", 0, 12..15)]).await.is_err());
     let s = h.handle(vec![batch("t", 0, 12..15)]).await.unwrap();
     assert_eq!((s.reconciled, s.produced), (3, 0));
-    assert_eq!(source_offsets(&h_target(&h).log(&tp)), (0..15).collect::<Vec<_>>());
+    assert_eq!(
+        source_offsets(&h_target(&h).log(&tp)),
+        (0..15).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -170,16 +209,27 @@ async fn compaction_gaps_make_segments_and_translate_exactly() {
     let h = handler(FakeTarget::default().with_topic("c", 1));
     let tp = TopicPartition::new("c", 0);
     let offsets = [3, 4, 5, 9, 10, 20, 21, 22];
-    h.handle(vec![batch("c", 0, offsets[..4].iter().copied())]).await.unwrap();
-    h.handle(vec![batch("c", 0, offsets[2..].iter().copied())]).await.unwrap();
+    h.handle(vec![batch("c", 0, offsets[..4].iter().copied())])
+        .await
+        .unwrap();
+    h.handle(vec![batch("c", 0, offsets[2..].iter().copied())])
+        .await
+        .unwrap();
     let store = h.store();
-    let p = store.load_progress(std::slice::from_ref(&tp)).await.unwrap()[&tp];
+    let p = store
+        .load_progress(std::slice::from_ref(&tp))
+        .await
+        .unwrap()[&tp];
     let segs = store.segments(&tp).await.unwrap();
     assert_eq!(segs.len(), 3, "{segs:?}");
     for (t, s) in offsets.iter().enumerate() {
         assert_eq!(translate(&segs, p, *s), Translation::Exact(t as i64));
     }
-    assert_eq!(translate(&segs, p, 15), Translation::Exact(5), "gap maps to the next mirrored record");
+    assert_eq!(
+        translate(&segs, p, 15),
+        Translation::Exact(5),
+        "gap maps to the next mirrored record"
+    );
 }
 
 #[tokio::test]
@@ -191,11 +241,25 @@ async fn foreign_writer_is_detected_and_nothing_is_recorded() {
     let err = h.handle(vec![batch("t", 0, 3..5)]).await.unwrap_err();
     assert!(err.to_string().contains("another writer"), "{err}");
     assert_eq!(err.kind().error_type(), "Ferry.TargetIntegrity");
-    let p = h.store().load_progress(std::slice::from_ref(&tp)).await.unwrap()[&tp];
+    let p = h
+        .store()
+        .load_progress(std::slice::from_ref(&tp))
+        .await
+        .unwrap()[&tp];
     assert_eq!((p.next_source, p.next_target), (3, 3), "nothing recorded");
-    assert_eq!(h_target(&h).log(&tp).len(), 4, "nothing produced after the foreign record");
+    assert_eq!(
+        h_target(&h).log(&tp).len(),
+        4,
+        "nothing produced after the foreign record"
+    );
     // A target that lost records is caught too.
-    h_target(&h).logs.lock().unwrap().get_mut(&tp).unwrap().truncate(2);
+    h_target(&h)
+        .logs
+        .lock()
+        .unwrap()
+        .get_mut(&tp)
+        .unwrap()
+        .truncate(2);
     let err = h.handle(vec![batch("t", 0, 3..6)]).await.unwrap_err();
     assert!(err.to_string().contains("data lost"), "{err}");
 }
@@ -213,12 +277,22 @@ async fn target_not_ready_and_bad_input_are_typed_and_write_nothing() {
     let err = h.handle(vec![big]).await.unwrap_err();
     assert_eq!(err.kind().error_type(), "Ferry.BadInput");
     assert!(err.to_string().contains("t-0@1"), "{err}");
-    assert!(h_target(&h).log(&TopicPartition::new("t", 0)).is_empty(), "nothing written");
+    assert!(
+        h_target(&h).log(&TopicPartition::new("t", 0)).is_empty(),
+        "nothing written"
+    );
     let unordered = PartitionBatch {
         tp: TopicPartition::new("t", 0),
         records: vec![rec(2), rec(1)],
     };
-    assert_eq!(h.handle(vec![unordered]).await.unwrap_err().kind().error_type(), "Ferry.BadInput");
+    assert_eq!(
+        h.handle(vec![unordered])
+            .await
+            .unwrap_err()
+            .kind()
+            .error_type(),
+        "Ferry.BadInput"
+    );
 }
 
 #[tokio::test]
@@ -227,7 +301,10 @@ async fn non_empty_target_partition_is_refused_by_default() {
     target.foreign_write(&TopicPartition::new("t", 0));
     let h = handler(target);
     let err = h.handle(vec![batch("t", 0, 0..2)]).await.unwrap_err();
-    assert!(matches!(err, MirrorError::TargetNotEmpty { end_offset: 1, .. }), "{err}");
+    assert!(
+        matches!(err, MirrorError::TargetNotEmpty { end_offset: 1, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]

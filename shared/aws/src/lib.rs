@@ -1,1 +1,22 @@
-//! stub
+//! # ferry-aws
+//!
+//! Ferry's AWS adapters:
+//!
+//! * [`dynamo`]: [`DynamoStateStore`], the DynamoDB single-table implementation of the
+//!   [`ferry_core::ports::ProgressStore`] and [`ferry_core::ports::SegmentStore`] ports, table
+//!   bootstrap ([`ensure_table`]) and a DynamoDB client with bounded timeouts
+//!   ([`client_from_env`], [`ClientTimeouts`]).
+//! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade
+//!   ([`init_metrics`]) and the Lambda wiring that flushes once per invocation.
+//!
+//! The in-memory fake with the same semantics as [`DynamoStateStore`] lives in
+//! [`ferry_core::memory`]; `tests/store_conformance.rs` runs one suite against both.
+
+pub mod dynamo;
+pub mod metrics;
+
+pub use dynamo::{
+    client_from_env, client_from_env_with, ensure_table, ClientTimeouts, DynamoError,
+    DynamoStateStore, TableSetup,
+};
+pub use metrics::{init_metrics, MetricsError};

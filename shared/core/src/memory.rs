@@ -180,7 +180,10 @@ impl InMemoryStateStore {
     /// Calls per operation so far.
     pub fn call_counts(&self) -> HashMap<StoreOp, u64> {
         let s = self.lock();
-        StoreOp::ALL.iter().map(|&op| (op, s.calls[op.index()])).collect()
+        StoreOp::ALL
+            .iter()
+            .map(|&op| (op, s.calls[op.index()]))
+            .collect()
     }
 
     /// Sets (or with `None` removes) a partition's progress directly, e.g. to simulate another
@@ -299,8 +302,7 @@ impl InMemoryStateStore {
     fn segments_now(&self, tp: &TopicPartition) -> Result<Vec<Segment>, StoreError> {
         let mut s = self.lock();
         s.enter(StoreOp::Segments)?;
-        Ok(s
-            .segments
+        Ok(s.segments
             .get(tp)
             .map(|m| m.values().copied().collect())
             .unwrap_or_default())

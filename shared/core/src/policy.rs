@@ -139,9 +139,16 @@ mod tests {
 
     #[test]
     fn policies() {
-        assert_eq!(ReplicationPolicy::parse("identity").unwrap().target_topic("a"), "a");
         assert_eq!(
-            ReplicationPolicy::parse("prefix:onprem").unwrap().target_topic("a"),
+            ReplicationPolicy::parse("identity")
+                .unwrap()
+                .target_topic("a"),
+            "a"
+        );
+        assert_eq!(
+            ReplicationPolicy::parse("prefix:onprem")
+                .unwrap()
+                .target_topic("a"),
             "onprem.a"
         );
         assert!(ReplicationPolicy::parse("prefix:").is_err());

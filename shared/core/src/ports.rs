@@ -147,7 +147,10 @@ pub trait TargetMetadata: Send + Sync {
 /// Reads target partition end offsets.
 pub trait TargetOffsets: Send + Sync {
     /// The partition's end offset (high watermark): the offset the next record will get.
-    fn end_offset(&self, tp: &TopicPartition) -> impl Future<Output = Result<i64, TargetError>> + Send;
+    fn end_offset(
+        &self,
+        tp: &TopicPartition,
+    ) -> impl Future<Output = Result<i64, TargetError>> + Send;
 }
 
 /// Reads records back from the target (reconciliation after a failed attempt, validation).

@@ -12,6 +12,7 @@
 //!    * `reconcile`: the first `E - P.next_target` remaining records, written by an earlier
 //!      attempt that never recorded them: recorded now, not produced again;
 //!    * `produce`: the rest, produced to the target starting at offset `E`.
+//!
 //!    Reconciled records are first compared with what the target holds ([`verify_reconcile`]):
 //!    a record Ferry did not write there is reported as a foreign writer, never recorded.
 //! 3. After every delivery report, [`advance`] computes the new progress and the new
@@ -105,7 +106,9 @@ pub enum PlanError {
         next_target: i64,
     },
     /// Batch offsets are not strictly ascending.
-    #[error("batch offsets are not strictly ascending at index {index} ({previous} then {offset})")]
+    #[error(
+        "batch offsets are not strictly ascending at index {index} ({previous} then {offset})"
+    )]
     OffsetsNotAscending {
         /// Index of the offending record.
         index: usize,
@@ -166,7 +169,9 @@ pub fn plan_partition(
     let skip_end = offsets.partition_point(|&o| o < progress.next_source);
     let unrecorded = target_end - progress.next_target;
     let remaining = offsets.len() - skip_end;
-    let reconcile_len = usize::try_from(unrecorded).unwrap_or(usize::MAX).min(remaining);
+    let reconcile_len = usize::try_from(unrecorded)
+        .unwrap_or(usize::MAX)
+        .min(remaining);
     let reconcile_end = skip_end + reconcile_len;
     let unreconciled_after = unrecorded - reconcile_len as i64;
     // Only produce once every earlier write is accounted for; otherwise new records would land
@@ -206,7 +211,10 @@ pub fn verify_reconcile(
 ) -> Result<(), PlanError> {
     for (i, e) in expected.iter().enumerate() {
         let same = found.get(i).is_some_and(|f| {
-            f.key == e.key && f.value == e.value && f.headers == e.headers && f.timestamp == e.timestamp
+            f.key == e.key
+                && f.value == e.value
+                && f.headers == e.headers
+                && f.timestamp == e.timestamp
         });
         if !same {
             return Err(PlanError::ForeignRecord {
@@ -224,7 +232,10 @@ pub fn advance(progress: Progress, appended_offsets: &[i64]) -> (Progress, Vec<S
     let mut p = progress;
     let mut segments = Vec::new();
     for &offset in appended_offsets {
-        debug_assert!(offset >= p.next_source, "appended offsets must follow progress");
+        debug_assert!(
+            offset >= p.next_source,
+            "appended offsets must follow progress"
+        );
         if offset != p.next_source {
             segments.push(Segment {
                 source_start: offset,
@@ -354,7 +365,10 @@ mod tests {
     enum Step {
         /// Deliver a batch starting at the committed position with this many records;
         /// the attempt dies after producing `die_after` records (if Some) before recording.
-        Deliver { size: usize, die_after: Option<usize> },
+        Deliver {
+            size: usize,
+            die_after: Option<usize>,
+        },
         /// Redeliver an already-acknowledged window (duplicate delivery).
         Replay { back: usize, size: usize },
     }
@@ -401,7 +415,10 @@ mod tests {
             let assigned: Vec<i64> = (start..self.target.len() as i64).collect();
             check_contiguous(plan.produce_target_start, &assigned).unwrap();
             let (np, segs) = advance(pr, &batch[plan.appended()]);
-            assert_eq!(np.next_target, self.target.len() as i64 - plan.unreconciled_after);
+            assert_eq!(
+                np.next_target,
+                self.target.len() as i64 - plan.unreconciled_after
+            );
             self.progress = Some(np);
             self.segments.extend(segs);
             true

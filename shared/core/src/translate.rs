@@ -79,7 +79,10 @@ mod tests {
         };
         assert_eq!(translate(&segs, p, 0), Translation::Exact(0));
         assert_eq!(translate(&segs, p, 777), Translation::Exact(777));
-        assert_eq!(translate(&segs, p, 1_000_000), Translation::Exact(1_000_000));
+        assert_eq!(
+            translate(&segs, p, 1_000_000),
+            Translation::Exact(1_000_000)
+        );
         assert_eq!(
             translate(&segs, p, 1_000_005),
             Translation::NotYetMirrored { lag: 5 }

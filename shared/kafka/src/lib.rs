@@ -1,1 +1,33 @@
-//! stub
+//! # ferry-kafka
+//!
+//! Ferry's Kafka adapters, built on librdkafka (`rdkafka`):
+//!
+//! * [`config`]: [`KafkaConnection`] — bootstrap servers and authentication (plaintext,
+//!   SASL/SCRAM, TLS, MSK IAM), read from `<PREFIX>_*` environment variables; the single place
+//!   where authentication is applied to a librdkafka configuration. Secrets never appear in
+//!   `Debug` output.
+//! * [`target`]: [`TargetCluster`] — implements `ferry_core`'s target ports
+//!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
+//!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
+//!   [`TargetMetadata`](ferry_core::ports::TargetMetadata),
+//!   [`TargetReader`](ferry_core::ports::TargetReader)) with one long-lived idempotent
+//!   producer that writes each record to an explicit partition, unchanged.
+//! * [`admin`]: create (idempotently), delete and list topics; partition counts.
+//! * [`reader`]: read a partition range back as [`MirrorRecord`](ferry_core::MirrorRecord)s,
+//!   watermarks, and ordered range checksums, for validation and tests.
+//!
+//! Blocking librdkafka calls (metadata, watermarks, consuming) run on tokio's blocking pool
+//! with timeouts; producing never blocks the runtime.
+
+pub mod admin;
+pub mod config;
+pub mod reader;
+pub mod target;
+
+pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
+pub use config::{BuildError, ConfigError, KafkaConnection, ScramMechanism, Secret, Security};
+pub use reader::{
+    partition_checksum, read_partition, scan_partition, watermarks, Isolation, ReadError,
+    ReadOptions,
+};
+pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};

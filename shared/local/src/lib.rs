@@ -1,1 +1,41 @@
-//! stub
+//! # ferry-local
+//!
+//! Ferry's local runtime: it runs Ferry's real Lambda handlers the way AWS does, against the
+//! local Kafka clusters, with no AWS account.
+//!
+//! ```text
+//!  source Kafka ──► esm::EventSourceMapping ──payload──► invoke::Invoker ──► runtime_api::FunctionHost ──► function binary
+//!  (topic, group)   (batching, commit after      (JSON)     (trait)              (Lambda Runtime API,          (lambda_runtime)
+//!                    success, whole-batch retry)                                  one child per sandbox)
+//!                                                            └──► invoke::FnInvoker ──► in-process async closure
+//! ```
+//!
+//! * [`esm`]: the Kafka event source mapping emulator. One mapping per topic, its own
+//!   consumer group, AWS-shaped payloads ([`esm::payload`]), batches bounded by `BatchSize`,
+//!   the batching window and the 6 MB payload limit, commit only after success, whole-batch
+//!   retries with backoff, partitions in parallel but each strictly in order. Fault knobs
+//!   inject redeliveries and differently split retries. [`esm::run_mappings`] runs several.
+//! * [`invoke`]: the [`invoke::Invoker`] seam (synchronous `Invoke` semantics and errors),
+//!   the in-process [`invoke::FnInvoker`] and the by-name [`invoke::InvokerMap`].
+//! * [`runtime_api`]: [`runtime_api::FunctionHost`] runs a function binary as a child process
+//!   behind the Lambda Runtime API (cold starts, warm reuse, crash and timeout handling,
+//!   `kill_current` for fault injection).
+//!
+//! * [`workload`]: deterministic sample traffic (keys, null keys, tombstones, headers,
+//!   explicit timestamps) for the demo, the tests and the benchmarks.
+//!
+//! Typical wiring: build a `FunctionHost` per function binary (or an `FnInvoker` in tests),
+//! put them into an `InvokerMap`, and hand it to `run_mappings` with the mappings that the
+//! SAM template declares.
+
+pub mod esm;
+pub mod invoke;
+pub mod runtime_api;
+pub mod workload;
+
+pub use esm::{
+    run_mappings, EsmConfig, EsmError, EsmStats, EsmStatsSnapshot, EventSource, EventSourceMapping,
+    FaultConfig, IsolationLevel, StartingPosition,
+};
+pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_BYTES};
+pub use runtime_api::{FunctionConfig, FunctionHost, HostError, LogTarget};

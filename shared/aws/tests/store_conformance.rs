@@ -1,0 +1,591 @@
+//! State store conformance: one suite, run against the in-memory fake
+//! ([`ferry_core::memory::InMemoryStateStore`]) and against [`DynamoStateStore`] on the local
+//! DynamoDB endpoint (moto), so the fake handlers are unit-tested with behaves like DynamoDB.
+//!
+//! DynamoDB cases use a fresh, uniquely named table each and are skipped (with a message) when
+//! nothing answers at `FERRY_TEST_DYNAMODB_ENDPOINT` (default `http://127.0.0.1:4566`, the
+//! `scripts/stack up` moto).
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use ferry_aws::dynamo::{ensure_table, ClientTimeouts, DynamoStateStore};
+use ferry_core::memory::InMemoryStateStore;
+use ferry_core::ports::{ProgressCommit, ProgressStore, SegmentStore, StoreError};
+use ferry_core::{Progress, Segment, TopicPartition};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+fn p(next_source: i64, next_target: i64) -> Progress {
+    Progress {
+        next_source,
+        next_target,
+    }
+}
+
+fn seg(source_start: i64, target_start: i64) -> Segment {
+    Segment {
+        source_start,
+        target_start,
+    }
+}
+
+fn commit(
+    tp: &TopicPartition,
+    expected: Progress,
+    new: Progress,
+    segments: Vec<Segment>,
+) -> ProgressCommit {
+    ProgressCommit {
+        tp: tp.clone(),
+        expected,
+        new,
+        segments,
+    }
+}
+
+/// `n` segments after `from`, each a run of 2 records followed by a gap of 1, as
+/// `ferry_core::progress::advance` would produce, and the progress after them.
+fn gappy(from: Progress, n: usize) -> (Vec<Segment>, Progress) {
+    let mut segments = Vec::with_capacity(n);
+    let mut at = from;
+    for _ in 0..n {
+        // Skip one offset (gap), then mirror two records.
+        let s = seg(at.next_source + 1, at.next_target);
+        segments.push(s);
+        at = p(s.source_start + 2, s.target_start + 2);
+    }
+    (segments, at)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite. Each case takes a fresh, empty store.
+// ---------------------------------------------------------------------------------------------
+
+async fn init_twice_returns_the_first<S: ProgressStore + SegmentStore>(store: &S) {
+    let tp = TopicPartition::new("orders", 0);
+    assert_eq!(
+        store.init_progress(&tp, p(100, 7)).await.unwrap(),
+        p(100, 7)
+    );
+    assert_eq!(store.init_progress(&tp, p(5, 5)).await.unwrap(), p(100, 7));
+    assert_eq!(store.segments(&tp).await.unwrap(), vec![seg(100, 7)]);
+    let loaded = store
+        .load_progress(std::slice::from_ref(&tp))
+        .await
+        .unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[&tp], p(100, 7));
+}
+
+async fn commit_with_right_expected_is_visible<S: ProgressStore + SegmentStore>(store: &S) {
+    let a = TopicPartition::new("orders", 0);
+    let b = TopicPartition::new("orders.v2-eu", 1);
+    store.init_progress(&a, p(0, 0)).await.unwrap();
+    store.init_progress(&b, p(50, 10)).await.unwrap();
+    store
+        .commit_progress(&[
+            commit(&a, p(0, 0), p(10, 8), vec![seg(4, 3), seg(7, 5)]),
+            commit(&b, p(50, 10), p(60, 20), vec![]),
+        ])
+        .await
+        .unwrap();
+    let loaded = store.load_progress(&[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(loaded[&a], p(10, 8));
+    assert_eq!(loaded[&b], p(60, 20));
+    assert_eq!(
+        store.segments(&a).await.unwrap(),
+        vec![seg(0, 0), seg(4, 3), seg(7, 5)]
+    );
+    assert_eq!(store.segments(&b).await.unwrap(), vec![seg(50, 10)]);
+    // Empty commit lists are a no-op.
+    store.commit_progress(&[]).await.unwrap();
+}
+
+async fn stale_commit_conflicts_and_changes_nothing<S: ProgressStore + SegmentStore>(store: &S) {
+    let a = TopicPartition::new("orders", 0);
+    let b = TopicPartition::new("orders", 1);
+    store.init_progress(&a, p(0, 0)).await.unwrap();
+    store.init_progress(&b, p(0, 0)).await.unwrap();
+    store
+        .commit_progress(&[commit(&b, p(0, 0), p(5, 5), vec![])])
+        .await
+        .unwrap();
+    // `a` is current, `b` is stale: nothing of either may be written.
+    let err = store
+        .commit_progress(&[
+            commit(&a, p(0, 0), p(10, 9), vec![seg(3, 2)]),
+            commit(&b, p(0, 0), p(9, 9), vec![seg(4, 4)]),
+        ])
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Conflict { tp } => assert_eq!(tp, b),
+        other => panic!("expected Conflict on {b}, got {other:?}"),
+    }
+    let loaded = store.load_progress(&[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(loaded[&a], p(0, 0));
+    assert_eq!(loaded[&b], p(5, 5));
+    assert_eq!(store.segments(&a).await.unwrap(), vec![seg(0, 0)]);
+    assert_eq!(store.segments(&b).await.unwrap(), vec![seg(0, 0)]);
+
+    // Stale on the first partition is named too.
+    let err = store
+        .commit_progress(&[
+            commit(&a, p(1, 1), p(10, 9), vec![]),
+            commit(&b, p(5, 5), p(9, 9), vec![]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { tp } if tp == a));
+    assert_eq!(
+        store.load_progress(std::slice::from_ref(&b)).await.unwrap()[&b],
+        p(5, 5)
+    );
+}
+
+async fn commit_without_progress_conflicts<S: ProgressStore + SegmentStore>(store: &S) {
+    let tp = TopicPartition::new("never-initialised", 3);
+    let err = store
+        .commit_progress(&[commit(&tp, p(0, 0), p(1, 1), vec![seg(0, 0)])])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { tp: t } if t == tp));
+    assert!(store
+        .load_progress(std::slice::from_ref(&tp))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.segments(&tp).await.unwrap().is_empty());
+}
+
+async fn duplicate_partition_in_one_call_is_rejected<S: ProgressStore + SegmentStore>(store: &S) {
+    let tp = TopicPartition::new("orders", 0);
+    store.init_progress(&tp, p(0, 0)).await.unwrap();
+    let c = commit(&tp, p(0, 0), p(1, 1), vec![]);
+    let err = store.commit_progress(&[c.clone(), c]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(
+        store
+            .load_progress(std::slice::from_ref(&tp))
+            .await
+            .unwrap()[&tp],
+        p(0, 0)
+    );
+}
+
+/// 1000 segments over several commits (one of them five DynamoDB transactions long), read back
+/// sorted across several query pages (the DynamoDB store queries 300 items per page here).
+async fn many_segments_sorted_across_pages<S: ProgressStore + SegmentStore>(store: &S) {
+    let tp = TopicPartition::new("compacted", 2);
+    let start = store.init_progress(&tp, p(7, 0)).await.unwrap();
+    let mut expected = vec![start.segment_here()];
+    let mut at = start;
+    for n in [90, 500, 409] {
+        let (mut segments, next) = gappy(at, n);
+        // Order of segments within a commit does not matter.
+        segments.reverse();
+        store
+            .commit_progress(&[commit(&tp, at, next, segments.clone())])
+            .await
+            .unwrap();
+        segments.reverse();
+        expected.extend(segments);
+        at = next;
+    }
+    assert_eq!(expected.len(), 1000);
+    assert_eq!(
+        store
+            .load_progress(std::slice::from_ref(&tp))
+            .await
+            .unwrap()[&tp],
+        at
+    );
+    let stored = store.segments(&tp).await.unwrap();
+    assert_eq!(stored.len(), expected.len());
+    assert_eq!(stored, expected);
+    assert!(stored
+        .windows(2)
+        .all(|w| w[0].source_start < w[1].source_start));
+}
+
+/// A call with more than 100 items over several partitions still applies every commit.
+async fn large_multi_partition_commit<S: ProgressStore + SegmentStore>(store: &S) {
+    let tps: Vec<TopicPartition> = (0..6).map(|i| TopicPartition::new("wide", i)).collect();
+    for tp in &tps {
+        store.init_progress(tp, p(0, 0)).await.unwrap();
+    }
+    let commits: Vec<ProgressCommit> = tps
+        .iter()
+        .map(|tp| {
+            let (segments, next) = gappy(p(0, 0), 40);
+            commit(tp, p(0, 0), next, segments)
+        })
+        .collect();
+    store.commit_progress(&commits).await.unwrap();
+    let loaded = store.load_progress(&tps).await.unwrap();
+    for c in &commits {
+        assert_eq!(loaded[&c.tp], c.new);
+        assert_eq!(store.segments(&c.tp).await.unwrap().len(), 41);
+    }
+}
+
+async fn load_progress_for_250_partitions<S: ProgressStore + SegmentStore>(store: &S) {
+    let tps: Vec<TopicPartition> = (0..250)
+        .map(|i| TopicPartition::new(format!("topic-{}", i % 3), i))
+        .collect();
+    // Every other partition has progress. (Sequential: moto corrupts state under concurrent
+    // transactions on one table, see `moto_safe_timeouts`.)
+    for tp in tps.iter().step_by(2) {
+        store
+            .init_progress(tp, p(i64::from(tp.partition), 1))
+            .await
+            .unwrap();
+    }
+    let mut asked = tps.clone();
+    asked.push(tps[0].clone()); // duplicates are fine
+    let started = Instant::now();
+    let loaded = store.load_progress(&asked).await.unwrap();
+    eprintln!(
+        "load_progress(251 keys, 125 found): {:?}",
+        started.elapsed()
+    );
+    assert_eq!(loaded.len(), 125);
+    for tp in tps.iter().step_by(2) {
+        assert_eq!(loaded[tp], p(i64::from(tp.partition), 1));
+    }
+    assert!(store.load_progress(&[]).await.unwrap().is_empty());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&ferry_core::memory::InMemoryStateStore::new()).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = super::dynamo_store(stringify!($case)).await else { return };
+                    let started = std::time::Instant::now();
+                    super::$case(&store).await;
+                    eprintln!("{}: {:?} against {}", stringify!($case), started.elapsed(), super::endpoint());
+                    super::drop_table(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    init_twice_returns_the_first,
+    commit_with_right_expected_is_visible,
+    stale_commit_conflicts_and_changes_nothing,
+    commit_without_progress_conflicts,
+    duplicate_partition_in_one_call_is_rejected,
+    many_segments_sorted_across_pages,
+    large_multi_partition_commit,
+    load_progress_for_250_partitions,
+);
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB plumbing
+// ---------------------------------------------------------------------------------------------
+
+fn endpoint() -> String {
+    std::env::var("FERRY_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+/// Timeouts for the conformance cases: generous, so that a slow moto (puts into a large item
+/// collection cost O(collection) there) is never retried after an attempt timeout. moto 5.2.5
+/// serves requests on threads without locking, snapshots a table at the start of each
+/// `TransactWriteItems` and restores that snapshot when one of its conditions fails, so a retried
+/// (still running) transaction can undo writes that were already acknowledged. The suite never
+/// issues concurrent writes to one table for the same reason.
+fn moto_safe_timeouts() -> ClientTimeouts {
+    ClientTimeouts {
+        attempt: Duration::from_secs(60),
+        operation: Duration::from_secs(120),
+        ..ClientTimeouts::default()
+    }
+}
+
+async fn client_for(endpoint: &str, timeouts: ClientTimeouts) -> Client {
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "ferry-tests",
+        ))
+        .endpoint_url(endpoint);
+    Client::new(&timeouts.apply(loader).load().await)
+}
+
+/// Whether something accepts TCP connections at the endpoint's host:port.
+async fn reachable(endpoint: &str) -> bool {
+    let authority = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(authority)
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+static TABLES: AtomicU32 = AtomicU32::new(0);
+
+/// A store on a fresh table, or `None` (after printing why) when the endpoint is down.
+async fn dynamo_store(case: &str) -> Option<DynamoStateStore> {
+    let endpoint = endpoint();
+    if !reachable(&endpoint).await {
+        eprintln!("SKIPPED {case}: no DynamoDB endpoint at {endpoint} (run `scripts/stack up`)");
+        return None;
+    }
+    let client = client_for(&endpoint, moto_safe_timeouts()).await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let table = format!(
+        "ferry-test-{}-{}-{}-{}",
+        case.replace('_', "-").chars().take(40).collect::<String>(),
+        std::process::id(),
+        nanos,
+        TABLES.fetch_add(1, Ordering::Relaxed)
+    );
+    let started = Instant::now();
+    let setup = ensure_table(&client, &table).await.unwrap();
+    assert!(setup.created);
+    assert!(
+        !ensure_table(&client, &table).await.unwrap().created,
+        "ensure_table is idempotent"
+    );
+    eprintln!(
+        "{case}: table {table} ready in {:?} ({setup:?})",
+        started.elapsed()
+    );
+    Some(DynamoStateStore::new(client, table).with_query_page_size(300))
+}
+
+async fn drop_table(store: &DynamoStateStore) {
+    if let Err(e) = store
+        .client()
+        .delete_table()
+        .table_name(store.table())
+        .send()
+        .await
+    {
+        eprintln!("could not delete test table {}: {e}", store.table());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB-only behaviour
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_malformed_items_are_corrupt() {
+    let Some(store) = dynamo_store("malformed").await else {
+        return;
+    };
+    let tp = TopicPartition::new("bad", 0);
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("PK", AttributeValue::S("TP#bad#0".into()))
+        .item("SK", AttributeValue::S("PROGRESS".into()))
+        .item("next_source", AttributeValue::S("twelve".into()))
+        .item("next_target", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("PK", AttributeValue::S("TP#bad#0".into()))
+        .item("SK", AttributeValue::S("SEG#00000000000000000000".into()))
+        .item("source_start", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let err = store
+        .load_progress(std::slice::from_ref(&tp))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { key, .. } if key == "TP#bad#0/PROGRESS"),
+        "{err}"
+    );
+    let err = store.segments(&tp).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { reason, .. } if reason.contains("target_start")),
+        "{err}"
+    );
+    drop_table(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_missing_table_is_unavailable() {
+    let endpoint = endpoint();
+    if !reachable(&endpoint).await {
+        eprintln!(
+            "SKIPPED dynamodb_missing_table_is_unavailable: no DynamoDB endpoint at {endpoint}"
+        );
+        return;
+    }
+    let store = DynamoStateStore::new(
+        client_for(&endpoint, ClientTimeouts::default()).await,
+        "ferry-test-no-such-table",
+    );
+    let err = store
+        .load_progress(&[TopicPartition::new("t", 0)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    eprintln!("missing table: {err}");
+}
+
+/// Average latency of each call against the endpoint (printed; asserts nothing but success).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_call_timings() {
+    let Some(store) = dynamo_store("timings").await else {
+        return;
+    };
+    let tps: Vec<TopicPartition> = (0..10).map(|i| TopicPartition::new("timed", i)).collect();
+    let mut t = Instant::now();
+    for tp in &tps {
+        store.init_progress(tp, p(0, 0)).await.unwrap();
+    }
+    let init = t.elapsed() / 10;
+    t = Instant::now();
+    for _ in 0..10 {
+        store.load_progress(&tps).await.unwrap();
+    }
+    let load = t.elapsed() / 10;
+    let mut at = p(0, 0);
+    t = Instant::now();
+    for i in 0..10 {
+        let next = p(at.next_source + 100, at.next_target + 100);
+        let commits: Vec<ProgressCommit> = tps
+            .iter()
+            .map(|tp| {
+                commit(
+                    tp,
+                    at,
+                    next,
+                    if i % 2 == 0 {
+                        vec![seg(at.next_source, at.next_target)]
+                    } else {
+                        vec![]
+                    },
+                )
+            })
+            .collect();
+        store.commit_progress(&commits).await.unwrap();
+        at = next;
+    }
+    let commit10 = t.elapsed() / 10;
+    t = Instant::now();
+    for tp in &tps {
+        store.segments(tp).await.unwrap();
+    }
+    let segments = t.elapsed() / 10;
+    eprintln!(
+        "TIMINGS against {}: init_progress {init:?}, load_progress(10 tps) {load:?}, commit_progress(10 tps) {commit10:?}, segments {segments:?}",
+        endpoint()
+    );
+    drop_table(&store).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unreachable and frozen endpoints (no moto needed)
+// ---------------------------------------------------------------------------------------------
+
+/// Accepts connections and never answers, like a SIGSTOPped DynamoDB endpoint.
+async fn frozen_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_endpoint_gives_unavailable_within_the_timeout() {
+    let store = DynamoStateStore::new(
+        client_for(&frozen_endpoint().await, ClientTimeouts::default()).await,
+        "ferry-frozen",
+    );
+    let tp = TopicPartition::new("t", 0);
+    let commits = [commit(&tp, p(0, 0), p(1, 1), vec![])];
+    let started = Instant::now();
+    let (load, commit) = tokio::join!(
+        store.load_progress(std::slice::from_ref(&tp)),
+        store.commit_progress(&commits),
+    );
+    let elapsed = started.elapsed();
+    eprintln!(
+        "frozen endpoint: {elapsed:?}: {:?} / {:?}",
+        load.as_ref().err(),
+        commit.as_ref().err()
+    );
+    assert!(matches!(load, Err(StoreError::Unavailable(_))), "{load:?}");
+    assert!(
+        matches!(commit, Err(StoreError::Unavailable(_))),
+        "{commit:?}"
+    );
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_gives_unavailable_quickly() {
+    // Bind and drop to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = DynamoStateStore::new(
+        client_for(
+            &format!("http://127.0.0.1:{port}"),
+            ClientTimeouts::default(),
+        )
+        .await,
+        "ferry-unreachable",
+    );
+    let started = Instant::now();
+    let err = store
+        .segments(&TopicPartition::new("t", 0))
+        .await
+        .unwrap_err();
+    eprintln!("unreachable endpoint: {:?}: {err}", started.elapsed());
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn in_memory_store_is_a_drop_in() {
+    fn assert_ports<S: ProgressStore + SegmentStore + Clone>() {}
+    assert_ports::<InMemoryStateStore>();
+    assert_ports::<DynamoStateStore>();
+}

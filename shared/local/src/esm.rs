@@ -1,0 +1,1114 @@
+//! Kafka event source mapping (ESM) emulator.
+//!
+//! No local tool emulates Lambda's Kafka ESM, so Ferry brings its own. One
+//! [`EventSourceMapping`] consumes exactly one topic (as in AWS) with its own consumer group
+//! and invokes a function through an [`Invoker`] with AWS-shaped payloads
+//! (see [`payload`]). The behaviour follows what AWS documents:
+//!
+//! * **Ordering.** Partitions are spread over [`EsmConfig::pollers`] concurrent workers
+//!   (partition `p` goes to worker `p % pollers`); each worker owns its partitions exclusively
+//!   and has at most one batch in flight, so every partition is processed strictly in order
+//!   with at most one batch in flight, while different partitions run in parallel. A batch may
+//!   mix the partitions of one worker, as AWS batches may.
+//! * **Batching.** A batch is sent when it holds `batch_size` records, when the next record
+//!   would push the JSON payload over `max_payload_bytes` (6 MB by default, base64 included),
+//!   or when `batching_window` has passed since its first record.
+//! * **Commit after success.** Offsets (`last offset + 1` per partition in the batch) are
+//!   committed to the source group only after the function returned successfully
+//!   (`enable.auto.commit=false`). The group is used as a *simple* consumer group (manual
+//!   assignment, no group membership), so commits succeed while no other member is active.
+//! * **Whole-batch retry.** A failed invocation (function error, crash, timeout, transport)
+//!   retries the *whole* batch with exponential backoff (`retry_initial_backoff` doubling up
+//!   to `retry_max_backoff`), forever unless `max_retries` is set; then the batch is discarded
+//!   (committed past) like AWS does with an on-failure destination. Without fault knobs the
+//!   retry re-sends the identical payload.
+//! * **Starting position.** Committed group offsets win; without them `TrimHorizon` starts at
+//!   the log start and `Latest` at the end offset observed when the partition is assigned.
+//! * **New partitions** are picked up by a periodic metadata refresh.
+//!
+//! Fault knobs ([`FaultConfig`]) make at-least-once delivery visible in tests:
+//! `redeliver_probability` rewinds to a successful batch's first offsets *without committing*
+//! (a lost commit), so the same records come again once, re-fetched and possibly combined with
+//! later records; `resplit_on_retry` rewinds on every retry (and redelivery) and draws a random
+//! record limit in `1..=batch_size`, so retried batches are split differently. Both are
+//! deterministic for a given `seed` (modulo timing).
+//!
+//! # Transactional topics
+//!
+//! The consumer's `isolation.level` is configurable ([`IsolationLevel`], default
+//! `read_committed`). What AWS does is **not documented**: the AWS Lambda docs for MSK and
+//! self-managed Kafka ESMs say nothing about isolation level, transactions or control records,
+//! and the ESM's poller (a Java Kafka client, as far as public material shows) would default to
+//! `read_uncommitted` unless AWS overrides it. Observable consequences either way: control
+//! records (transaction markers) are never delivered and leave gaps in the offsets a function
+//! sees; under `read_uncommitted` records of aborted transactions *are* delivered and records
+//! of open transactions are visible before the commit, under `read_committed` delivery stops
+//! at the last stable offset. Because AWS commits the offsets of the messages in the batch,
+//! the committed offset after a transaction's last record points at its commit marker, one
+//! below the partition's end offset, until more records arrive; the emulator does the same.
+//! Ferry's exactly-once logic must therefore tolerate gaps and must not assume which isolation
+//! level the real ESM uses; run the local stack with both levels when transactional source
+//! topics matter.
+
+pub mod payload;
+
+pub use payload::{Batch, BatchBuilder, BatchLimits, EventSource, PartitionRange, PayloadError};
+
+use crate::invoke::{InvokeError, Invoker, MAX_SYNC_PAYLOAD_BYTES};
+use ferry_core::{Header, MirrorRecord, TimestampType};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// AWS's maximum `BatchSize` for Kafka event sources.
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// Timeout for blocking metadata, offset and commit calls against the source cluster.
+const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a failed offset commit is retried while no batch is delivered.
+const COMMIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where to start when the group has no committed offset for a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartingPosition {
+    /// The oldest available record (`TRIM_HORIZON`).
+    #[default]
+    TrimHorizon,
+    /// The end of the partition at assignment time (`LATEST`).
+    Latest,
+}
+
+/// The consumer's `isolation.level`; see the module docs on transactional topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Only committed transactional records, up to the last stable offset.
+    #[default]
+    ReadCommitted,
+    /// Everything, including records of aborted and open transactions.
+    ReadUncommitted,
+}
+
+impl IsolationLevel {
+    fn as_kafka(self) -> &'static str {
+        match self {
+            Self::ReadCommitted => "read_committed",
+            Self::ReadUncommitted => "read_uncommitted",
+        }
+    }
+}
+
+/// Fault injection for tests; all off by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    /// After a successful batch, with this probability, skip the commit and rewind to the
+    /// batch's first offsets, so its records are delivered once more. `0.0..=1.0`.
+    pub redeliver_probability: f64,
+    /// On a retry (and a redelivery), rewind and re-fetch with a random record limit in
+    /// `1..=batch_size`, so redelivered records are batched differently.
+    pub resplit_on_retry: bool,
+    /// Seed of the per-worker random generators (worker `i` uses `seed + i`).
+    pub seed: u64,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        Self {
+            redeliver_probability: 0.0,
+            resplit_on_retry: false,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// One event source mapping: one topic, one consumer group, one function.
+#[derive(Debug, Clone)]
+pub struct EsmConfig {
+    /// Source cluster bootstrap servers (also sent as `bootstrapServers`).
+    pub source_bootstrap: String,
+    /// The single topic of this mapping.
+    pub topic: String,
+    /// The consumer group whose offsets the mapping commits.
+    pub consumer_group_id: String,
+    /// The function to invoke.
+    pub function_name: String,
+    /// Maximum records per batch (AWS `BatchSize`, default 100, at most 10,000).
+    pub batch_size: usize,
+    /// Maximum time to gather a batch after its first record (AWS
+    /// `MaximumBatchingWindowInSeconds`; Kafka default 500 ms).
+    pub batching_window: Duration,
+    /// Maximum payload size in bytes, JSON and base64 included (default and maximum 6 MB).
+    pub max_payload_bytes: usize,
+    /// Where to start without committed offsets.
+    pub starting_position: StartingPosition,
+    /// MSK or self-managed; decides the payload's `eventSource` / `eventSourceArn`.
+    pub event_source: EventSource,
+    /// Number of concurrent pollers (AWS provisioned pollers; useful up to the partition count).
+    pub pollers: usize,
+    /// First retry delay after a failed invocation.
+    pub retry_initial_backoff: Duration,
+    /// Cap of the exponential retry delay.
+    pub retry_max_backoff: Duration,
+    /// Retries before a failing batch is discarded; `None` retries forever (AWS default).
+    pub max_retries: Option<u32>,
+    /// The consumer's isolation level (default `read_committed`).
+    pub isolation_level: IsolationLevel,
+    /// How often to look for new partitions.
+    pub metadata_refresh: Duration,
+    /// Extra librdkafka settings for the source consumer (security, timeouts, ...).
+    pub consumer_config: Vec<(String, String)>,
+    /// Fault injection.
+    pub faults: FaultConfig,
+}
+
+impl EsmConfig {
+    /// A mapping with AWS defaults: batch size 100, 500 ms window, 6 MB payloads,
+    /// `TrimHorizon`, self-managed event source, one poller, retries forever with
+    /// 100 ms..5 s backoff, `read_committed`, metadata refresh every 30 s, no faults.
+    pub fn new(
+        source_bootstrap: impl Into<String>,
+        topic: impl Into<String>,
+        consumer_group_id: impl Into<String>,
+        function_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            source_bootstrap: source_bootstrap.into(),
+            topic: topic.into(),
+            consumer_group_id: consumer_group_id.into(),
+            function_name: function_name.into(),
+            batch_size: 100,
+            batching_window: Duration::from_millis(500),
+            max_payload_bytes: MAX_SYNC_PAYLOAD_BYTES,
+            starting_position: StartingPosition::TrimHorizon,
+            event_source: EventSource::SelfManaged,
+            pollers: 1,
+            retry_initial_backoff: Duration::from_millis(100),
+            retry_max_backoff: Duration::from_secs(5),
+            max_retries: None,
+            isolation_level: IsolationLevel::ReadCommitted,
+            metadata_refresh: Duration::from_secs(30),
+            consumer_config: Vec::new(),
+            faults: FaultConfig::default(),
+        }
+    }
+
+    /// A short name for logs: `<function>:<topic>`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.function_name, self.topic)
+    }
+
+    /// Checks the limits AWS enforces (and the emulator's own).
+    pub fn validate(&self) -> Result<(), EsmError> {
+        let fail = |reason: String| {
+            Err(EsmError::InvalidConfig {
+                mapping: self.label(),
+                reason,
+            })
+        };
+        if self.topic.is_empty() || self.topic.contains(',') {
+            return fail("exactly one topic is required".to_owned());
+        }
+        if self.consumer_group_id.is_empty() || self.function_name.is_empty() {
+            return fail("consumer group id and function name are required".to_owned());
+        }
+        if self.source_bootstrap.is_empty() {
+            return fail("source bootstrap servers are required".to_owned());
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return fail(format!(
+                "batch size {} not in 1..={MAX_BATCH_SIZE}",
+                self.batch_size
+            ));
+        }
+        if self.max_payload_bytes == 0 || self.max_payload_bytes > MAX_SYNC_PAYLOAD_BYTES {
+            return fail(format!(
+                "max payload bytes {} not in 1..={MAX_SYNC_PAYLOAD_BYTES}",
+                self.max_payload_bytes
+            ));
+        }
+        if self.pollers == 0 {
+            return fail("at least one poller is required".to_owned());
+        }
+        if self.retry_initial_backoff.is_zero()
+            || self.retry_max_backoff < self.retry_initial_backoff
+        {
+            return fail("retry backoff must be positive and max >= initial".to_owned());
+        }
+        if !(0.0..=1.0).contains(&self.faults.redeliver_probability) {
+            return fail("redeliver probability must be within 0..=1".to_owned());
+        }
+        if self.metadata_refresh.is_zero() {
+            return fail("metadata refresh interval must be positive".to_owned());
+        }
+        Ok(())
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", &self.source_bootstrap)
+            .set("group.id", &self.consumer_group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("isolation.level", self.isolation_level.as_kafka())
+            .set(
+                "auto.offset.reset",
+                match self.starting_position {
+                    StartingPosition::TrimHorizon => "earliest",
+                    StartingPosition::Latest => "latest",
+                },
+            );
+        for (k, v) in &self.consumer_config {
+            cfg.set(k, v);
+        }
+        cfg
+    }
+}
+
+/// Errors that stop a mapping.
+#[derive(Debug, thiserror::Error)]
+pub enum EsmError {
+    /// The configuration violates a limit.
+    #[error("invalid event source mapping {mapping}: {reason}")]
+    InvalidConfig {
+        /// `<function>:<topic>`.
+        mapping: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Kafka call failed in a way the mapping cannot ride out.
+    #[error("event source mapping {mapping}: {context}")]
+    Kafka {
+        /// `<function>:<topic>`.
+        mapping: String,
+        /// What was being done.
+        context: String,
+        /// Cause (boxed: `KafkaError` is large).
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// Building a payload failed.
+    #[error("event source mapping {mapping}: cannot build a payload")]
+    Payload {
+        /// `<function>:<topic>`.
+        mapping: String,
+        /// Cause.
+        #[source]
+        source: PayloadError,
+    },
+    /// A worker task panicked or was aborted.
+    #[error("event source mapping worker failed")]
+    Worker(#[source] tokio::task::JoinError),
+}
+
+/// Live counters of one mapping (cheap to share; read with [`EsmStats::snapshot`]).
+#[derive(Debug, Default)]
+pub struct EsmStats {
+    invocations: AtomicU64,
+    batches: AtomicU64,
+    records: AtomicU64,
+    failures: AtomicU64,
+    retries: AtomicU64,
+    redeliveries: AtomicU64,
+    redelivered_records: AtomicU64,
+    discarded_batches: AtomicU64,
+    discarded_records: AtomicU64,
+    commits: AtomicU64,
+    commit_failures: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A point-in-time copy of [`EsmStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EsmStatsSnapshot {
+    /// Invocations attempted.
+    pub invocations: u64,
+    /// Batches the function accepted (including redelivered ones).
+    pub batches: u64,
+    /// Records in accepted batches (duplicates from redelivery counted again).
+    pub records: u64,
+    /// Failed invocations.
+    pub failures: u64,
+    /// Invocations that retried a failed batch.
+    pub retries: u64,
+    /// Successful batches deliberately delivered again (fault knob).
+    pub redeliveries: u64,
+    /// Records in those batches.
+    pub redelivered_records: u64,
+    /// Batches given up after `max_retries`.
+    pub discarded_batches: u64,
+    /// Records in those batches.
+    pub discarded_records: u64,
+    /// Successful offset commits.
+    pub commits: u64,
+    /// Failed offset commits (after local retries).
+    pub commit_failures: u64,
+    /// The most recent invocation error, if any.
+    pub last_error: Option<String>,
+}
+
+impl EsmStats {
+    /// Reads all counters.
+    pub fn snapshot(&self) -> EsmStatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        EsmStatsSnapshot {
+            invocations: get(&self.invocations),
+            batches: get(&self.batches),
+            records: get(&self.records),
+            failures: get(&self.failures),
+            retries: get(&self.retries),
+            redeliveries: get(&self.redeliveries),
+            redelivered_records: get(&self.redelivered_records),
+            discarded_batches: get(&self.discarded_batches),
+            discarded_records: get(&self.discarded_records),
+            commits: get(&self.commits),
+            commit_failures: get(&self.commit_failures),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn set_last_error(&self, err: &InvokeError) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+    }
+}
+
+/// A configured mapping, ready to [`run`](EventSourceMapping::run).
+#[derive(Debug, Clone)]
+pub struct EventSourceMapping {
+    config: Arc<EsmConfig>,
+    invoker: Arc<dyn Invoker>,
+    stats: Arc<EsmStats>,
+}
+
+impl EventSourceMapping {
+    /// Validates `config` and binds it to `invoker`.
+    pub fn new(config: EsmConfig, invoker: Arc<dyn Invoker>) -> Result<Self, EsmError> {
+        config.validate()?;
+        Ok(Self {
+            config: Arc::new(config),
+            invoker,
+            stats: Arc::new(EsmStats::default()),
+        })
+    }
+
+    /// The mapping's configuration.
+    pub fn config(&self) -> &EsmConfig {
+        &self.config
+    }
+
+    /// The mapping's live counters.
+    pub fn stats(&self) -> Arc<EsmStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs until `shutdown` is cancelled (an in-flight invocation is allowed to finish and
+    /// is committed if it succeeded) or a worker fails.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), EsmError> {
+        let label = self.config.label();
+        let stop = shutdown.child_token();
+        let mut workers = JoinSet::new();
+        let mut senders = Vec::with_capacity(self.config.pollers);
+        for index in 0..self.config.pollers {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            let worker = Worker::new(
+                index,
+                Arc::clone(&self.config),
+                Arc::clone(&self.invoker),
+                Arc::clone(&self.stats),
+                rx,
+            )?;
+            workers.spawn(worker.run(stop.clone()));
+        }
+        let metadata = self.metadata_consumer()?;
+        let mut known: BTreeSet<i32> = BTreeSet::new();
+        let mut result = Ok(());
+        let mut warned_missing = false;
+        loop {
+            match self.discover(&metadata).await {
+                Ok(partitions) => {
+                    if partitions.is_empty() && !warned_missing {
+                        warned_missing = true;
+                        tracing::warn!(mapping = %label, topic = %self.config.topic, "topic not found on the source cluster; waiting for it");
+                    }
+                    let mut fresh: Vec<Vec<i32>> = vec![Vec::new(); senders.len()];
+                    for p in partitions {
+                        if known.insert(p) {
+                            let worker = usize::try_from(p).unwrap_or(0) % senders.len();
+                            fresh[worker].push(p);
+                        }
+                    }
+                    for (tx, parts) in senders.iter().zip(fresh) {
+                        // A closed channel means the worker ended; the join below reports why.
+                        if !parts.is_empty() && tx.send(parts).is_err() {
+                            tracing::debug!(mapping = %label, "worker channel closed");
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(mapping = %label, error = %err, "partition discovery failed; retrying");
+                }
+            }
+            let wait = if known.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                self.config.metadata_refresh
+            };
+            tokio::select! {
+                () = stop.cancelled() => break,
+                joined = workers.join_next() => {
+                    if let Some(outcome) = joined {
+                        result = flatten(outcome);
+                    }
+                    break;
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        stop.cancel();
+        while let Some(outcome) = workers.join_next().await {
+            let outcome = flatten(outcome);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+
+    fn metadata_consumer(&self) -> Result<Arc<BaseConsumer>, EsmError> {
+        let mut cfg = self.config.client_config();
+        cfg.set(
+            "client.id",
+            format!("ferry-esm-{}-meta", self.config.label()),
+        );
+        cfg.create::<BaseConsumer>()
+            .map(Arc::new)
+            .map_err(|source| EsmError::Kafka {
+                mapping: self.config.label(),
+                context: "cannot create the metadata consumer".to_owned(),
+                source: Box::new(source),
+            })
+    }
+
+    /// The topic's partitions; empty while the topic does not exist.
+    async fn discover(&self, consumer: &Arc<BaseConsumer>) -> Result<Vec<i32>, KafkaError> {
+        let consumer = Arc::clone(consumer);
+        let topic = self.config.topic.clone();
+        blocking(move || {
+            let metadata = consumer.fetch_metadata(Some(&topic), KAFKA_CALL_TIMEOUT)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic && t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect())
+        })
+        .await
+    }
+}
+
+fn flatten(joined: Result<Result<(), EsmError>, tokio::task::JoinError>) -> Result<(), EsmError> {
+    joined.map_err(EsmError::Worker).and_then(|r| r)
+}
+
+/// Runs one mapping per config concurrently until `shutdown` or the first failure.
+///
+/// Rejects two mappings of the same topic and consumer group (they would split and double
+/// process partitions).
+pub async fn run_mappings(
+    configs: Vec<EsmConfig>,
+    invoker: Arc<dyn Invoker>,
+    shutdown: CancellationToken,
+) -> Result<(), EsmError> {
+    let mut seen = HashSet::new();
+    let mut mappings = Vec::with_capacity(configs.len());
+    for config in configs {
+        if !seen.insert((config.topic.clone(), config.consumer_group_id.clone())) {
+            return Err(EsmError::InvalidConfig {
+                mapping: config.label(),
+                reason: format!(
+                    "another mapping already consumes topic {} with group {}",
+                    config.topic, config.consumer_group_id
+                ),
+            });
+        }
+        mappings.push(EventSourceMapping::new(config, Arc::clone(&invoker))?);
+    }
+    let stop = shutdown.child_token();
+    let mut tasks = JoinSet::new();
+    for mapping in mappings {
+        let stop = stop.clone();
+        tasks.spawn(async move { mapping.run(stop).await });
+    }
+    let mut result = Ok(());
+    while let Some(outcome) = tasks.join_next().await {
+        let outcome = flatten(outcome);
+        if outcome.is_err() {
+            stop.cancel();
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+    }
+    result
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, KafkaError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, KafkaError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(join) => {
+            tracing::error!(error = %join, "blocking Kafka call panicked or was cancelled");
+            Err(KafkaError::Canceled)
+        }
+    }
+}
+
+/// Converts a consumed message into the ESM's view of it.
+fn record_from(message: &BorrowedMessage<'_>) -> (i32, MirrorRecord) {
+    let (timestamp, timestamp_type) = match message.timestamp() {
+        Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
+        Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
+        Timestamp::NotAvailable => (-1, TimestampType::NoTimestamp),
+    };
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header {
+                    key: h.key.to_owned(),
+                    value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        message.partition(),
+        MirrorRecord {
+            offset: message.offset(),
+            timestamp,
+            timestamp_type,
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+        },
+    )
+}
+
+/// Retry bookkeeping for the batch currently failing.
+#[derive(Debug)]
+struct RetryState {
+    attempts: u32,
+    backoff: Duration,
+}
+
+/// One poller: owns a set of partitions and a consumer; one batch in flight.
+struct Worker {
+    index: usize,
+    label: String,
+    config: Arc<EsmConfig>,
+    invoker: Arc<dyn Invoker>,
+    stats: Arc<EsmStats>,
+    consumer: Arc<StreamConsumer>,
+    /// The next offset to take from the consumer per owned partition.
+    fetch_next: BTreeMap<i32, i64>,
+    /// A fetched record that did not fit into the previous batch.
+    carry: Option<(i32, MirrorRecord)>,
+    partitions: mpsc::UnboundedReceiver<Vec<i32>>,
+    rng: StdRng,
+    retry: RetryState,
+    next_limit: Option<usize>,
+    redelivering: bool,
+    /// Offsets acknowledged by the function but not yet committed (a commit failed).
+    uncommitted: BTreeMap<i32, i64>,
+}
+
+enum Delivered {
+    /// Go on with the next batch.
+    Continue,
+    /// Shutdown was requested while waiting to retry.
+    Stopped,
+}
+
+impl Worker {
+    fn new(
+        index: usize,
+        config: Arc<EsmConfig>,
+        invoker: Arc<dyn Invoker>,
+        stats: Arc<EsmStats>,
+        partitions: mpsc::UnboundedReceiver<Vec<i32>>,
+    ) -> Result<Self, EsmError> {
+        let label = config.label();
+        let mut cfg = config.client_config();
+        cfg.set("client.id", format!("ferry-esm-{label}-{index}"));
+        let consumer: StreamConsumer = cfg.create().map_err(|source| EsmError::Kafka {
+            mapping: label.clone(),
+            context: format!("cannot create consumer for poller {index}"),
+            source: Box::new(source),
+        })?;
+        let seed = config
+            .faults
+            .seed
+            .wrapping_add(u64::try_from(index).unwrap_or(0));
+        Ok(Self {
+            index,
+            label,
+            retry: RetryState {
+                attempts: 0,
+                backoff: config.retry_initial_backoff,
+            },
+            config,
+            invoker,
+            stats,
+            consumer: Arc::new(consumer),
+            fetch_next: BTreeMap::new(),
+            carry: None,
+            partitions,
+            rng: StdRng::seed_from_u64(seed),
+            next_limit: None,
+            redelivering: false,
+            uncommitted: BTreeMap::new(),
+        })
+    }
+
+    fn kafka_error(&self, context: impl Into<String>, source: KafkaError) -> EsmError {
+        EsmError::Kafka {
+            mapping: self.label.clone(),
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
+    fn payload_error(&self, source: PayloadError) -> EsmError {
+        EsmError::Payload {
+            mapping: self.label.clone(),
+            source,
+        }
+    }
+
+    async fn run(mut self, shutdown: CancellationToken) -> Result<(), EsmError> {
+        loop {
+            let Some(batch) = self.collect(&shutdown).await? else {
+                break;
+            };
+            match self.deliver(batch, &shutdown).await? {
+                Delivered::Continue => {}
+                Delivered::Stopped => break,
+            }
+        }
+        // Last chance for offsets whose commit failed earlier.
+        self.flush_commits().await;
+        Ok(())
+    }
+
+    /// Gathers the next batch; `None` on shutdown.
+    async fn collect(&mut self, shutdown: &CancellationToken) -> Result<Option<Batch>, EsmError> {
+        let limits = BatchLimits {
+            max_records: self.next_limit.take().unwrap_or(self.config.batch_size),
+            max_payload_bytes: self.config.max_payload_bytes,
+        };
+        let mut builder = BatchBuilder::new(
+            &self.config.event_source,
+            &self.config.source_bootstrap,
+            self.config.topic.clone(),
+            limits,
+        )
+        .map_err(|e| self.payload_error(e))?;
+        let mut window_end = None;
+        let mut commit_retry_at =
+            (!self.uncommitted.is_empty()).then(|| Instant::now() + COMMIT_RETRY_INTERVAL);
+        if let Some((partition, record)) = self.carry.take() {
+            if let Some(record) = builder
+                .try_push(&self.config.topic, partition, record)
+                .map_err(|e| self.payload_error(e))?
+            {
+                // Unreachable (an empty batch takes any record); keep it for the next round.
+                self.carry = Some((partition, record));
+            }
+            window_end = Some(Instant::now() + self.config.batching_window);
+        }
+        loop {
+            if builder.is_full() || (self.carry.is_some() && !builder.is_empty()) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(None),
+                Some(parts) = self.partitions.recv() => {
+                    if !self.add_partitions(parts, shutdown).await? {
+                        return Ok(None);
+                    }
+                }
+                received = self.consumer.recv() => {
+                    let received = received.map(|m| record_from(&m));
+                    match received {
+                        Ok((partition, record)) => {
+                            if !self.accept(partition, &record) {
+                                continue;
+                            }
+                            if let Some(rejected) = builder
+                                .try_push(&self.config.topic, partition, record)
+                                .map_err(|e| self.payload_error(e))?
+                            {
+                                self.carry = Some((partition, rejected));
+                                break;
+                            }
+                            if window_end.is_none() {
+                                window_end = Some(Instant::now() + self.config.batching_window);
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(mapping = %self.label, poller = self.index, error = %err, "consume error");
+                            tokio::select! {
+                                () = shutdown.cancelled() => return Ok(None),
+                                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            }
+                        }
+                    }
+                }
+                () = sleep_until_opt(window_end) => break,
+                () = sleep_until_opt(commit_retry_at) => {
+                    self.flush_commits().await;
+                    commit_retry_at = (!self.uncommitted.is_empty())
+                        .then(|| Instant::now() + COMMIT_RETRY_INTERVAL);
+                }
+            }
+        }
+        if builder.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(builder.finish()))
+    }
+
+    /// Advances the fetch position; `false` for a stale record (below the position, e.g.
+    /// left over from before a rewind) or a partition this worker does not own.
+    fn accept(&mut self, partition: i32, record: &MirrorRecord) -> bool {
+        match self.fetch_next.get_mut(&partition) {
+            Some(next) if record.offset >= *next => {
+                *next = record.offset + 1;
+                true
+            }
+            Some(next) => {
+                tracing::trace!(mapping = %self.label, partition, offset = record.offset, expected = *next, "dropping stale record");
+                false
+            }
+            None => {
+                tracing::warn!(mapping = %self.label, partition, "record from an unowned partition");
+                false
+            }
+        }
+    }
+
+    /// Takes ownership of `parts`: resolves their start offsets and (re)assigns. Transient
+    /// errors (e.g. the group coordinator still loading on a fresh cluster) are retried with
+    /// backoff; returns `false` if shutdown came first.
+    async fn add_partitions(
+        &mut self,
+        parts: Vec<i32>,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, EsmError> {
+        let parts: Vec<i32> = parts
+            .into_iter()
+            .filter(|p| !self.fetch_next.contains_key(p))
+            .collect();
+        if parts.is_empty() {
+            return Ok(true);
+        }
+        let mut delay = self.config.retry_initial_backoff;
+        let starts = loop {
+            match self.resolve_starts(parts.clone()).await {
+                Ok(starts) => break starts,
+                Err(err) => {
+                    tracing::warn!(mapping = %self.label, poller = self.index, partitions = ?parts, error = %err, ?delay, "cannot resolve start offsets; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(false),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(self.config.retry_max_backoff);
+                }
+            }
+        };
+        for (p, start) in starts {
+            tracing::info!(mapping = %self.label, poller = self.index, partition = p, start, "partition assigned");
+            self.fetch_next.insert(p, start);
+        }
+        self.reassign()?;
+        Ok(true)
+    }
+
+    /// Committed offset of each partition, or the starting position when there is none.
+    async fn resolve_starts(&self, parts: Vec<i32>) -> Result<Vec<(i32, i64)>, KafkaError> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.config.topic.clone();
+        let starting = self.config.starting_position;
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for p in &parts {
+                tpl.add_partition(&topic, *p);
+            }
+            let committed = consumer.committed_offsets(tpl, KAFKA_CALL_TIMEOUT)?;
+            let mut starts = Vec::with_capacity(parts.len());
+            for p in parts {
+                let committed = committed
+                    .find_partition(&topic, p)
+                    .map(|e| e.offset())
+                    .and_then(|o| match o {
+                        Offset::Offset(n) if n >= 0 => Some(n),
+                        _ => None,
+                    });
+                let start = match committed {
+                    Some(n) => n,
+                    None => {
+                        let (low, high) =
+                            consumer.fetch_watermarks(&topic, p, KAFKA_CALL_TIMEOUT)?;
+                        match starting {
+                            StartingPosition::TrimHorizon => low,
+                            StartingPosition::Latest => high,
+                        }
+                    }
+                };
+                starts.push((p, start));
+            }
+            Ok(starts)
+        })
+        .await
+    }
+
+    /// Assigns all owned partitions at their fetch positions, discarding anything prefetched.
+    fn reassign(&self) -> Result<(), EsmError> {
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in &self.fetch_next {
+            tpl.add_partition_offset(&self.config.topic, *p, Offset::Offset(*next))
+                .map_err(|e| self.kafka_error("cannot build the assignment", e))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| self.kafka_error("cannot assign partitions", e))
+    }
+
+    /// Rewinds the batch's partitions (and the carried record's) so they are fetched again.
+    fn rewind(&mut self, batch: &Batch) -> Result<(), EsmError> {
+        for range in &batch.partitions {
+            self.fetch_next.insert(range.partition, range.first_offset);
+        }
+        if let Some((p, record)) = self.carry.take() {
+            let next = self.fetch_next.entry(p).or_insert(record.offset);
+            *next = (*next).min(record.offset);
+        }
+        self.reassign()
+    }
+
+    fn random_limit(&mut self) -> usize {
+        self.rng.random_range(1..=self.config.batch_size)
+    }
+
+    async fn deliver(
+        &mut self,
+        batch: Batch,
+        shutdown: &CancellationToken,
+    ) -> Result<Delivered, EsmError> {
+        loop {
+            self.stats.invocations.fetch_add(1, Ordering::Relaxed);
+            let outcome = self
+                .invoker
+                .invoke(&self.config.function_name, batch.payload.clone())
+                .await;
+            match outcome {
+                Ok(_) => {
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    EsmStats::add(&self.stats.records, batch.records);
+                    self.retry = RetryState {
+                        attempts: 0,
+                        backoff: self.config.retry_initial_backoff,
+                    };
+                    let p = self.config.faults.redeliver_probability;
+                    if !self.redelivering && p > 0.0 && self.rng.random_bool(p) {
+                        self.redelivering = true;
+                        self.stats.redeliveries.fetch_add(1, Ordering::Relaxed);
+                        EsmStats::add(&self.stats.redelivered_records, batch.records);
+                        tracing::debug!(mapping = %self.label, records = batch.records, "fault: redelivering a successful batch (commit skipped)");
+                        if self.config.faults.resplit_on_retry {
+                            self.next_limit = Some(self.random_limit());
+                        }
+                        self.rewind(&batch)?;
+                        return Ok(Delivered::Continue);
+                    }
+                    self.redelivering = false;
+                    self.commit(&batch).await;
+                    return Ok(Delivered::Continue);
+                }
+                Err(err) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    self.stats.set_last_error(&err);
+                    let ranges = describe_ranges(&batch);
+                    if self
+                        .config
+                        .max_retries
+                        .is_some_and(|max| self.retry.attempts >= max)
+                    {
+                        tracing::error!(mapping = %self.label, error = %err, batch = %ranges, "retries exhausted; discarding the batch");
+                        self.stats.discarded_batches.fetch_add(1, Ordering::Relaxed);
+                        EsmStats::add(&self.stats.discarded_records, batch.records);
+                        self.retry = RetryState {
+                            attempts: 0,
+                            backoff: self.config.retry_initial_backoff,
+                        };
+                        self.commit(&batch).await;
+                        return Ok(Delivered::Continue);
+                    }
+                    let delay = self.retry.backoff;
+                    self.retry.attempts += 1;
+                    self.retry.backoff = (delay * 2).min(self.config.retry_max_backoff);
+                    tracing::warn!(mapping = %self.label, error = %err, batch = %ranges, attempt = self.retry.attempts, ?delay, "invocation failed; retrying the whole batch");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(Delivered::Stopped),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    if self.config.faults.resplit_on_retry {
+                        self.next_limit = Some(self.random_limit());
+                        self.rewind(&batch)?;
+                        return Ok(Delivered::Continue);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits `last + 1` for every partition of `batch` (plus anything an earlier failed
+    /// commit left behind). A failure is logged and counted; the offsets stay pending and are
+    /// retried with the next batch or after [`COMMIT_RETRY_INTERVAL`] while idle.
+    async fn commit(&mut self, batch: &Batch) {
+        for range in &batch.partitions {
+            let next = self.uncommitted.entry(range.partition).or_insert(0);
+            *next = (*next).max(range.next_offset());
+        }
+        self.flush_commits().await;
+    }
+
+    async fn flush_commits(&mut self) {
+        if self.uncommitted.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in &self.uncommitted {
+            if let Err(err) =
+                tpl.add_partition_offset(&self.config.topic, *p, Offset::Offset(*next))
+            {
+                tracing::error!(mapping = %self.label, error = %err, "cannot build the commit");
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let consumer = Arc::clone(&self.consumer);
+        match blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await {
+            Ok(()) => {
+                self.uncommitted.clear();
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                tracing::warn!(mapping = %self.label, error = %err, offsets = ?self.uncommitted, "offset commit failed; will retry");
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn describe_ranges(batch: &Batch) -> String {
+    batch
+        .partitions
+        .iter()
+        .map(|r| format!("p{}:{}..={}", r.partition, r.first_offset, r.last_offset))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_aws() {
+        let c = EsmConfig::new("b:9092", "orders", "g", "mirror");
+        assert_eq!(c.batch_size, 100);
+        assert_eq!(c.batching_window, Duration::from_millis(500));
+        assert_eq!(c.max_payload_bytes, 6 * 1024 * 1024);
+        assert_eq!(c.max_retries, None);
+        assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn validation_rejects_out_of_range_values() {
+        let base = EsmConfig::new("b:9092", "orders", "g", "mirror");
+        let mut c = base.clone();
+        c.batch_size = 10_001;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.batch_size = 0;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.max_payload_bytes = MAX_SYNC_PAYLOAD_BYTES + 1;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.topic = "a,b".into();
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.pollers = 0;
+        assert!(c.validate().is_err());
+        let mut c = base;
+        c.faults.redeliver_probability = 1.5;
+        assert!(c.validate().is_err());
+    }
+
+    #[tokio::test]
+    async fn run_mappings_rejects_duplicate_topic_and_group() {
+        #[derive(Debug)]
+        struct Never;
+        #[async_trait::async_trait]
+        impl Invoker for Never {
+            async fn invoke(&self, _: &str, _: bytes::Bytes) -> Result<Vec<u8>, InvokeError> {
+                Err(InvokeError::Timeout)
+            }
+        }
+        let a = EsmConfig::new("127.0.0.1:1", "orders", "g", "f1");
+        let b = EsmConfig::new("127.0.0.1:1", "orders", "g", "f2");
+        let err = run_mappings(vec![a, b], Arc::new(Never), CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EsmError::InvalidConfig { .. }));
+    }
+}
