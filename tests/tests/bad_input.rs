@@ -103,7 +103,12 @@ async fn missing_config_fails_the_cold_start_naming_the_setting() {
     config.log = ferry_local::LogTarget::Discard;
     let host = ferry_local::FunctionHost::new(config).unwrap();
     let r = host.invoke(MIRROR, bytes::Bytes::from_static(b"{}")).await;
-    let text = format!("{r:?}");
-    assert!(r.is_err() && text.contains("FERRY_TABLE"), "{text}");
+    match r {
+        Err(InvokeError::Function { error_type, error_message }) => {
+            assert_eq!(error_type, "Ferry.Config");
+            assert!(error_message.contains("FERRY_TABLE"), "{error_message}");
+        }
+        other => panic!("expected Ferry.Config naming FERRY_TABLE, got {other:?}"),
+    }
     host.shutdown().await;
 }

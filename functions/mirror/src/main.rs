@@ -2,7 +2,9 @@
 //! handler for every Kafka event source mapping batch. All logic lives in the library.
 
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
+use ferry_aws::lambda::report_init_error;
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
+use ferry_core::failure::FailureKind;
 use ferry_kafka::{ProducerTuning, TargetCluster};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
@@ -26,10 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_target(false)
         .init();
 
-    let config = MirrorConfig::from_env()
-        .inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?;
-    let faults = Faults::from_env()
-        .inspect_err(|e| tracing::error!(error = %e, "configuration error at cold start"))?;
+    let config = MirrorConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
+    let faults = Faults::from_env().inspect_err(|e| config_error(e))?;
     tracing::info!(?config, faults_armed = faults.armed(), "mirror starting");
     let metrics = init_metrics(&config.metrics_namespace, "mirror")?;
 
@@ -46,6 +46,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         service_fn(move |event: LambdaEvent<serde_json::Value>| handle(handler, event)),
     )
     .await
+}
+
+/// Logs a configuration error and reports it as the cold start's `Ferry.Config` error.
+fn config_error(message: &str) {
+    tracing::error!(error = message, "configuration error at cold start");
+    report_init_error(FailureKind::Config.error_type(), message);
 }
 
 async fn handle(

@@ -13,6 +13,7 @@
 //! [`ferry_core::memory`]; `tests/store_conformance.rs` runs one suite against both.
 
 pub mod dynamo;
+pub mod lambda;
 pub mod metrics;
 
 pub use dynamo::{

@@ -1,0 +1,35 @@
+//! Lambda runtime helpers shared by every Ferry function.
+//!
+//! `lambda_runtime` reports errors from `main` before the runtime loop starts only as a process
+//! exit (`Runtime.ExitError`, the message only in the logs). [`report_init_error`] posts the
+//! typed error to the Runtime API's `/runtime/init/error` first, so the invocation that
+//! triggered the cold start fails with e.g. `Ferry.Config: missing required setting FERRY_TABLE`,
+//! as AWS shows it in the console and as the local runtime returns it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Reports an initialisation error to the Lambda Runtime API (best effort: a missing
+/// `AWS_LAMBDA_RUNTIME_API`, e.g. when run by hand, or an unreachable endpoint is ignored).
+pub fn report_init_error(error_type: &str, message: &str) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\n\
+         Lambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let sent = TcpStream::connect(&api).and_then(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(request.as_bytes())?;
+        let mut reply = [0u8; 256];
+        let _ = s.read(&mut reply)?;
+        Ok(())
+    });
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not report the init error to the Runtime API");
+    }
+}
