@@ -104,7 +104,10 @@ async fn missing_config_fails_the_cold_start_naming_the_setting() {
     let host = ferry_local::FunctionHost::new(config).unwrap();
     let r = host.invoke(MIRROR, bytes::Bytes::from_static(b"{}")).await;
     match r {
-        Err(InvokeError::Function { error_type, error_message }) => {
+        Err(InvokeError::Function {
+            error_type,
+            error_message,
+        }) => {
             assert_eq!(error_type, "Ferry.Config");
             assert!(error_message.contains("FERRY_TABLE"), "{error_message}");
         }

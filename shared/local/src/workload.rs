@@ -34,7 +34,8 @@ pub type Content = (
 
 /// Record number `i`'s content. Every 7th has a null key, every 11th is a tombstone, every 13th
 /// has an empty value; headers vary from none to three (with a duplicate key and binary bytes).
-pub fn content(seed: u64, i: u64, value_bytes: usize) -> Content {
+/// Timestamps are explicit, increasing by 3 ms from `base_timestamp_ms`.
+pub fn content(seed: u64, i: u64, value_bytes: usize, base_timestamp_ms: i64) -> Content {
     let key = (i % 7 != 3).then(|| format!("key-{}", (i ^ seed) % 1000).into_bytes());
     let value = match (i % 11, i % 13) {
         (5, _) => None,
@@ -58,7 +59,7 @@ pub fn content(seed: u64, i: u64, value_bytes: usize) -> Content {
             ("bin".to_string(), vec![(i % 256) as u8, 0xfe]),
         ],
     };
-    let timestamp = 1_700_000_000_000 + (i as i64) * 3 + (seed % 1000) as i64;
+    let timestamp = base_timestamp_ms + (i as i64) * 3;
     (key, value, headers, timestamp)
 }
 
@@ -80,8 +81,14 @@ pub async fn produce(
     mut progress: impl FnMut(u64),
 ) -> Result<u64, KafkaError> {
     let mut pending = Vec::with_capacity(10_000);
+    // Explicit timestamps in the recent past (never in the future, never older than the brokers'
+    // time-based retention, which would delete them on the next segment roll).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let base = now_ms - (w.records as i64) * 3 - 1_000;
     for i in 0..w.records {
-        let (key, value, headers, ts) = content(w.seed, i, w.value_bytes);
+        let (key, value, headers, ts) = content(w.seed, i, w.value_bytes, base);
         let mut hs = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in &headers {
             hs = hs.insert(Header {
