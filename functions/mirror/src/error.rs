@@ -73,6 +73,14 @@ impl MirrorError {
         }
     }
 
+    /// The target cluster could not be reached (metadata, offsets or produce).
+    pub fn is_target_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Target(TargetError::Unavailable(_) | TargetError::Produce { .. })
+        )
+    }
+
     /// The full message with its chain of causes.
     pub fn message(&self) -> String {
         let mut msg = self.to_string();

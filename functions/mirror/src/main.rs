@@ -10,9 +10,16 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
 use mirror::telemetry::MirrorEvent;
 use mirror::{event, BatchSummary, MirrorConfig, MirrorError, MirrorHandler};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 type Handler = MirrorHandler<DynamoStateStore, TargetCluster>;
+
+/// Consecutive batches that failed because the target was unreachable. librdkafka clients in a
+/// warm sandbox have been seen to stay disconnected after a target broker restart; past this many
+/// failures the sandbox exits so the retry gets fresh clients (a cold start), as a Lambda would.
+const MAX_CONSECUTIVE_TARGET_FAILURES: u32 = 3;
+static TARGET_FAILURES: AtomicU32 = AtomicU32::new(0);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -63,6 +70,11 @@ async fn handle(
         tracing::error!(error = %fatal, "target producer hit a fatal error: restarting the sandbox");
         std::process::exit(70);
     }
+    let failures = TARGET_FAILURES.load(Ordering::Relaxed);
+    if failures >= MAX_CONSECUTIVE_TARGET_FAILURES {
+        tracing::error!(failures, "target unreachable from this sandbox for several batches: restarting it with fresh clients");
+        std::process::exit(71);
+    }
     let result = match event::decode(event.payload) {
         Ok(batches) => handler.handle(batches).await,
         Err(e) => {
@@ -74,6 +86,10 @@ async fn handle(
             .emit();
             Err(e)
         }
+    };
+    match &result {
+        Err(e) if e.is_target_unavailable() => TARGET_FAILURES.fetch_add(1, Ordering::Relaxed),
+        _ => TARGET_FAILURES.swap(0, Ordering::Relaxed),
     };
     result.map_err(|e| Diagnostic {
         error_type: e.kind().error_type().to_string(),

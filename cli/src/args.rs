@@ -1,0 +1,237 @@
+//! Command-line interface of `ferry` (clap derive): `demo`, `local` and `status`, plus the
+//! cluster options they share.
+//!
+//! Cluster connections default to the local stack (`scripts/stack`) and follow the same
+//! environment variables as the functions: `FERRY_SOURCE_BOOTSTRAP`, `FERRY_TARGET_BOOTSTRAP`
+//! (and `FERRY_<SIDE>_SECURITY`, SASL and TLS settings for `status`, see
+//! `ferry_kafka::KafkaConnection::from_env`). DynamoDB uses the standard AWS configuration;
+//! `AWS_ENDPOINT_URL` points it at moto.
+
+use clap::{Args, Parser, Subcommand};
+use ferry_kafka::KafkaConnection;
+use std::path::PathBuf;
+
+/// Source bootstrap servers of the local stack.
+pub const LOCAL_SOURCE: &str = "127.0.0.1:19092";
+/// Target bootstrap servers of the local stack.
+pub const LOCAL_TARGET: &str = "127.0.0.1:29092";
+
+/// `ferry`: run and inspect Ferry's Kafka -> MSK mirror locally.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Full local migration demo on the running stack: fresh topics and table, sample
+    /// traffic, the real mirror binary behind the local Lambda runtime, then a per-partition
+    /// source/target comparison. Exit code 0 only if every partition matches.
+    Demo(DemoArgs),
+    /// Run the local runtime (the mirror function behind one event source mapping per topic)
+    /// until Ctrl-C, printing per-topic progress.
+    Local(LocalArgs),
+    /// Per-partition mirror status: source end offset, mirrored progress, lag, segments.
+    Status(StatusArgs),
+}
+
+/// Source and target clusters.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Source cluster bootstrap servers.
+    #[arg(long, env = "FERRY_SOURCE_BOOTSTRAP", default_value = LOCAL_SOURCE)]
+    pub source_bootstrap: String,
+    /// Target cluster bootstrap servers.
+    #[arg(long, env = "FERRY_TARGET_BOOTSTRAP", default_value = LOCAL_TARGET)]
+    pub target_bootstrap: String,
+}
+
+impl ClusterArgs {
+    /// The source connection: these bootstrap servers plus any `FERRY_SOURCE_*` security
+    /// settings from the environment.
+    pub fn source(&self) -> anyhow::Result<KafkaConnection> {
+        connection("FERRY_SOURCE", &self.source_bootstrap)
+    }
+
+    /// The target connection: these bootstrap servers plus any `FERRY_TARGET_*` security
+    /// settings from the environment.
+    pub fn target(&self) -> anyhow::Result<KafkaConnection> {
+        connection("FERRY_TARGET", &self.target_bootstrap)
+    }
+}
+
+fn connection(prefix: &str, bootstrap: &str) -> anyhow::Result<KafkaConnection> {
+    let bootstrap_var = format!("{prefix}_BOOTSTRAP");
+    let conn = KafkaConnection::from_lookup(prefix, |name| {
+        if name == bootstrap_var {
+            Some(bootstrap.to_owned())
+        } else {
+            std::env::var(name).ok()
+        }
+    })?;
+    Ok(conn.with_client_id("ferry-cli"))
+}
+
+/// `ferry demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Number of demo topics (demo-orders-*, demo-payments-*, demo-clicks-*, ...).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub topics: u32,
+    /// Partitions per topic (same on source and target).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=256))]
+    pub partitions: i32,
+    /// Records in total, spread evenly over the topics.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=50_000_000))]
+    pub records: u64,
+    /// Value size in bytes of ordinary records (some are tombstones or empty).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub value_bytes: u64,
+    /// The mirror function binary (default: `mirror` next to this `ferry` binary).
+    #[arg(long, value_name = "PATH")]
+    pub mirror_bin: Option<PathBuf>,
+    /// Concurrent pollers per mapping.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pollers: u32,
+    /// Maximum records per batch (AWS `BatchSize`).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Give up after this many seconds (everything included).
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Print the report as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Clusters.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
+}
+
+/// `ferry local`.
+#[derive(Debug, Clone, Args)]
+pub struct LocalArgs {
+    /// DynamoDB state table (created if missing).
+    #[arg(long, env = "FERRY_TABLE")]
+    pub table: String,
+    /// Source topics to mirror, one mapping each (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    pub topics: Vec<String>,
+    /// The mirror function binary (default: `mirror` next to this `ferry` binary).
+    #[arg(long, value_name = "PATH")]
+    pub mirror_bin: Option<PathBuf>,
+    /// Concurrent pollers per mapping.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pollers: u32,
+    /// Maximum records per batch (AWS `BatchSize`).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Batching window in milliseconds (AWS `MaximumBatchingWindowInSeconds`).
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub batching_window_ms: u64,
+    /// Consumer group of each mapping: `<prefix>-<topic>` (default `ferry-<table>`).
+    #[arg(long)]
+    pub group_prefix: Option<String>,
+    /// Where the mirror's own log goes (default: a file in the temp directory).
+    #[arg(long, value_name = "PATH")]
+    pub mirror_log: Option<PathBuf>,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    /// Clusters.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
+}
+
+/// `ferry status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// DynamoDB state table.
+    #[arg(long, env = "FERRY_TABLE")]
+    pub table: String,
+    /// Source topics (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    pub topics: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Clusters.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
+}
+
+/// The mirror binary: `explicit`, else `mirror` next to the running executable.
+pub fn mirror_bin(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(path) => path.clone(),
+        None => {
+            let exe = std::env::current_exe()?;
+            let dir = exe.parent().ok_or_else(|| {
+                anyhow::anyhow!("cannot locate the directory of {}", exe.display())
+            })?;
+            dir.join(format!("mirror{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "mirror binary not found at {}: build it with `cargo build --release -p mirror` \
+             (or pass --mirror-bin PATH)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Topic names for the demo: `demo-<name>-<suffix>`, with the first three names being
+/// orders, payments and clicks.
+pub fn demo_topic_names(count: u32, suffix: &str) -> Vec<String> {
+    const NAMES: [&str; 10] = [
+        "orders",
+        "payments",
+        "clicks",
+        "inventory",
+        "shipments",
+        "users",
+        "sessions",
+        "invoices",
+        "reviews",
+        "carts",
+    ];
+    (0..count as usize)
+        .map(|i| match NAMES.get(i) {
+            Some(name) => format!("demo-{name}-{suffix}"),
+            None => format!("demo-topic{i}-{suffix}"),
+        })
+        .collect()
+}
+
+/// Splits `total` records over `parts` as evenly as possible (the first ones get the rest).
+pub fn split_evenly(total: u64, parts: usize) -> Vec<u64> {
+    let parts_u64 = parts.max(1) as u64;
+    let (each, rest) = (total / parts_u64, total % parts_u64);
+    (0..parts_u64).map(|i| each + u64::from(i < rest)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_names_follow_the_pattern() {
+        assert_eq!(
+            demo_topic_names(3, "x1"),
+            ["demo-orders-x1", "demo-payments-x1", "demo-clicks-x1"]
+        );
+        assert_eq!(demo_topic_names(10, "s").len(), 10);
+    }
+
+    #[test]
+    fn records_are_split_evenly() {
+        assert_eq!(split_evenly(10, 3), [4, 3, 3]);
+        assert_eq!(split_evenly(60_000, 3), [20_000; 3]);
+        assert_eq!(split_evenly(2, 3), [1, 1, 0]);
+    }
+}

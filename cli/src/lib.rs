@@ -1,0 +1,31 @@
+//! # ferry-cli
+//!
+//! The `ferry` command:
+//!
+//! * `ferry demo`: full local migration demo on the running stack ([`demo`]).
+//! * `ferry local`: the local runtime, the mirror behind one event source mapping per topic,
+//!   until Ctrl-C ([`local`]).
+//! * `ferry status`: per-partition progress, lag and segments ([`status`]).
+//!
+//! [`args`] holds the clap definitions, [`runtime`] the local-runtime wiring shared by `demo`
+//! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables.
+
+pub mod args;
+pub mod demo;
+pub mod local;
+pub mod report;
+pub mod runtime;
+pub mod state;
+pub mod status;
+
+pub use args::{Cli, Command};
+
+/// Runs a parsed command. `Ok(false)` means it ran but found a problem (the demo's
+/// comparison failed).
+pub async fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args).await,
+        Command::Local(args) => local::run(&args).await.map(|()| true),
+        Command::Status(args) => status::run(&args).await.map(|()| true),
+    }
+}

@@ -1,0 +1,136 @@
+//! `ferry local`: runs the local runtime (the real `mirror` binary behind the Lambda Runtime
+//! API, one event source mapping per topic) until Ctrl-C, printing per-topic progress.
+//!
+//! Consumer groups are stable (`<group prefix>-<topic>`, default prefix `ferry-<table>`), so a
+//! restart resumes from the committed source offsets, and DynamoDB progress makes any
+//! redelivered records exactly-once anyway.
+
+use crate::args::{mirror_bin, LocalArgs};
+use crate::report::thousands;
+use crate::runtime::{failure_note, log_file, LocalRuntime, RuntimeOptions};
+use crate::state;
+use anyhow::Context as _;
+use ferry_aws::DynamoStateStore;
+use ferry_local::LogTarget;
+use std::time::{Duration, Instant};
+
+/// Runs until Ctrl-C (or a mapping fails).
+pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
+    let mirror_bin = mirror_bin(args.mirror_bin.as_ref())?;
+    let source = args.clusters.source()?;
+    let client = ferry_aws::client_from_env().await;
+    let setup = ferry_aws::ensure_table(&client, &args.table)
+        .await
+        .with_context(|| format!("cannot create or find DynamoDB table {}", args.table))?;
+    if setup.created {
+        eprintln!("created DynamoDB table {}", args.table);
+    }
+    let store = DynamoStateStore::new(client, args.table.clone());
+    let topics = state::describe_topics(&source, &args.topics).await?;
+    let tps = state::all_tps(&topics);
+    let mirror_log = args
+        .mirror_log
+        .clone()
+        .unwrap_or_else(|| log_file(&format!("ferry-local-{}-mirror", args.table)));
+    let options = RuntimeOptions {
+        mirror_bin,
+        table: args.table.clone(),
+        source_bootstrap: args.clusters.source_bootstrap.clone(),
+        target_bootstrap: args.clusters.target_bootstrap.clone(),
+        topics: args.topics.clone(),
+        group_prefix: args
+            .group_prefix
+            .clone()
+            .unwrap_or_else(|| format!("ferry-{}", args.table)),
+        pollers: args.pollers as usize,
+        batch_size: args.batch_size as usize,
+        batching_window: Duration::from_millis(args.batching_window_ms),
+        log: LogTarget::File(mirror_log.clone()),
+    };
+    eprintln!(
+        "mirroring {} from {} to {} (table {}, {} pollers, batch size {}); mirror log: {}",
+        args.topics.join(", "),
+        args.clusters.source_bootstrap,
+        args.clusters.target_bootstrap,
+        args.table,
+        args.pollers,
+        args.batch_size,
+        mirror_log.display()
+    );
+    eprintln!("press Ctrl-C to stop");
+
+    let mut runtime = LocalRuntime::start(&options)?;
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(args.interval));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let outcome = loop {
+        tokio::select! {
+            signal = &mut ctrl_c => {
+                break signal.context("cannot listen for Ctrl-C");
+            }
+            _ = ticker.tick() => {
+                if let Err(err) = runtime.check().await {
+                    break Err(err);
+                }
+                match report(&source, &store, &tps, &runtime, started).await {
+                    Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+                    Err(err) => eprintln!("progress unavailable: {err:#}"),
+                }
+            }
+        }
+    };
+    eprintln!("stopping (in-flight batches finish first; Ctrl-C again to abort them) ...");
+    let stopped = tokio::select! {
+        stopped = runtime.stop() => stopped,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the runtime kills the mirror processes; DynamoDB progress keeps the
+            // aborted batches exactly-once when they are delivered again.
+            anyhow::bail!("aborted: in-flight batches were interrupted and will be delivered again");
+        }
+    };
+    outcome?;
+    let stopped = stopped?;
+    let records: u64 = stopped.stats.iter().map(|(_, s)| s.records).sum();
+    eprintln!(
+        "stopped after {:.0} s: {} records delivered to the mirror",
+        started.elapsed().as_secs_f64(),
+        thousands(i64::try_from(records).unwrap_or(i64::MAX))
+    );
+    Ok(())
+}
+
+/// One progress line per topic.
+async fn report(
+    source: &ferry_kafka::KafkaConnection,
+    store: &DynamoStateStore,
+    tps: &[ferry_core::TopicPartition],
+    runtime: &LocalRuntime,
+    started: Instant,
+) -> anyhow::Result<Vec<String>> {
+    let offsets = state::offsets(source, tps).await?;
+    let progress = state::progress(store, tps).await?;
+    let states = state::combine(tps, &offsets, &progress);
+    let stats = runtime.stats();
+    let elapsed = started.elapsed().as_secs();
+    let mut lines: Vec<String> = state::per_topic(&states)
+        .iter()
+        .map(|(topic, t)| {
+            let s = stats.iter().find(|(name, _)| name == topic).map(|(_, s)| s);
+            format!(
+                "[{elapsed:>5}s] {topic}: mirrored {}/{}  lag {}  batches {}  failures {}",
+                thousands(t.mirrored),
+                thousands(t.total),
+                thousands(t.lag),
+                s.map_or(0, |s| s.batches),
+                s.map_or(0, |s| s.failures),
+            )
+        })
+        .collect();
+    if let Some(note) = failure_note(&stats) {
+        lines.push(format!("[{elapsed:>5}s] {note}"));
+    }
+    Ok(lines)
+}
