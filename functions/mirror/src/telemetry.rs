@@ -1,6 +1,7 @@
 //! Typed telemetry events: each emits one structured log line and its metrics (CloudWatch EMF
 //! in Lambda through the recorder `main.rs` installs). Labels stay low-cardinality: topic and
-//! failure kind, never partition or offset.
+//! failure kind, never partition or offset. Names follow MirrorMaker 2's (`record-count`,
+//! `byte-count`, `replication-latency-ms`, `record-age-ms`) so existing dashboards carry over.
 
 use ferry_core::failure::FailureKind;
 use metrics::{counter, histogram};
@@ -77,15 +78,15 @@ impl MirrorEvent<'_> {
                     );
                 }
                 let topic = topic.to_string();
-                counter!("records_mirrored", "topic" => topic.clone()).increment(*produced);
-                counter!("bytes_mirrored", "topic" => topic.clone()).increment(*bytes);
-                counter!("records_reconciled", "topic" => topic.clone()).increment(*reconciled);
-                counter!("records_redelivered", "topic" => topic.clone()).increment(*skipped);
+                counter!("record-count", "topic" => topic.clone()).increment(*produced);
+                counter!("byte-count", "topic" => topic.clone()).increment(*bytes);
+                counter!("records-reconciled", "topic" => topic.clone()).increment(*reconciled);
+                counter!("records-redelivered", "topic" => topic.clone()).increment(*skipped);
                 if let Some(v) = replication_latency_ms {
-                    histogram!("replication_latency_ms", "topic" => topic.clone()).record(*v);
+                    histogram!("replication-latency-ms", "topic" => topic.clone()).record(*v);
                 }
                 if let Some(v) = record_age_ms {
-                    histogram!("record_age_ms", "topic" => topic).record(*v);
+                    histogram!("record-age-ms", "topic" => topic).record(*v);
                 }
             }
             Self::BatchCompleted {
@@ -94,8 +95,8 @@ impl MirrorEvent<'_> {
                 duration_ms,
             } => {
                 tracing::info!(partitions, records, duration_ms, "batch mirrored");
-                histogram!("batch_duration_ms").record(*duration_ms);
-                counter!("batches_mirrored").increment(1);
+                histogram!("batch-duration-ms").record(*duration_ms);
+                counter!("batch-count").increment(1);
             }
             Self::BatchFailed { kind, message } => {
                 tracing::error!(
@@ -103,7 +104,7 @@ impl MirrorEvent<'_> {
                     error = message,
                     "batch failed; it will be redelivered"
                 );
-                counter!("batch_failures", "kind" => kind.error_type()).increment(1);
+                counter!("batch-failures", "kind" => kind.error_type()).increment(1);
             }
         }
     }
