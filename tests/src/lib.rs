@@ -217,6 +217,15 @@ impl MirrorRig {
         Self { table, host, store }
     }
 
+    fn log_path_of(table: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{table}.log"))
+    }
+
+    /// The mirror function's log (stdout + stderr of every sandbox, EMF documents included).
+    pub fn log_path(&self) -> PathBuf {
+        Self::log_path_of(&self.table)
+    }
+
     /// An ESM mapping for `topic` into this rig's mirror with a fresh consumer group.
     pub fn mapping(&self, topic: &str) -> ferry_local::EsmConfig {
         let mut c = ferry_local::EsmConfig::new(SOURCE, topic, unique("ferry-esm"), MIRROR);

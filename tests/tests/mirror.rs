@@ -43,6 +43,28 @@ async fn mirrors_200k_records_over_3_topics_exactly() {
     let records: u64 = stats.iter().map(|s| s.records).sum();
     assert!(records >= 200_000, "{stats:?}");
     rig.host.shutdown().await;
+    // The function flushed CloudWatch EMF documents with the MirrorMaker 2-style metrics.
+    let log = std::fs::read_to_string(rig.log_path()).expect("function log");
+    let emf: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    for metric in [
+        "record-count",
+        "byte-count",
+        "replication-latency-ms",
+        "record-age-ms",
+        "batch-duration-ms",
+    ] {
+        assert!(
+            emf.iter().any(|d| d.get(metric).is_some()),
+            "no EMF document carries {metric}"
+        );
+    }
+    assert!(emf
+        .iter()
+        .any(|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Ferry"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
