@@ -30,7 +30,7 @@
 use crate::checkpoint::{next_checkpoint, Checkpoint};
 use crate::ports::{
     CheckpointStore, GroupError, GroupState, ProgressCommit, ProgressStore, SegmentStore,
-    SourceGroups, StoreError, TargetGroups,
+    SourceGroups, SourceTopics, StoreError, TargetGroups,
 };
 use crate::progress::{Progress, Segment};
 use crate::topic::TopicPartition;
@@ -402,6 +402,7 @@ struct GroupsState {
     source: BTreeMap<String, HashMap<TopicPartition, i64>>,
     target_state: HashMap<String, GroupState>,
     target_offsets: HashMap<String, HashMap<TopicPartition, i64>>,
+    topics: Vec<String>,
     unavailable: bool,
 }
 
@@ -422,6 +423,11 @@ impl InMemoryGroups {
             .entry(group.to_string())
             .or_default()
             .insert(tp.clone(), offset);
+    }
+
+    /// Adds a topic to [`SourceTopics::list_topics`].
+    pub fn add_topic(&self, topic: &str) {
+        self.lock().topics.push(topic.to_string());
     }
 
     /// Sets a target group's state.
@@ -479,7 +485,41 @@ impl SourceGroups for InMemoryGroups {
     }
 }
 
+/// Topics: every topic some source group committed to, plus [`InMemoryGroups::add_topic`].
+impl SourceTopics for InMemoryGroups {
+    async fn list_topics(&self) -> Result<Vec<String>, GroupError> {
+        let s = self.check("source")?;
+        let mut topics: Vec<String> = s
+            .source
+            .values()
+            .flat_map(|m| m.keys().map(|tp| tp.topic.clone()))
+            .chain(s.topics.iter().cloned())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        Ok(topics)
+    }
+}
+
 impl TargetGroups for InMemoryGroups {
+    async fn committed(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<HashMap<TopicPartition, i64>, GroupError> {
+        Ok(self
+            .check("target")?
+            .target_offsets
+            .get(group)
+            .map(|m| {
+                m.iter()
+                    .filter(|(tp, _)| topics.contains(&tp.topic))
+                    .map(|(tp, o)| (tp.clone(), *o))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     async fn group_state(&self, group: &str) -> Result<GroupState, GroupError> {
         let s = self.check("target")?;
         Ok(match s.target_state.get(group) {

@@ -264,8 +264,22 @@ pub trait SourceGroups: Send + Sync {
     ) -> impl Future<Output = Result<HashMap<TopicPartition, i64>, GroupError>> + Send;
 }
 
+/// Lists the topics of the source cluster.
+pub trait SourceTopics: Send + Sync {
+    /// Names of all topics (internal ones included; callers filter).
+    fn list_topics(&self) -> impl Future<Output = Result<Vec<String>, GroupError>> + Send;
+}
+
 /// Reads group state and commits offsets on the target cluster.
 pub trait TargetGroups: Send + Sync {
+    /// Offsets `group` has committed on the target for the partitions of `topics` (partitions
+    /// without a committed offset are left out).
+    fn committed(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> impl Future<Output = Result<HashMap<TopicPartition, i64>, GroupError>> + Send;
+
     /// The group's state on the target.
     fn group_state(
         &self,

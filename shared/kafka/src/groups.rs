@@ -23,7 +23,7 @@
 //! a hot path) and runs the blocking librdkafka calls on tokio's blocking pool.
 
 use crate::config::{BuildError, KafkaConnection};
-use ferry_core::ports::{GroupError, GroupState, SourceGroups, TargetGroups};
+use ferry_core::ports::{GroupError, GroupState, SourceGroups, SourceTopics, TargetGroups};
 use ferry_core::topic::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -185,7 +185,36 @@ impl SourceGroups for KafkaGroups {
     }
 }
 
+impl SourceTopics for KafkaGroups {
+    async fn list_topics(&self) -> Result<Vec<String>, GroupError> {
+        let consumer = self.consumer(None)?;
+        let this = self.clone();
+        self.blocking(move || {
+            let md = consumer
+                .fetch_metadata(None, GROUP_TIMEOUT)
+                .map_err(|e| this.unavailable(e))?;
+            let mut names: Vec<String> = md
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                .map(|t| t.name().to_string())
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+}
+
 impl TargetGroups for KafkaGroups {
+    async fn committed(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<HashMap<TopicPartition, i64>, GroupError> {
+        SourceGroups::committed_offsets(self, group, topics).await
+    }
+
     async fn group_state(&self, group: &str) -> Result<GroupState, GroupError> {
         let consumer = self.consumer(None)?;
         let this = self.clone();
