@@ -21,10 +21,10 @@
 //! gaps too). The mirror records every gap as a new segment, and a committed offset that points
 //! at a marker or an aborted record translates to the next record that was mirrored, so the
 //! translation is exact either way: a consumer of the group on the target resumes at exactly
-//! the record it would have read next on the source (under `read_uncommitted` mirroring, an
-//! aborted record mirrored to the target is skipped by `read_committed` target consumers only
-//! if the target also holds it as aborted, which it does not: Ferry writes every delivered
-//! record as a plain record).
+//! the record it would have read next on the source. (Under `read_uncommitted` the aborted
+//! records themselves reach the target as ordinary records, which `read_committed` consumers
+//! there then see; prefer `read_committed` mappings for transactional topics.) Covered by
+//! `tests/tests/checkpoint.rs` (`transactional_topic_with_gaps_resumes_exactly`).
 
 pub mod config;
 pub mod error;
