@@ -292,21 +292,30 @@ fn produce_transactions(topic: &str, partitions: i32, rounds: usize) -> u64 {
     committed
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transactional_topic_with_gaps_resumes_exactly() {
+/// Transactional source, mirrored through an ESM with `isolation`; a `read_committed` source
+/// group stops right after a committed transaction (its committed offset is the commit marker)
+/// on partition 0 and inside a transaction on partition 1.
+async fn transactional_case(isolation: ferry_local::IsolationLevel) {
     init_tracing();
     let rig = MirrorRig::new(&[], 2).await;
     let topic = unique("ckpt-txn");
     let parts = 2;
+    let rounds = 40;
     create_mirrored_topic(&topic, parts, &[]).await;
     let t2 = topic.clone();
-    let visible = tokio::task::spawn_blocking(move || produce_transactions(&t2, parts, 40))
+    let visible = tokio::task::spawn_blocking(move || produce_transactions(&t2, parts, rounds))
         .await
         .unwrap();
-    // The ESM emulator reads read_committed (its default): markers and aborted records are gaps.
+    let aborted = (3 * rounds * parts as usize) as i64;
+    let delivered = match isolation {
+        ferry_local::IsolationLevel::ReadCommitted => visible as i64,
+        ferry_local::IsolationLevel::ReadUncommitted => visible as i64 + aborted,
+    };
+    let mut m = rig.mapping(&topic);
+    m.isolation_level = isolation;
     rig.run_until_mirrored(
-        vec![rig.mapping(&topic)],
-        &[(topic.clone(), parts, visible as i64)],
+        vec![m],
+        &[(topic.clone(), parts, delivered)],
         Duration::from_secs(300),
         async {},
     )
@@ -316,13 +325,21 @@ async fn transactional_topic_with_gaps_resumes_exactly() {
         .segments(&TopicPartition::new(&topic, 0))
         .await
         .unwrap();
-    assert!(segs.len() > 40, "gaps must start segments: {}", segs.len());
+    assert!(
+        segs.len() > rounds,
+        "gaps must start segments: {}",
+        segs.len()
+    );
     let group = unique("app-txn");
     let per = (visible / parts as u64) as usize;
-    // Stop right after a committed transaction's last record (next offset is its marker),
-    // and inside a run of plain records.
-    let expected =
-        consume_part_and_commit(&topic, &group, &[34, per / 2 + 1], Isolation::ReadCommitted).await;
+    // Per round and partition: 4 committed, marker, 3 aborted, marker, 2 plain (6 visible).
+    let expected = consume_part_and_commit(
+        &topic,
+        &group,
+        &[5 * 6 + 4, per / 2 + 1],
+        Isolation::ReadCommitted,
+    )
+    .await;
     let host = rig.checkpoint_host(&[
         ("FERRY_GROUPS_INCLUDE", &group),
         ("FERRY_TOPICS_INCLUDE", &topic),
@@ -331,9 +348,56 @@ async fn transactional_topic_with_gaps_resumes_exactly() {
     let report = group_report(&resp, &group);
     assert_eq!(report["partitions_checkpointed"], parts, "{resp}");
     assert_eq!(report["sync"]["status"], "synced", "{resp}");
-    assert_resumes_exactly(&topic, &group, &expected).await;
+    match isolation {
+        ferry_local::IsolationLevel::ReadCommitted => {
+            assert_resumes_exactly(&topic, &group, &expected).await;
+        }
+        ferry_local::IsolationLevel::ReadUncommitted => {
+            // The mirror also saw the aborted records: the committed offset (a marker) translates
+            // to the next record the mirror delivered, which is the first aborted record after it.
+            let mut next_delivered = HashMap::new();
+            for (p, (committed, _)) in &expected {
+                let tp = TopicPartition::new(&topic, *p);
+                let rest =
+                    read_partition(&source(), &tp, *committed, None, Isolation::ReadUncommitted)
+                        .await
+                        .unwrap();
+                next_delivered.insert(*p, (*committed, rest.into_iter().next().unwrap()));
+            }
+            assert!(
+                String::from_utf8_lossy(next_delivered[&0].1.key.as_deref().unwrap())
+                    .starts_with("abort-"),
+                "{:?}",
+                next_delivered[&0]
+            );
+            assert_resumes_exactly(&topic, &group, &next_delivered).await;
+        }
+    }
     host.shutdown().await;
     rig.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_topic_with_gaps_resumes_exactly() {
+    transactional_case(ferry_local::IsolationLevel::ReadCommitted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_topic_mirrored_read_uncommitted_translates_to_the_next_delivered_record() {
+    transactional_case(ferry_local::IsolationLevel::ReadUncommitted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_source_bootstrap_fails_the_cold_start_with_ferry_config() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 1).await;
+    let host = rig.checkpoint_host(&[("FERRY_SOURCE_BOOTSTRAP", "")]);
+    let err = ferry_local::Invoker::invoke(&host, CHECKPOINT, bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Ferry.Config", "{err}");
+    assert!(err.to_string().contains("FERRY_SOURCE_BOOTSTRAP"), "{err}");
+    host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
