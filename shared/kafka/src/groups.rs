@@ -146,15 +146,23 @@ impl SourceGroups for KafkaGroups {
         let topics = topics.to_vec();
         let group = group.to_string();
         self.blocking(move || {
+            // One metadata request: for one topic ask for it, otherwise for all topics.
+            let md = consumer
+                .fetch_metadata(
+                    (topics.len() == 1).then(|| topics[0].as_str()),
+                    GROUP_TIMEOUT,
+                )
+                .map_err(|e| this.unavailable(e))?;
+            let wanted: std::collections::HashSet<&str> =
+                topics.iter().map(String::as_str).collect();
             let mut tpl = TopicPartitionList::new();
-            for topic in &topics {
-                let md = consumer
-                    .fetch_metadata(Some(topic), GROUP_TIMEOUT)
-                    .map_err(|e| this.unavailable(e))?;
-                for t in md.topics().iter().filter(|t| t.name() == topic) {
-                    for p in t.partitions() {
-                        tpl.add_partition(topic, p.id());
-                    }
+            for t in md
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && wanted.contains(t.name()))
+            {
+                for p in t.partitions() {
+                    tpl.add_partition(t.name(), p.id());
                 }
             }
             if tpl.count() == 0 {
