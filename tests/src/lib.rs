@@ -274,6 +274,44 @@ impl MirrorRig {
     }
 }
 
+/// Name of the checkpoint function in the local runtime.
+pub const CHECKPOINT: &str = "checkpoint";
+
+impl MirrorRig {
+    /// A function host for the real `checkpoint` binary on this rig's table, source and target,
+    /// with `extra_env` (e.g. `FERRY_GROUPS_INCLUDE`, `FERRY_TOPICS_INCLUDE`).
+    pub fn checkpoint_host(&self, extra_env: &[(&str, &str)]) -> ferry_local::FunctionHost {
+        let mut config = ferry_local::FunctionConfig::new(CHECKPOINT, bin_path("checkpoint"));
+        config.env = [
+            ("FERRY_TABLE", self.table.as_str()),
+            ("FERRY_SOURCE_BOOTSTRAP", SOURCE),
+            ("FERRY_TARGET_BOOTSTRAP", TARGET),
+            ("RUST_LOG", "info"),
+        ]
+        .iter()
+        .chain(extra_env.iter())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        config.timeout = Duration::from_secs(120);
+        config.sandboxes = 1;
+        config.log = ferry_local::LogTarget::File(
+            std::env::temp_dir().join(format!("{}-checkpoint.log", self.table)),
+        );
+        ferry_local::FunctionHost::new(config).expect("checkpoint function host")
+    }
+}
+
+/// Invokes the checkpoint function once (as its schedule would) and returns its JSON response;
+/// panics on a function error.
+pub async fn run_checkpoint(host: &ferry_local::FunctionHost) -> serde_json::Value {
+    use ferry_local::Invoker;
+    let out = host
+        .invoke(CHECKPOINT, bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap_or_else(|e| panic!("checkpoint invocation failed: {e}"));
+    serde_json::from_slice(&out).expect("checkpoint response is JSON")
+}
+
 /// Creates `topic` with `partitions` on both clusters (same name: identity policy).
 pub async fn create_mirrored_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
     ferry_kafka::admin::create_topic(&source(), topic, partitions, configs)

@@ -6,6 +6,8 @@
 //! | `TP#<topic>#<partition>`     | `PROGRESS`                  | `next_source` N, `next_target` N, `updated_at` N (epoch ms) |
 //! | `TP#<topic>#<partition>`     | `SEG#<source_start, 20 digits>` | `source_start` N, `target_start` N       |
 //!
+//! | `GROUP#<group>`              | `TP#<topic>#<partition>`    | `source_offset` N, `target_offset` N, `at` N (epoch ms) |
+//!
 //! Topic names are `[a-zA-Z0-9._-]`, so `#` never occurs inside a component. Offsets are
 //! non-negative, so the zero-padded `SEG#` sort keys sort numerically.
 //!
@@ -36,6 +38,12 @@
 //! * [`SegmentStore::segments`]: strongly consistent, paginated `Query`
 //!   `PK = :pk AND begins_with(SK, "SEG#")`, sorted ascending by `source_start`.
 //!
+//! * [`CheckpointStore::load_checkpoints`]: strongly consistent, paginated `Query` `PK = GROUP#<group>`.
+//! * [`CheckpointStore::save_checkpoints`]: one conditional `PutItem` per partition (16 at a
+//!   time), condition `attribute_not_exists(PK) OR (source_offset < :s AND target_offset <= :t)`:
+//!   a checkpoint never moves backwards, also when two runs race. A failed condition means
+//!   "not newer" and is not an error.
+//!
 //! Errors: conditional failures → [`StoreError::Conflict`]; throttling, timeouts, network
 //! failures, missing table and every other service error → [`StoreError::Unavailable`] with a
 //! [`DynamoError`] cause; items with missing or non-numeric attributes →
@@ -57,7 +65,10 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use ferry_core::ports::{BoxError, ProgressCommit, ProgressStore, SegmentStore, StoreError};
+use ferry_core::checkpoint::Checkpoint;
+use ferry_core::ports::{
+    BoxError, CheckpointStore, ProgressCommit, ProgressStore, SegmentStore, StoreError,
+};
 use ferry_core::progress::{Progress, Segment};
 use ferry_core::topic::TopicPartition;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -805,9 +816,162 @@ impl SegmentStore for DynamoStateStore {
     }
 }
 
+/// Partition key of a group's checkpoints: `GROUP#<group>`.
+pub fn group_key(group: &str) -> String {
+    format!("GROUP#{group}")
+}
+
+/// Sort key of a checkpoint: `TP#<topic>#<partition>`.
+pub fn checkpoint_sort_key(tp: &TopicPartition) -> String {
+    partition_key(tp)
+}
+
+/// Concurrent conditional puts per [`CheckpointStore::save_checkpoints`] call.
+const CHECKPOINT_PUT_CONCURRENCY: usize = 16;
+
+fn parse_checkpoint(item: &Item) -> Result<(TopicPartition, Checkpoint), StoreError> {
+    let sk = match item.get(SK) {
+        Some(AttributeValue::S(v)) => v.as_str(),
+        _ => "",
+    };
+    let tp = sk
+        .strip_prefix("TP#")
+        .and_then(|rest| rest.rsplit_once('#'))
+        .and_then(|(topic, p)| Some(TopicPartition::new(topic, p.parse().ok()?)))
+        .ok_or_else(|| StoreError::Corrupt {
+            key: item_key(item),
+            reason: "checkpoint sort key is not TP#<topic>#<partition>".to_string(),
+        })?;
+    Ok((
+        tp,
+        Checkpoint {
+            source_offset: number(item, "source_offset")?,
+            target_offset: number(item, "target_offset")?,
+        },
+    ))
+}
+
+impl DynamoStateStore {
+    /// One conditional put; `Ok(false)` when the stored checkpoint is not older.
+    async fn put_checkpoint(
+        &self,
+        group: &str,
+        tp: &TopicPartition,
+        cp: Checkpoint,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let item = HashMap::from([
+            (PK.to_string(), s(group_key(group))),
+            (SK.to_string(), s(checkpoint_sort_key(tp))),
+            ("source_offset".to_string(), n(cp.source_offset)),
+            ("target_offset".to_string(), n(cp.target_offset)),
+            ("at".to_string(), n(now_ms)),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(PK) OR (source_offset < :s AND target_offset <= :t)",
+            )
+            .expression_attribute_values(":s", n(cp.source_offset))
+            .expression_attribute_values(":t", n(cp.target_offset))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(DynamoError::sdk("PutItem", e))),
+        }
+    }
+}
+
+impl CheckpointStore for DynamoStateStore {
+    async fn load_checkpoints(
+        &self,
+        group: &str,
+    ) -> Result<HashMap<TopicPartition, Checkpoint>, StoreError> {
+        let mut out = HashMap::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(group_key(group)))
+                .consistent_read(true)
+                .set_limit(self.query_page_size)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(DynamoError::sdk("Query", e)))?;
+            for item in page.items() {
+                let (tp, cp) = parse_checkpoint(item)?;
+                out.insert(tp, cp);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn save_checkpoints(
+        &self,
+        group: &str,
+        checkpoints: &[(TopicPartition, Checkpoint)],
+    ) -> Result<usize, StoreError> {
+        let now_ms = epoch_ms();
+        let mut written = 0;
+        for chunk in checkpoints.chunks(CHECKPOINT_PUT_CONCURRENCY) {
+            let results = futures::future::join_all(
+                chunk
+                    .iter()
+                    .map(|(tp, cp)| self.put_checkpoint(group, tp, *cp, now_ms)),
+            )
+            .await;
+            for r in results {
+                if r? {
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_keys_round_trip() {
+        let tp = TopicPartition::new("orders.v2-eu", 7);
+        let item = HashMap::from([
+            (PK.to_string(), s(group_key("g"))),
+            (SK.to_string(), s(checkpoint_sort_key(&tp))),
+            ("source_offset".to_string(), n(5)),
+            ("target_offset".to_string(), n(3)),
+        ]);
+        assert_eq!(
+            parse_checkpoint(&item).unwrap(),
+            (
+                tp,
+                Checkpoint {
+                    source_offset: 5,
+                    target_offset: 3
+                }
+            )
+        );
+    }
 
     #[test]
     fn keys_sort_numerically() {

@@ -3,7 +3,8 @@
 //! Ferry's AWS adapters:
 //!
 //! * [`dynamo`]: [`DynamoStateStore`], the DynamoDB single-table implementation of the
-//!   [`ferry_core::ports::ProgressStore`] and [`ferry_core::ports::SegmentStore`] ports, table
+//!   [`ferry_core::ports::ProgressStore`], [`ferry_core::ports::SegmentStore`] and
+//!   [`ferry_core::ports::CheckpointStore`] ports, table
 //!   bootstrap ([`ensure_table`]) and a DynamoDB client with bounded timeouts
 //!   ([`client_from_env`], [`ClientTimeouts`]).
 //! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade

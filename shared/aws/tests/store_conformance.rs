@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use ferry_aws::dynamo::{ensure_table, ClientTimeouts, DynamoStateStore};
+use ferry_core::checkpoint::Checkpoint;
 use ferry_core::memory::InMemoryStateStore;
-use ferry_core::ports::{ProgressCommit, ProgressStore, SegmentStore, StoreError};
+use ferry_core::ports::{CheckpointStore, ProgressCommit, ProgressStore, SegmentStore, StoreError};
 use ferry_core::{Progress, Segment, TopicPartition};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -257,6 +258,44 @@ async fn load_progress_for_250_partitions<S: ProgressStore + SegmentStore>(store
     assert!(store.load_progress(&[]).await.unwrap().is_empty());
 }
 
+/// Checkpoints never move backwards; groups are separate; loads return every partition.
+async fn checkpoints_never_move_backwards<S: ProgressStore + SegmentStore + CheckpointStore>(
+    store: &S,
+) {
+    let cp = |s, t| Checkpoint {
+        source_offset: s,
+        target_offset: t,
+    };
+    let a = TopicPartition::new("orders.v2-eu", 0);
+    let b = TopicPartition::new("orders.v2-eu", 11);
+    assert!(store.load_checkpoints("g1").await.unwrap().is_empty());
+    let written = store
+        .save_checkpoints("g1", &[(a.clone(), cp(10, 8)), (b.clone(), cp(5, 5))])
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    // Backwards, equal and forward.
+    let written = store
+        .save_checkpoints("g1", &[(a.clone(), cp(9, 7)), (b.clone(), cp(5, 5))])
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+    let written = store
+        .save_checkpoints("g1", &[(a.clone(), cp(12, 10))])
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    store
+        .save_checkpoints("g2", &[(a.clone(), cp(1, 1))])
+        .await
+        .unwrap();
+    let g1 = store.load_checkpoints("g1").await.unwrap();
+    assert_eq!(g1.len(), 2);
+    assert_eq!(g1[&a], cp(12, 10));
+    assert_eq!(g1[&b], cp(5, 5));
+    assert_eq!(store.load_checkpoints("g2").await.unwrap()[&a], cp(1, 1));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod in_memory {
@@ -291,6 +330,7 @@ conformance!(
     many_segments_sorted_across_pages,
     large_multi_partition_commit,
     load_progress_for_250_partitions,
+    checkpoints_never_move_backwards,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -10,10 +10,13 @@
 //! * [`progress`]: per-partition mirror progress and the exactly-once dedup decision
 //!   ([`progress::plan_partition`]) plus segment building ([`progress::advance`]).
 //! * [`translate`]: exact source → target offset translation over segments.
-//! * [`checkpoint`]: checkpoint rules (never backwards).
+//! * [`checkpoint`]: checkpoint rules (never backwards, never past progress) and per-group
+//!   planning ([`checkpoint::plan_group`]).
 //! * [`checksum`]: ordered content checksums used by validation and tests.
 //! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
-//! * [`ports`]: the capabilities (traits) that adapters implement: state store, target cluster.
+//! * [`ports`]: the capabilities (traits) that adapters implement: state store, checkpoint
+//!   store, target cluster, source and target consumer groups.
+//! * [`memory`]: in-memory fakes of the state/checkpoint store and of consumer groups.
 //!
 //! The invariants each module guarantees are written on the items and checked by proptests.
 

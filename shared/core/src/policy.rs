@@ -133,8 +133,73 @@ impl Default for TopicFilter {
     }
 }
 
+/// Consumer groups never checkpointed: Ferry's own event source mapping groups (`ferry-…`) and
+/// other replication tools' groups.
+pub const DEFAULT_GROUP_EXCLUDES: &[&str] = &[r"ferry-.*", r"__.*", r"connect-.*", r"mm2-.*"];
+
+/// Include/exclude filter over consumer-group names (full-match regexes, comma separated);
+/// [`DEFAULT_GROUP_EXCLUDES`] always apply.
+#[derive(Debug, Clone)]
+pub struct GroupFilter {
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+}
+
+impl GroupFilter {
+    /// Parses comma-separated pattern lists. Empty `include` means every group.
+    pub fn from_lists(include: &str, exclude: &str) -> Result<Self, PolicyError> {
+        let compile = |p: &str| {
+            Regex::new(&format!("^(?:{p})$")).map_err(|source| PolicyError::BadPattern {
+                pattern: p.to_string(),
+                source,
+            })
+        };
+        let split = |s: &str| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let include = split(include)
+            .iter()
+            .map(|p| compile(p))
+            .collect::<Result<_, _>>()?;
+        let exclude = split(exclude)
+            .iter()
+            .map(String::as_str)
+            .chain(DEFAULT_GROUP_EXCLUDES.iter().copied())
+            .map(compile)
+            .collect::<Result<_, _>>()?;
+        Ok(Self { include, exclude })
+    }
+
+    /// Whether `group` is checkpointed.
+    pub fn matches(&self, group: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(group)))
+            && !self.exclude.iter().any(|r| r.is_match(group))
+    }
+}
+
+impl Default for GroupFilter {
+    fn default() -> Self {
+        Self::from_lists("", "").expect("default group excludes are valid")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn group_filters() {
+        let f = super::GroupFilter::from_lists("", "batch-.*").unwrap();
+        assert!(f.matches("orders-service"));
+        assert!(!f.matches("ferry-esm-orders"));
+        assert!(!f.matches("batch-nightly"));
+        let only = super::GroupFilter::from_lists("a.*", "").unwrap();
+        assert!(only.matches("abc") && !only.matches("b"));
+        assert!(super::GroupFilter::from_lists("(", "").is_err());
+    }
+
     use super::*;
 
     #[test]

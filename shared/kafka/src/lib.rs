@@ -13,6 +13,8 @@
 //!   [`TargetReader`](ferry_core::ports::TargetReader)) with one long-lived idempotent
 //!   producer that writes each record to an explicit partition, unchanged.
 //! * [`admin`]: create (idempotently), delete and list topics; partition counts.
+//! * [`groups`]: [`KafkaGroups`] — the consumer-group ports (list groups, committed offsets,
+//!   group state, commit while empty) with plain consumers that never join a group.
 //! * [`reader`]: read a partition range back as [`MirrorRecord`](ferry_core::MirrorRecord)s,
 //!   watermarks, and ordered range checksums, for validation and tests.
 //!
@@ -21,11 +23,13 @@
 
 pub mod admin;
 pub mod config;
+pub mod groups;
 pub mod reader;
 pub mod target;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
 pub use config::{BuildError, ConfigError, KafkaConnection, ScramMechanism, Secret, Security};
+pub use groups::KafkaGroups;
 pub use reader::{
     partition_checksum, read_partition, scan_partition, watermarks, Isolation, ReadError,
     ReadOptions,

@@ -637,7 +637,15 @@ impl Sandbox {
                 Err(_) => return Err(InvokeError::transport("Runtime API dropped the invocation")),
             },
             () = kill.notify.notified() => return Err(self.killed_by_fault_injection().await),
-            status = self.child.wait() => return Err(self.exited(status, "before fetching the event")),
+            status = self.child.wait() => {
+                // A runtime that reported an init error and exited fails the invocation with that
+                // error, as AWS reports it, whichever of the two the host noticed first.
+                let reported = lock(&self.api.init_error).clone();
+                return Err(match reported {
+                    Some((error_type, error_message)) => InvokeError::Function { error_type, error_message },
+                    None => self.exited(status, "before fetching the event"),
+                });
+            }
             () = self.api.init_error_notify.notified() => {
                 let (error_type, error_message) = lock(&self.api.init_error).clone().unwrap_or_default();
                 self.kill_and_wait().await;

@@ -1,0 +1,50 @@
+//! The checkpoint function's typed errors and their mapping to Ferry's fixed Lambda error types.
+
+use ferry_core::failure::FailureKind;
+use ferry_core::ports::{GroupError, StoreError};
+use thiserror::Error;
+
+/// Why a checkpoint run failed. Checkpoints saved before the failure stay saved (they are
+/// correct on their own); the next scheduled run continues.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Listing groups or reading/committing offsets failed.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
+    /// Committing to some target groups failed (their checkpoints were saved).
+    #[error("offset sync failed for {failed} group(s): {first}")]
+    Sync {
+        /// How many groups failed.
+        failed: usize,
+        /// The first failure.
+        first: String,
+    },
+}
+
+impl CheckpointError {
+    /// The fixed Lambda error type this error is reported as.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Store(StoreError::Corrupt { .. }) => FailureKind::TargetIntegrity,
+            Self::Store(_) | Self::Groups(_) | Self::Sync { .. } => FailureKind::Transient,
+        }
+    }
+
+    /// The full message with its chain of causes.
+    pub fn message(&self) -> String {
+        let mut msg = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let s = c.to_string();
+            if !msg.contains(&s) {
+                msg.push_str(": ");
+                msg.push_str(&s);
+            }
+            cause = c.source();
+        }
+        msg
+    }
+}

@@ -1,0 +1,67 @@
+//! Lambda entry point of the checkpoint function: tracing, typed config, clients built once,
+//! then one checkpoint pass per (scheduled) invocation. All logic lives in the library.
+
+use checkpoint::{CheckpointConfig, CheckpointHandler, RunSummary};
+use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
+use ferry_aws::lambda::report_init_error;
+use ferry_aws::metrics::{init_metrics, run_with_metrics};
+use ferry_core::failure::FailureKind;
+use ferry_kafka::KafkaGroups;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+
+type Handler = CheckpointHandler<DynamoStateStore, KafkaGroups, KafkaGroups>;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+
+    let config = CheckpointConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
+    tracing::info!(?config, "checkpoint starting");
+    let metrics = init_metrics(&config.metrics_namespace, "checkpoint")?;
+
+    let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
+    let handler: &'static Handler = Box::leak(Box::new(
+        CheckpointHandler::new(
+            store,
+            KafkaGroups::source(config.source.clone()),
+            KafkaGroups::target(config.target.clone()),
+            config.policy.clone(),
+            config.topics.clone(),
+            config.groups.clone(),
+        )
+        .sync_group_offsets(config.sync_group_offsets),
+    ));
+
+    run_with_metrics(
+        metrics,
+        service_fn(move |event: LambdaEvent<serde_json::Value>| handle(handler, event)),
+    )
+    .await
+}
+
+/// Logs a configuration error and reports it as the cold start's `Ferry.Config` error.
+fn config_error(message: &str) {
+    tracing::error!(error = message, "configuration error at cold start");
+    report_init_error(FailureKind::Config.error_type(), message);
+}
+
+/// The event (an EventBridge schedule, or `{}`) carries nothing the run needs.
+async fn handle(
+    handler: &Handler,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<RunSummary, Diagnostic> {
+    handler.run().await.map_err(|e| Diagnostic {
+        error_type: e.kind().error_type().to_string(),
+        error_message: e.message(),
+    })
+}
