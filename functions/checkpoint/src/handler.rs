@@ -129,7 +129,7 @@ where
         let started = Instant::now();
         let result = self.pass().await;
         let duration_ms = started.elapsed().as_millis() as u64;
-        histogram!("checkpoint_run_duration_ms").record(duration_ms as f64);
+        histogram!("checkpoint-latency-ms").record(duration_ms as f64);
         match result {
             Ok(mut summary) => {
                 summary.duration_ms = duration_ms;
@@ -144,7 +144,7 @@ where
             }
             Err(e) => {
                 tracing::error!(error_type = e.kind().error_type(), error = %e.message(), "checkpoint run failed");
-                counter!("checkpoint_failures", "kind" => e.kind().error_type()).increment(1);
+                counter!("checkpoint-failures", "kind" => e.kind().error_type()).increment(1);
                 Err(e)
             }
         }
@@ -233,7 +233,7 @@ where
             emit(&report);
             summary.groups.push(report);
         }
-        counter!("checkpoints_saved").increment(summary.checkpoints_saved as u64);
+        counter!("checkpoints-saved").increment(summary.checkpoints_saved as u64);
         match sync_failures.first() {
             Some(first) => Err(CheckpointError::Sync {
                 failed: sync_failures.len(),
@@ -318,16 +318,16 @@ fn emit(r: &GroupReport) {
         tracing::warn!(group = %r.group, partitions = ?r.rewound, "group was rewound on the source below its checkpoint; checkpoints keep their position");
     }
     let group = r.group.clone();
-    counter!("partitions_checkpointed", "group" => group.clone())
+    counter!("partitions-checkpointed", "group" => group.clone())
         .increment(r.partitions_checkpointed as u64);
-    gauge!("partitions_not_yet_translatable", "group" => group.clone())
+    gauge!("partitions-not-yet-translatable", "group" => group.clone())
         .set(r.not_yet_translatable.len() as f64);
-    gauge!("checkpoint_translation_lag", "group" => group.clone()).set(r.max_lag as f64);
+    gauge!("checkpoint-translation-lag", "group" => group.clone()).set(r.max_lag as f64);
     let outcome = match r.sync {
         SyncOutcome::Synced { .. } => "synced",
         SyncOutcome::UpToDate => "up_to_date",
         SyncOutcome::Skipped { .. } => "skipped",
         SyncOutcome::Disabled => "disabled",
     };
-    counter!("group_syncs", "group" => group, "outcome" => outcome).increment(1);
+    counter!("group-syncs", "group" => group, "outcome" => outcome).increment(1);
 }
