@@ -61,6 +61,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// Extra time the hard timeout allows, so the mirroring phase can report its own timeout
 /// with details first.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(3);
+/// Shortest interval between two "producing" progress lines.
+const PRODUCE_TICK: Duration = Duration::from_millis(500);
 /// Partitions compared at once.
 const PARALLEL_CHECKSUMS: usize = 4;
 
@@ -299,7 +301,10 @@ async fn produce(
     let bootstrap = &source.bootstrap_servers;
     let producer = workload::producer(bootstrap).context("cannot create the workload producer")?;
     let counts = split_evenly(args.records, names.len());
-    let done = Arc::new(Mutex::new(vec![0u64; names.len()]));
+    let progress = Arc::new(Mutex::new(ProduceProgress {
+        done: vec![0; names.len()],
+        shown: None,
+    }));
     let total = args.records;
     let colors = stderr_colors();
     let jobs = names
@@ -314,21 +319,27 @@ async fn produce(
                 value_bytes: usize::try_from(args.value_bytes).unwrap_or(usize::MAX),
                 seed: 0xfe44_0000 + i as u64,
             };
-            let done = Arc::clone(&done);
+            let progress = Arc::clone(&progress);
             let producer = &producer;
             async move {
                 workload::produce(producer, &w, |n| {
-                    let mut done = done.lock().unwrap_or_else(PoisonError::into_inner);
-                    done[i] = n;
-                    let sum: u64 = done.iter().sum();
-                    live_line(
-                        &format!(
-                            "producing  {}/{} records",
-                            thousands(sum as i64),
-                            thousands(total as i64)
-                        ),
-                        colors,
-                    );
+                    let mut p = progress.lock().unwrap_or_else(PoisonError::into_inner);
+                    p.done[i] = n;
+                    let sum: u64 = p.done.iter().sum();
+                    let due = p.shown.is_none_or(|(at, shown)| {
+                        shown != sum && (sum == total || at.elapsed() >= PRODUCE_TICK)
+                    });
+                    if due {
+                        p.shown = Some((Instant::now(), sum));
+                        live_line(
+                            &format!(
+                                "producing  {}/{} records",
+                                thousands(sum as i64),
+                                thousands(total as i64)
+                            ),
+                            colors,
+                        );
+                    }
                 })
                 .await
                 .with_context(|| format!("producing to {} failed", w.topic))
@@ -337,6 +348,13 @@ async fn produce(
     futures::future::try_join_all(jobs).await?;
     end_live_line(colors);
     Ok(())
+}
+
+/// Records produced per topic and the last progress line shown (when, what).
+#[derive(Debug)]
+struct ProduceProgress {
+    done: Vec<u64>,
+    shown: Option<(Instant, u64)>,
 }
 
 /// Prints a progress line on stderr: rewritten in place on a terminal, one per call otherwise.
@@ -404,10 +422,10 @@ async fn watch(
         if now >= deadline {
             end_live_line(colors);
             let mut msg = format!(
-                "timed out after {:.0} s of mirroring with {} of {} records mirrored",
+                "timeout (--timeout) reached after {:.0} s of mirroring: {} of {} records mirrored",
                 start.elapsed().as_secs_f64(),
-                all.mirrored,
-                all.total
+                thousands(all.mirrored),
+                thousands(all.total)
             );
             if let Some(note) = failure_note(&runtime.stats()) {
                 msg.push_str(&format!("; {note}"));
