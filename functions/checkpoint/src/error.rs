@@ -35,16 +35,6 @@ impl CheckpointError {
 
     /// The full message with its chain of causes.
     pub fn message(&self) -> String {
-        let mut msg = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            let s = c.to_string();
-            if !msg.contains(&s) {
-                msg.push_str(": ");
-                msg.push_str(&s);
-            }
-            cause = c.source();
-        }
-        msg
+        ferry_core::failure::error_chain(self)
     }
 }

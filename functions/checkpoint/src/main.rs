@@ -3,9 +3,8 @@
 
 use checkpoint::{CheckpointConfig, CheckpointHandler, RunSummary};
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
-use ferry_aws::lambda::report_init_error;
+use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_core::failure::FailureKind;
 use ferry_kafka::KafkaGroups;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
@@ -13,17 +12,7 @@ type Handler = CheckpointHandler<DynamoStateStore, KafkaGroups, KafkaGroups>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    init_tracing();
 
     let config = CheckpointConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
     tracing::info!(?config, "checkpoint starting");
@@ -47,12 +36,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         service_fn(move |event: LambdaEvent<serde_json::Value>| handle(handler, event)),
     )
     .await
-}
-
-/// Logs a configuration error and reports it as the cold start's `Ferry.Config` error.
-fn config_error(message: &str) {
-    tracing::error!(error = message, "configuration error at cold start");
-    report_init_error(FailureKind::Config.error_type(), message);
 }
 
 /// The event (an EventBridge schedule, or `{}`) carries nothing the run needs.

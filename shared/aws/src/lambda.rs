@@ -1,4 +1,5 @@
-//! Lambda runtime helpers shared by every Ferry function.
+//! Lambda runtime helpers shared by every Ferry function: JSON logging set-up
+//! ([`init_tracing`]) and cold-start configuration errors ([`config_error`]).
 //!
 //! `lambda_runtime` reports errors from `main` before the runtime loop starts only as a process
 //! exit (`Runtime.ExitError`, the message only in the logs). [`report_init_error`] posts the
@@ -32,4 +33,28 @@ pub fn report_init_error(error_type: &str, message: &str) {
     if let Err(e) = sent {
         tracing::warn!(error = %e, "could not report the init error to the Runtime API");
     }
+}
+
+/// JSON logs on stdout (CloudWatch Logs' JSON format), level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// Logs a configuration error and reports it as the cold start's `Ferry.Config` error.
+pub fn config_error(message: &str) {
+    tracing::error!(error = message, "configuration error at cold start");
+    report_init_error(
+        ferry_core::failure::FailureKind::Config.error_type(),
+        message,
+    );
 }

@@ -61,3 +61,19 @@ impl std::fmt::Display for FailureKind {
         f.write_str(self.error_type())
     }
 }
+
+/// An error's message followed by its chain of causes (`a: b: c`), skipping a cause whose text
+/// the message already contains. This is the `errorMessage` every function reports.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut msg = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !msg.contains(&s) {
+            msg.push_str(": ");
+            msg.push_str(&s);
+        }
+        cause = c.source();
+    }
+    msg
+}
