@@ -121,7 +121,8 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
 }
 
 /// Starts the SAM template's schedules for the `checkpoint` binary next to this `ferry`
-/// binary (with the mirror's environment plus the source cluster); `None` if it is missing.
+/// binary (with the mirror's environment plus the source cluster, limited to the mirrored
+/// topics); `None` if it is missing.
 fn start_schedules(
     options: &RuntimeOptions,
     stop: &CancellationToken,
@@ -148,6 +149,16 @@ fn start_schedules(
         "FERRY_SOURCE_BOOTSTRAP".to_owned(),
         options.source_bootstrap.clone(),
     ));
+    // Only the topics mirrored here (topic names: `[a-zA-Z0-9._-]`, so `.` is the only
+    // regex metacharacter).
+    let include: Vec<String> = options
+        .topics
+        .iter()
+        .map(|t| t.replace('.', r"\."))
+        .collect();
+    config
+        .env
+        .push(("FERRY_TOPICS_INCLUDE".to_owned(), include.join(",")));
     config.timeout = Duration::from_secs(120);
     config.sandboxes = 1;
     let log = log_file(&format!("ferry-local-{}-checkpoint", options.table));
