@@ -458,7 +458,6 @@ pub fn run_schedules(
                     tracing::warn!(function = %schedule.function, rule = %schedule.rule_name, "previous invocation still running; tick skipped");
                     continue;
                 };
-                stats.ticks.fetch_add(1, Ordering::Relaxed);
                 let event = scheduled_event(&schedule.rule_arn(), SystemTime::now());
                 let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
                 tokio::select! {
@@ -481,17 +480,23 @@ async fn fire(
     stats: &ScheduleStats,
 ) {
     let retry_delay = (period / 20).min(Duration::from_secs(1));
+    stats.ticks.fetch_add(1, Ordering::Relaxed);
     for attempt in 0..=RETRY_ATTEMPTS {
         if attempt > 0 {
-            stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(retry_delay * attempt).await;
+            stats.retries.fetch_add(1, Ordering::Relaxed);
         }
+        // Counted with the tick / retry above (no await between): invocations == ticks + retries.
         stats.invocations.fetch_add(1, Ordering::Relaxed);
         match invoker.invoke(&schedule.function, payload.clone()).await {
             Ok(_) => return,
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
-                let message = format!("{}: {e}", e.error_type());
+                let message = match e {
+                    // Its Display already names the function's errorType.
+                    crate::invoke::InvokeError::Function { .. } => e.to_string(),
+                    _ => format!("{}: {e}", e.error_type()),
+                };
                 tracing::warn!(
                     function = %schedule.function,
                     rule = %schedule.rule_name,

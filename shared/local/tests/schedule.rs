@@ -112,7 +112,9 @@ async fn fires_on_the_scaled_rate_without_overlap_and_retries_failures() {
     let per_tick = u64::from(RETRY_ATTEMPTS) + 1;
     assert!(bad.ticks >= 3, "{bad:?}");
     assert!(bad.exhausted >= 3, "{bad:?}");
-    assert_eq!(bad.failures, bad.invocations, "{bad:?}");
+    // Every finished attempt failed; the shutdown may cut the last one short.
+    assert!(bad.failures <= bad.invocations, "{bad:?}");
+    assert!(bad.failures + 1 >= bad.invocations, "{bad:?}");
     assert!(bad.invocations >= bad.exhausted * per_tick, "{bad:?}");
     assert!(bad.invocations <= bad.ticks * per_tick, "{bad:?}");
     assert_eq!(bad.retries, bad.invocations - bad.ticks, "{bad:?}");
