@@ -141,6 +141,10 @@ pub struct LocalArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
+    /// Run the template's EventBridge schedules (the `checkpoint` binary next to this `ferry`
+    /// binary, every minute); `--schedules false` turns them off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub schedules: bool,
     /// Clusters.
     #[command(flatten)]
     pub clusters: ClusterArgs,

@@ -11,8 +11,10 @@ use crate::runtime::{failure_note, log_file, LocalRuntime, RuntimeOptions};
 use crate::state;
 use anyhow::Context as _;
 use ferry_aws::DynamoStateStore;
-use ferry_local::LogTarget;
+use ferry_local::{FunctionHost, LogTarget, ScheduleRunner};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Runs until Ctrl-C (or a mapping fails).
 pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
@@ -60,6 +62,12 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     eprintln!("press Ctrl-C to stop");
 
     let mut runtime = LocalRuntime::start(&options)?;
+    let stop_schedules = CancellationToken::new();
+    let schedules = if args.schedules {
+        start_schedules(&options, &stop_schedules)?
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(args.interval));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -91,6 +99,16 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
             anyhow::bail!("aborted: in-flight batches were interrupted and will be delivered again");
         }
     };
+    stop_schedules.cancel();
+    if let Some((host, runner)) = schedules {
+        for (schedule, stats) in runner.join().await {
+            eprintln!(
+                "schedule {}: {} invocations, {} failed",
+                schedule.rule_name, stats.invocations, stats.failures
+            );
+        }
+        host.shutdown().await;
+    }
     outcome?;
     let stopped = stopped?;
     let records: u64 = stopped.stats.iter().map(|(_, s)| s.records).sum();
@@ -100,6 +118,63 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
         thousands(i64::try_from(records).unwrap_or(i64::MAX))
     );
     Ok(())
+}
+
+/// Starts the SAM template's schedules for the `checkpoint` binary next to this `ferry`
+/// binary (with the mirror's environment plus the source cluster, limited to the mirrored
+/// topics); `None` if it is missing.
+fn start_schedules(
+    options: &RuntimeOptions,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<(Arc<FunctionHost>, ScheduleRunner)>> {
+    const CHECKPOINT: &str = "checkpoint";
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name(format!("{CHECKPOINT}{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        eprintln!(
+            "schedules off: {} not found (build it with `cargo build --release -p checkpoint`)",
+            bin.display()
+        );
+        return Ok(None);
+    }
+    let schedules: Vec<_> =
+        ferry_local::schedules_from_template(include_str!("../../infra/template.yaml"))?
+            .into_iter()
+            .filter(|s| s.function == CHECKPOINT)
+            .collect();
+    let mut config = options.function();
+    config.name = CHECKPOINT.to_owned();
+    config.binary = bin;
+    config.env.push((
+        "FERRY_SOURCE_BOOTSTRAP".to_owned(),
+        options.source_bootstrap.clone(),
+    ));
+    // Only the topics mirrored here (topic names: `[a-zA-Z0-9._-]`, so `.` is the only
+    // regex metacharacter).
+    let include: Vec<String> = options
+        .topics
+        .iter()
+        .map(|t| t.replace('.', r"\."))
+        .collect();
+    config
+        .env
+        .push(("FERRY_TOPICS_INCLUDE".to_owned(), include.join(",")));
+    config.timeout = Duration::from_secs(120);
+    config.sandboxes = 1;
+    let log = log_file(&format!("ferry-local-{}-checkpoint", options.table));
+    config.log = LogTarget::File(log.clone());
+    let host = Arc::new(FunctionHost::new(config)?);
+    let runner = ferry_local::run_schedules(schedules, host.clone(), stop.clone(), 1.0)?;
+    for (s, _) in runner.stats() {
+        eprintln!(
+            "schedule {}: {} every {} s; log: {}",
+            s.rule_name,
+            s.function,
+            s.every.as_secs(),
+            log.display()
+        );
+    }
+    Ok(Some((host, runner)))
 }
 
 /// One progress line per topic.

@@ -93,6 +93,18 @@ fn local_takes_comma_separated_topics() {
 }
 
 #[test]
+fn local_schedules_default_on() {
+    for (extra, expected) in [(None, true), (Some("false"), false), (Some("true"), true)] {
+        let mut args = vec!["local", "--table", "t", "--topics", "a"];
+        args.extend(extra.map(|v| ["--schedules", v]).into_iter().flatten());
+        let Command::Local(l) = parse(&args).unwrap().command else {
+            panic!("not local");
+        };
+        assert_eq!(l.schedules, expected, "{extra:?}");
+    }
+}
+
+#[test]
 fn local_and_status_need_topics() {
     assert!(parse(&["local", "--table", "t"]).is_err());
     assert!(parse(&["status", "--table", "t"]).is_err());

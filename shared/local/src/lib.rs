@@ -20,6 +20,9 @@
 //! * [`runtime_api`]: [`runtime_api::FunctionHost`] runs a function binary as a child process
 //!   behind the Lambda Runtime API (cold starts, warm reuse, crash and timeout handling,
 //!   `kill_current` for fault injection).
+//! * [`schedule`]: the EventBridge schedule emulator. Reads `Type: Schedule` / `ScheduleV2`
+//!   events from the SAM template and invokes each function on its `rate(...)` with an
+//!   AWS-shaped `Scheduled Event`, never overlapping, retrying failures twice.
 //!
 //! * [`workload`]: deterministic sample traffic (keys, null keys, tombstones, headers,
 //!   explicit timestamps) for the demo, the tests and the benchmarks.
@@ -31,6 +34,7 @@
 pub mod esm;
 pub mod invoke;
 pub mod runtime_api;
+pub mod schedule;
 pub mod workload;
 
 pub use esm::{
@@ -39,3 +43,7 @@ pub use esm::{
 };
 pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_BYTES};
 pub use runtime_api::{FunctionConfig, FunctionHost, HostError, LogTarget};
+pub use schedule::{
+    run_schedules, schedules_from_template, schedules_from_template_file, Schedule, ScheduleError,
+    ScheduleRunner, ScheduleStatsSnapshot,
+};
