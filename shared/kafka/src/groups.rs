@@ -101,6 +101,18 @@ pub fn parse_group_state(state: &str, members: usize) -> GroupState {
     }
 }
 
+/// How often a commit is retried while the group coordinator is unavailable.
+const COORDINATOR_RETRIES: u32 = 10;
+
+fn is_coordinator_error(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+    )
+}
+
 fn is_member_error(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
@@ -265,12 +277,25 @@ impl TargetGroups for KafkaGroups {
                     reason: format!("offset {o} for {tp}: {e}"),
                 })?;
         }
-        self.blocking(move || match consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => Ok(()),
-            Err(KafkaError::ConsumerCommit(code)) if is_member_error(code) => {
-                Err(GroupError::Active { group })
+        self.blocking(move || {
+            let mut attempt = 0;
+            loop {
+                match consumer.commit(&tpl, CommitMode::Sync) {
+                    Ok(()) => return Ok(()),
+                    Err(KafkaError::ConsumerCommit(code)) if is_member_error(code) => {
+                        return Err(GroupError::Active { group })
+                    }
+                    // The group coordinator moves or is still loading (e.g. the first commit on a
+                    // fresh cluster creates __consumer_offsets): retry briefly.
+                    Err(KafkaError::ConsumerCommit(code))
+                        if is_coordinator_error(code) && attempt < COORDINATOR_RETRIES =>
+                    {
+                        attempt += 1;
+                        std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+                    }
+                    Err(e) => return Err(this.unavailable(e)),
+                }
             }
-            Err(e) => Err(this.unavailable(e)),
         })
         .await
     }
