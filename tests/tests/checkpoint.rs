@@ -602,7 +602,7 @@ async fn compacted_topic_with_gaps_resumes_exactly() {
     let send = |i: u64| {
         // Every third record has a key of its own and survives compaction; the others share 40
         // keys and mostly get compacted away: interior offset gaps all along the log.
-        let key = if i % 3 == 0 {
+        let key = if i.is_multiple_of(3) {
             format!("u{i}")
         } else {
             format!("k{}", i % 40)
