@@ -634,13 +634,46 @@ impl TargetProducer for TargetCluster {
     }
 }
 
+/// A retriable "leader not known (yet)" answer.
+fn is_leadership_error(e: &KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::NotLeaderForPartition
+                | C::LeaderNotAvailable
+                | C::NotCoordinator
+                | C::FencedLeaderEpoch
+                | C::UnknownLeaderEpoch
+        )
+    )
+}
+
 impl TargetOffsets for TargetCluster {
     async fn end_offset(&self, tp: &TopicPartition) -> Result<i64, TargetError> {
         let topic = tp.topic.clone();
         let partition = tp.partition;
         let (_low, high) = self
             .blocking("watermark request", move |c, timeout| {
-                c.fetch_watermarks(&topic, partition, timeout)
+                // Leadership moves (elections, a just-created topic) answer with a retriable
+                // error for a moment: retry briefly within the request timeout.
+                let deadline = std::time::Instant::now() + timeout;
+                let mut attempt = 0u32;
+                loop {
+                    match c.fetch_watermarks(&topic, partition, timeout) {
+                        Err(e)
+                            if is_leadership_error(&e)
+                                && std::time::Instant::now() < deadline
+                                && attempt < 20 =>
+                        {
+                            attempt += 1;
+                            std::thread::sleep(Duration::from_millis(
+                                50 * u64::from(attempt.min(10)),
+                            ));
+                        }
+                        other => return other,
+                    }
+                }
             })
             .await?;
         Ok(high)
