@@ -55,13 +55,13 @@ pub mod payload;
 pub use payload::{Batch, BatchBuilder, BatchLimits, EventSource, PartitionRange, PayloadError};
 
 use crate::invoke::{InvokeError, Invoker, MAX_SYNC_PAYLOAD_BYTES};
-use ferry_core::{Header, MirrorRecord, TimestampType};
+use ferry_core::MirrorRecord;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -590,34 +590,11 @@ where
     }
 }
 
-/// Converts a consumed message into the ESM's view of it.
+/// Converts a consumed message into the ESM's view of it (partition, record).
 fn record_from(message: &BorrowedMessage<'_>) -> (i32, MirrorRecord) {
-    let (timestamp, timestamp_type) = match message.timestamp() {
-        Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
-        Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
-        Timestamp::NotAvailable => (-1, TimestampType::NoTimestamp),
-    };
-    let headers = message
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| Header {
-                    key: h.key.to_owned(),
-                    value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     (
         message.partition(),
-        MirrorRecord {
-            offset: message.offset(),
-            timestamp,
-            timestamp_type,
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-            headers,
-        },
+        ferry_kafka::reader::to_mirror_record(message),
     )
 }
 
