@@ -29,8 +29,8 @@
 
 use crate::checkpoint::{next_checkpoint, Checkpoint};
 use crate::ports::{
-    CheckpointStore, GroupError, GroupState, ProgressCommit, ProgressStore, SegmentStore,
-    SourceGroups, SourceTopics, StoreError, TargetGroups,
+    CheckpointStore, GroupError, GroupState, MigrationStore, ProgressCommit, ProgressStore,
+    SegmentStore, SourceGroups, SourceTopics, StoreError, TargetGroups, Versioned,
 };
 use crate::progress::{Progress, Segment};
 use crate::topic::TopicPartition;
@@ -108,6 +108,10 @@ struct State {
     progress: HashMap<TopicPartition, Progress>,
     segments: HashMap<TopicPartition, BTreeMap<i64, Segment>>,
     checkpoints: HashMap<String, HashMap<TopicPartition, Checkpoint>>,
+    /// Migration state documents and their versions.
+    migrations: HashMap<String, (String, u64)>,
+    /// Migration reports by (migration, name).
+    reports: HashMap<(String, String), String>,
     /// Remaining injected failures per [`StoreOp::index`].
     fail_next: [u64; 4],
     /// Remaining commits to apply and then report as failed.
@@ -361,6 +365,54 @@ impl SegmentStore for InMemoryStateStore {
 
 /// Checkpoints follow the DynamoDB adapter: a save writes a partition only when
 /// [`next_checkpoint`] moves it forward (the conditional put `source_offset < :new`).
+impl MigrationStore for InMemoryStateStore {
+    async fn load_migration(&self, id: &str) -> Result<Option<Versioned<String>>, StoreError> {
+        Ok(self
+            .lock()
+            .migrations
+            .get(id)
+            .map(|(value, version)| Versioned {
+                value: value.clone(),
+                version: *version,
+            }))
+    }
+
+    async fn save_migration(
+        &self,
+        id: &str,
+        document: &str,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let current = state.migrations.get(id).map(|(_, v)| *v);
+        if current != expected {
+            return Err(StoreError::VersionConflict {
+                key: format!("MIGRATION#{id}"),
+            });
+        }
+        let version = current.unwrap_or(0) + 1;
+        state
+            .migrations
+            .insert(id.to_string(), (document.to_string(), version));
+        Ok(version)
+    }
+
+    async fn put_report(&self, id: &str, name: &str, document: &str) -> Result<(), StoreError> {
+        self.lock()
+            .reports
+            .insert((id.to_string(), name.to_string()), document.to_string());
+        Ok(())
+    }
+
+    async fn get_report(&self, id: &str, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .reports
+            .get(&(id.to_string(), name.to_string()))
+            .cloned())
+    }
+}
+
 impl CheckpointStore for InMemoryStateStore {
     async fn load_checkpoints(
         &self,

@@ -28,6 +28,12 @@ pub enum StoreError {
         /// First partition whose condition failed (if the store can tell).
         tp: TopicPartition,
     },
+    /// A versioned document was saved by somebody else since it was read.
+    #[error("{key} changed since it was read (version conflict)")]
+    VersionConflict {
+        /// Item key.
+        key: String,
+    },
     /// A stored item does not have the expected shape.
     #[error("state item {key} is malformed: {reason}")]
     Corrupt {
@@ -293,4 +299,48 @@ pub trait TargetGroups: Send + Sync {
         group: &str,
         offsets: &[(TopicPartition, i64)],
     ) -> impl Future<Output = Result<(), GroupError>> + Send;
+}
+
+/// A stored document and the version it was read at (optimistic concurrency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The document.
+    pub value: T,
+    /// Version; `save` with this version succeeds only if nobody saved in between.
+    pub version: u64,
+}
+
+/// Stores a migration's state document (`MIGRATION#<id>` / `STATE`) and its named reports
+/// (`MIGRATION#<id>` / `REPORT#<name>`, e.g. `validation`, `preflight`, `final`). Documents are
+/// JSON text so the store stays agnostic of their schema ([`crate::migration`] owns it).
+pub trait MigrationStore: Send + Sync {
+    /// The migration's state document, `None` if the migration does not exist.
+    fn load_migration(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<String>>, StoreError>> + Send;
+
+    /// Saves the state document if the stored version is still `expected` (`None`: the migration
+    /// must not exist yet). Returns the new version; [`StoreError::VersionConflict`] otherwise.
+    fn save_migration(
+        &self,
+        id: &str,
+        document: &str,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Stores (replaces) a named report of the migration.
+    fn put_report(
+        &self,
+        id: &str,
+        name: &str,
+        document: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A named report, `None` if it was never stored.
+    fn get_report(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }

@@ -1,0 +1,3 @@
+//! Lambda entry point of the cutover function (in progress).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Topic provisioning, config sync and preflight checks (in progress).
