@@ -16,6 +16,8 @@
 //! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
 //! * [`ports`]: the capabilities (traits) that adapters implement: state store, checkpoint
 //!   store, target cluster, source and target consumer groups.
+//! * [`migration`]: the migration's state document and the cutover rules (consumers before
+//!   producers, rollback until producers move, exact reverse translation).
 //! * [`memory`]: in-memory fakes of the state/checkpoint store and of consumer groups.
 //!
 //! The invariants each module guarantees are written on the items and checked by proptests.
@@ -24,6 +26,7 @@ pub mod checkpoint;
 pub mod checksum;
 pub mod failure;
 pub mod memory;
+pub mod migration;
 pub mod policy;
 pub mod ports;
 pub mod progress;
