@@ -13,6 +13,7 @@
 //! * [`checkpoint`]: checkpoint rules (never backwards, never past progress) and per-group
 //!   planning ([`checkpoint::plan_group`]).
 //! * [`checksum`]: ordered content checksums used by validation and tests.
+//! * [`validate`]: validation math (lag, window planning, first difference, heartbeats).
 //! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
 //! * [`ports`]: the capabilities (traits) that adapters implement: state store, checkpoint
 //!   store, target cluster, source and target consumer groups.
@@ -33,6 +34,7 @@ pub mod progress;
 pub mod record;
 pub mod topic;
 pub mod translate;
+pub mod validate;
 
 pub use progress::{Progress, Segment};
 pub use record::{Header, MirrorRecord, TimestampType};
