@@ -344,3 +344,125 @@ pub trait MigrationStore: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
+
+// ---------------------------------------------------------------- cutover
+
+/// Reads the source's end offsets (drain detection during producer cutover).
+pub trait SourceEndOffsets: Send + Sync {
+    /// End offset (high watermark) of every partition of `topics` on the source.
+    fn end_offsets(
+        &self,
+        topics: &[String],
+    ) -> impl Future<Output = Result<HashMap<TopicPartition, i64>, GroupError>> + Send;
+}
+
+/// One event source mapping of a function (AWS Lambda's, or the local emulator's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingInfo {
+    /// Mapping UUID.
+    pub uuid: String,
+    /// Topics it reads.
+    pub topics: Vec<String>,
+    /// `Enabled`, `Disabled`, `Enabling`, `Disabling`, `Creating`, ...
+    pub state: String,
+}
+
+/// Mapping control failures.
+#[derive(Debug, Error)]
+pub enum MappingError {
+    /// The Lambda API did not answer or refused.
+    #[error("event source mappings of {function:?}: {source}")]
+    Api {
+        /// Function.
+        function: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Lists and enables/disables the event source mappings that feed a function.
+pub trait MappingControl: Send + Sync {
+    /// The function's mappings.
+    fn list_mappings(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Vec<MappingInfo>, MappingError>> + Send;
+
+    /// Enables or disables one mapping; returns its new state.
+    fn set_enabled(
+        &self,
+        function: &str,
+        uuid: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<MappingInfo, MappingError>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: reading partitions of either cluster, creating the heartbeat topic.
+// ---------------------------------------------------------------------------------------------
+
+/// Reading a cluster's partitions failed.
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    /// The topic does not exist on this cluster.
+    #[error("topic {topic:?} does not exist on the {cluster} cluster")]
+    TopicMissing {
+        /// `source` or `target`.
+        cluster: &'static str,
+        /// Topic.
+        topic: String,
+    },
+    /// The cluster did not answer or a request failed; retrying later may succeed.
+    #[error("{cluster} cluster unavailable: {source}")]
+    Unavailable {
+        /// `source` or `target`.
+        cluster: &'static str,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Reads partitions of one cluster (source or target) for validation and heartbeats. Reads see
+/// what a `read_committed` consumer sees (aborted records and transaction markers are gaps).
+pub trait ClusterReader: Send + Sync {
+    /// Partition count of `topic`, `None` if it does not exist.
+    fn partitions(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<i32>, ClusterError>> + Send;
+
+    /// Low and high watermark (`high`: the offset the next record will get).
+    fn watermarks(
+        &self,
+        tp: &TopicPartition,
+    ) -> impl Future<Output = Result<(i64, i64), ClusterError>> + Send;
+
+    /// The readable records with offsets in `[from, to)`, ascending (gaps allowed); stops at the
+    /// partition's current end.
+    fn read_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<MirrorRecord>, ClusterError>> + Send;
+
+    /// How many readable records have offsets in `[from, to)` (without holding them).
+    fn count_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<u64, ClusterError>> + Send;
+}
+
+/// Creates topics (the heartbeat topic) on a cluster.
+pub trait TopicCreator: Send + Sync {
+    /// Creates `topic` with `partitions` partitions unless it exists (existing is fine).
+    fn ensure_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+}

@@ -58,7 +58,7 @@ impl MirroredRange {
 /// nothing was mirrored yet.
 pub fn mirrored_range(segments: &[Segment], progress: Progress) -> Option<MirroredRange> {
     let first = segments.first()?;
-    (progress.next_source > first.source_start).then(|| MirroredRange {
+    (progress.next_source > first.source_start).then_some(MirroredRange {
         source: first.source_start..progress.next_source,
         target: first.target_start..progress.next_target,
     })
@@ -126,7 +126,7 @@ pub fn plan_windows(
         return vec![range];
     }
     if n == 1 {
-        return vec![range.start..range.start + w];
+        return std::iter::once(range.start..range.start + w).collect();
     }
     // Starts spread evenly over [range.start, range.end - w]; gaps between windows are >= 0
     // because n * w < len.
@@ -570,7 +570,8 @@ mod tests {
 
     #[test]
     fn windows_small_and_large() {
-        assert_eq!(plan_windows(10..20, 100, 8, 1000), vec![10..20]);
+        let one = 10..20;
+        assert_eq!(plan_windows(one.clone(), 100, 8, 1000), vec![one]);
         assert_eq!(plan_windows(5..5, 100, 8, 10), Vec::<Range<i64>>::new());
         let w = plan_windows(0..1_000_000, 100_000, 8, 1000);
         assert_eq!(w.len(), 8);
