@@ -17,6 +17,8 @@
 //!   group state, commit while empty) with plain consumers that never join a group.
 //! * [`reader`]: read a partition range back as [`MirrorRecord`](ferry_core::MirrorRecord)s,
 //!   watermarks, and ordered range checksums, for validation and tests.
+//! * [`validate`]: [`KafkaClusterReader`] — the validation ports (partition counts, watermarks,
+//!   range reads and counts, topic creation) for the source or the target cluster.
 //!
 //! Blocking librdkafka calls (metadata, watermarks, consuming) run on tokio's blocking pool
 //! with timeouts; producing never blocks the runtime.
@@ -26,6 +28,7 @@ pub mod config;
 pub mod groups;
 pub mod reader;
 pub mod target;
+pub mod validate;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
 pub use config::{BuildError, ConfigError, KafkaConnection, ScramMechanism, Secret, Security};
@@ -35,3 +38,4 @@ pub use reader::{
     ReadOptions,
 };
 pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};
+pub use validate::KafkaClusterReader;
