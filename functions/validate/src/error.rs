@@ -1,0 +1,49 @@
+//! The validate function's typed errors and their mapping to Ferry's fixed Lambda error types.
+
+use ferry_core::failure::FailureKind;
+use ferry_core::ports::{ClusterError, GroupError, StoreError};
+use ferry_core::validate::Mismatch;
+use thiserror::Error;
+
+/// Why a validation run failed.
+#[derive(Debug, Error)]
+pub enum ValidateError {
+    /// The invocation input is not a schedule event nor a valid task input.
+    #[error("invalid validate input: {0}")]
+    BadInput(String),
+    /// The state store failed (reading progress/segments or storing the report).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A cluster could not be read.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// Source consumer groups or topics could not be listed/read.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
+    /// `mode=full`, `fail_on_mismatch=true` and validation found mismatches (the report was
+    /// stored before failing).
+    #[error("validation failed with {count} mismatch(es); first: {first}")]
+    Failed {
+        /// First mismatch of the report.
+        first: Box<Mismatch>,
+        /// Number of mismatches.
+        count: usize,
+    },
+}
+
+impl ValidateError {
+    /// The fixed Lambda error type this error is reported as.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::BadInput(_) => FailureKind::BadInput,
+            Self::Store(StoreError::Corrupt { .. }) => FailureKind::TargetIntegrity,
+            Self::Store(_) | Self::Cluster(_) | Self::Groups(_) => FailureKind::Transient,
+            Self::Failed { .. } => FailureKind::ValidationFailed,
+        }
+    }
+
+    /// The full message with its chain of causes.
+    pub fn message(&self) -> String {
+        ferry_core::failure::error_chain(self)
+    }
+}

@@ -1,0 +1,732 @@
+//! One validation run over the ports.
+//!
+//! 1. topics: the input's `topics`, or the source's topics matching the topic filter;
+//! 2. per partition: source watermarks, progress (one batched read), target end offset; lag =
+//!    source records not yet mirrored ([`pending_range`]), counted exactly (readable records, so
+//!    transaction markers and aborted records do not count) when at most
+//!    [`Limits::exact_lag_max`] offsets are pending, else the offset difference;
+//! 3. `full` mode: per mirrored partition, source windows ([`plan_windows`]) are read from both
+//!    clusters and compared in order ([`compare_records`]); the first difference of a partition
+//!    is reported; when the content agrees, the counts are compared exactly;
+//!    both modes: a target that ends before recorded progress is reported (`missing_on_target`);
+//! 4. heartbeat: the newest heartbeats on source and target ([`heartbeat_status`]);
+//! 5. groups: translation coverage of every source group on the mirrored topics;
+//! 6. the report is stored as the migration's `validation` report, then returned — or, with
+//!    `mode=full`, `fail_on_mismatch=true` and a mismatch, the run fails with
+//!    [`ValidateError::Failed`] (`Ferry.ValidationFailed`).
+
+use crate::error::ValidateError;
+use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
+use ferry_core::ports::{
+    ClusterError, ClusterReader, MigrationStore, ProgressStore, SegmentStore, SourceGroups,
+    SourceTopics,
+};
+use ferry_core::validate::{
+    compare_records, group_coverage, heartbeat_status, mirrored_range, pending_range, plan_windows,
+    source_of, target_start_of, verdict, GroupCoverage, Heartbeat, HeartbeatStatus, Mismatch,
+    MismatchKind, Verdict,
+};
+use ferry_core::{Progress, Segment, TopicPartition};
+use metrics::{counter, gauge, histogram};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Validation depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Offsets only: lag, target end vs progress. No record content is read (except to count
+    /// small pending ranges exactly).
+    Lag,
+    /// Lag plus exact counts and ordered content comparison of the mirrored ranges.
+    Full,
+}
+
+impl Mode {
+    /// Parses `lag` / `full`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "lag" => Some(Self::Lag),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+}
+
+/// Comparison limits (see the config table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Pending offsets up to which lag is counted exactly.
+    pub exact_lag_max: i64,
+    /// Mirrored ranges up to this many source offsets are compared completely.
+    pub full_max_records: i64,
+    /// Windows compared in larger ranges.
+    pub sample_windows: u32,
+    /// Source offsets per window.
+    pub window_records: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            exact_lag_max: 10_000,
+            full_max_records: 100_000,
+            sample_windows: 8,
+            window_records: 1000,
+        }
+    }
+}
+
+/// Defaults for scheduled runs and fields missing from a task input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDefaults {
+    /// Migration id.
+    pub migration_id: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Fail on mismatch (`full` mode only).
+    pub fail_on_mismatch: bool,
+}
+
+/// What one invocation validates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidateRequest {
+    /// Migration whose `validation` report is written.
+    pub migration_id: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Fail the invocation with `Ferry.ValidationFailed` on a mismatch (`full` mode only).
+    pub fail_on_mismatch: bool,
+    /// Only these source topics (else every mirrored topic).
+    pub topics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskInput {
+    migration_id: Option<String>,
+    mode: Option<String>,
+    fail_on_mismatch: Option<bool>,
+    topics: Option<Vec<String>>,
+}
+
+impl ValidateRequest {
+    /// Reads the invocation event: an EventBridge scheduled event (`"source":"aws.events"` or a
+    /// `detail-type`) runs with the defaults; anything else must be a task input
+    /// `{"migration_id"?, "mode"?: "lag"|"full", "fail_on_mismatch"?: bool, "topics"?: [..]}`
+    /// (missing fields take the defaults; `null` or `{}` is all defaults).
+    pub fn from_event(
+        event: &serde_json::Value,
+        defaults: &RequestDefaults,
+    ) -> Result<Self, ValidateError> {
+        let scheduled = event.get("source").and_then(|s| s.as_str()) == Some("aws.events")
+            || event.get("detail-type").is_some();
+        if scheduled || event.is_null() {
+            return Ok(Self {
+                migration_id: defaults.migration_id.clone(),
+                mode: defaults.mode,
+                fail_on_mismatch: defaults.fail_on_mismatch,
+                topics: None,
+            });
+        }
+        let input: TaskInput = serde_json::from_value(event.clone())
+            .map_err(|e| ValidateError::BadInput(format!("{e} (input: {event})")))?;
+        let mode = match input.mode {
+            None => defaults.mode,
+            Some(m) => Mode::parse(&m).ok_or_else(|| {
+                ValidateError::BadInput(format!("mode {m:?} is not \"lag\" or \"full\""))
+            })?,
+        };
+        let migration_id = input
+            .migration_id
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| defaults.migration_id.clone());
+        Ok(Self {
+            migration_id,
+            mode,
+            fail_on_mismatch: input.fail_on_mismatch.unwrap_or(defaults.fail_on_mismatch),
+            topics: input.topics,
+        })
+    }
+}
+
+/// Lag totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LagSummary {
+    /// Source records not yet mirrored, over all partitions.
+    pub total: i64,
+    /// Largest partition lag.
+    pub max: i64,
+    /// Partitions with lag > 0.
+    pub partitions_behind: u32,
+    /// Every partition's lag was counted exactly (readable records).
+    pub exact: bool,
+}
+
+/// How a partition's content was compared (`full` mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compared {
+    /// `full` (the whole mirrored range) or `sampled` (windows).
+    pub how: String,
+    /// Windows compared.
+    pub windows: u32,
+    /// Source records compared.
+    pub source_records: u64,
+    /// Target records compared.
+    pub target_records: u64,
+}
+
+/// One partition's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionReport {
+    /// Source topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Target topic.
+    pub target_topic: String,
+    /// Source low watermark.
+    pub source_low: i64,
+    /// Source high watermark.
+    pub source_high: i64,
+    /// Progress: next source offset to mirror (`null`: not mirrored yet).
+    pub next_source: Option<i64>,
+    /// Progress: next target offset.
+    pub next_target: Option<i64>,
+    /// Target high watermark (`null`: target topic/partition missing).
+    pub target_end: Option<i64>,
+    /// Source records not yet mirrored.
+    pub lag: i64,
+    /// `lag` counts readable records (else: offset difference).
+    pub lag_exact: bool,
+    /// Records mirrored (target offsets recorded).
+    pub mirrored_records: i64,
+    /// Content comparison (`full` mode, mirrored partitions).
+    pub compared: Option<Compared>,
+    /// `ok`, `lagging`, `mismatch` or `not_started` (no progress yet).
+    pub status: String,
+}
+
+/// Heartbeat section of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReport {
+    /// Source heartbeat topic.
+    pub topic: String,
+    /// Target heartbeat topic.
+    pub target_topic: String,
+    /// Seqs, heartbeats behind, latency.
+    #[serde(flatten)]
+    pub status: HeartbeatStatus,
+}
+
+/// The validation report: returned to the caller and stored as the migration's `validation`
+/// report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    /// Migration id.
+    pub migration_id: String,
+    /// Mode.
+    pub mode: Mode,
+    /// When the run started (epoch ms).
+    pub generated_at_ms: i64,
+    /// Run duration.
+    pub duration_ms: u64,
+    /// `ok`, `lagging` or `mismatch`.
+    pub verdict: Verdict,
+    /// Lag totals.
+    pub lag: LagSummary,
+    /// Per partition.
+    pub partitions: Vec<PartitionReport>,
+    /// Differences found (at most one content difference per partition: the first).
+    pub mismatches: Vec<Mismatch>,
+    /// Heartbeat comparison; `null` when the heartbeat topic does not exist on the source.
+    pub heartbeat: Option<HeartbeatReport>,
+    /// Translation coverage per source group with offsets on mirrored topics.
+    pub groups: Vec<GroupCoverage>,
+    /// Remarks (missing heartbeat topic, skipped topics, ...).
+    pub notes: Vec<String>,
+}
+
+/// Heartbeats read from the end of the source heartbeat topic (to find the oldest one the target
+/// does not have yet).
+const HEARTBEATS_READ: i64 = 100;
+
+fn system_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs validations. Generic over the ports so unit tests use in-memory fakes.
+#[derive(Debug)]
+pub struct ValidateHandler<S, R, T, G> {
+    store: S,
+    source: R,
+    target: T,
+    groups_port: G,
+    policy: ReplicationPolicy,
+    topics: TopicFilter,
+    groups: GroupFilter,
+    heartbeat_topic: String,
+    limits: Limits,
+    now_ms: fn() -> i64,
+}
+
+impl<S, R, T, G> ValidateHandler<S, R, T, G>
+where
+    S: ProgressStore + SegmentStore + MigrationStore,
+    R: ClusterReader,
+    T: ClusterReader,
+    G: SourceGroups + SourceTopics,
+{
+    /// Builds a handler (default limits, heartbeat topic `ferry-heartbeats`, system clock).
+    pub fn new(
+        store: S,
+        source: R,
+        target: T,
+        groups_port: G,
+        policy: ReplicationPolicy,
+        topics: TopicFilter,
+        groups: GroupFilter,
+    ) -> Self {
+        Self {
+            store,
+            source,
+            target,
+            groups_port,
+            policy,
+            topics,
+            groups,
+            heartbeat_topic: "ferry-heartbeats".into(),
+            limits: Limits::default(),
+            now_ms: system_now_ms,
+        }
+    }
+
+    /// Sets the comparison limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the heartbeat topic (source name).
+    pub fn heartbeat_topic(mut self, topic: impl Into<String>) -> Self {
+        self.heartbeat_topic = topic.into();
+        self
+    }
+
+    /// Replaces the clock (tests).
+    pub fn clock(mut self, now_ms: fn() -> i64) -> Self {
+        self.now_ms = now_ms;
+        self
+    }
+
+    /// The state store (tests inspect it).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// One validation (see the module docs). The report is stored before the run fails on a
+    /// mismatch.
+    pub async fn run(&self, request: &ValidateRequest) -> Result<ValidationReport, ValidateError> {
+        let started = Instant::now();
+        let result = self.validate(request).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        histogram!("validation-duration-ms").record(duration_ms as f64);
+        let result = match result {
+            Ok(mut report) => {
+                report.duration_ms = duration_ms;
+                self.finish(request, report).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error_type = e.kind().error_type(), error = %e.message(), "validation failed");
+        }
+        result
+    }
+
+    async fn finish(
+        &self,
+        request: &ValidateRequest,
+        report: ValidationReport,
+    ) -> Result<ValidationReport, ValidateError> {
+        let json = serde_json::to_string(&report).expect("the report serializes");
+        self.store
+            .put_report(&request.migration_id, "validation", &json)
+            .await?;
+        counter!("validation-mismatches").increment(report.mismatches.len() as u64);
+        tracing::info!(
+            migration_id = %report.migration_id,
+            mode = ?report.mode,
+            verdict = ?report.verdict,
+            lag_total = report.lag.total,
+            mismatches = report.mismatches.len(),
+            partitions = report.partitions.len(),
+            duration_ms = report.duration_ms,
+            "validation completed"
+        );
+        if request.mode == Mode::Full && request.fail_on_mismatch {
+            if let Some(first) = report.mismatches.first() {
+                return Err(ValidateError::Failed {
+                    first: Box::new(first.clone()),
+                    count: report.mismatches.len(),
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    async fn validate(&self, request: &ValidateRequest) -> Result<ValidationReport, ValidateError> {
+        let generated_at_ms = (self.now_ms)();
+        let mut notes = Vec::new();
+        let topics: Vec<String> = match &request.topics {
+            Some(t) => t.clone(),
+            None => self
+                .groups_port
+                .list_topics()
+                .await?
+                .into_iter()
+                .filter(|t| self.topics.matches(t))
+                .collect(),
+        };
+        // Partitions of every topic that exists on the source.
+        let mut tps = Vec::new();
+        for topic in &topics {
+            match self.source.partitions(topic).await? {
+                Some(n) => tps.extend((0..n).map(|p| TopicPartition::new(topic, p))),
+                None => notes.push(format!("topic {topic:?} does not exist on the source")),
+            }
+        }
+        let progress = self.store.load_progress(&tps).await?;
+
+        let mut partitions = Vec::with_capacity(tps.len());
+        let mut mismatches = Vec::new();
+        let mut lows = HashMap::new();
+        let mut lag = LagSummary {
+            exact: true,
+            ..LagSummary::default()
+        };
+        let mut topic_lag: HashMap<&str, i64> = HashMap::new();
+        for (i, tp) in tps.iter().enumerate() {
+            let (report, found) = match self
+                .partition(tp, progress.get(tp).copied(), request.mode)
+                .await
+            {
+                Ok(r) => r,
+                Err(ValidateError::Cluster(ClusterError::TopicMissing {
+                    cluster: "source",
+                    topic,
+                })) => {
+                    notes.push(format!("topic {topic:?} disappeared from the source"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            lows.insert(tp.clone(), report.source_low);
+            lag.total += report.lag;
+            lag.max = lag.max.max(report.lag);
+            lag.partitions_behind += u32::from(report.lag > 0);
+            lag.exact &= report.lag_exact;
+            *topic_lag.entry(tp.topic.as_str()).or_default() += report.lag;
+            mismatches.extend(found);
+            partitions.push(report);
+            // Progress of long runs: one line per topic done.
+            if tps.get(i + 1).is_none_or(|next| next.topic != tp.topic) {
+                let done: Vec<&PartitionReport> =
+                    partitions.iter().filter(|p| p.topic == tp.topic).collect();
+                tracing::info!(
+                    topic = %tp.topic,
+                    partitions = done.len(),
+                    lag = topic_lag.get(tp.topic.as_str()).copied().unwrap_or(0),
+                    mismatches = mismatches.iter().filter(|m: &&Mismatch| m.topic == tp.topic).count(),
+                    "topic validated"
+                );
+            }
+        }
+        for (topic, l) in &topic_lag {
+            gauge!("mirror-lag-records", "topic" => topic.to_string()).set(*l as f64);
+        }
+
+        let heartbeat = self.heartbeat(&mut notes).await?;
+        if let Some(ms) = heartbeat.as_ref().and_then(|h| h.status.latency_ms) {
+            gauge!("heartbeat-latency-ms").set(ms as f64);
+        }
+        let groups = self.coverage(&topics, &progress, &lows).await?;
+
+        Ok(ValidationReport {
+            migration_id: request.migration_id.clone(),
+            mode: request.mode,
+            generated_at_ms,
+            duration_ms: 0,
+            verdict: verdict(mismatches.len(), lag.total),
+            lag,
+            partitions,
+            mismatches,
+            heartbeat,
+            groups,
+            notes,
+        })
+    }
+
+    /// Lag, target end and (full mode) content of one partition.
+    async fn partition(
+        &self,
+        tp: &TopicPartition,
+        progress: Option<Progress>,
+        mode: Mode,
+    ) -> Result<(PartitionReport, Vec<Mismatch>), ValidateError> {
+        let target_tp = TopicPartition::new(self.policy.target_topic(&tp.topic), tp.partition);
+        let (low, high) = self.source.watermarks(tp).await?;
+        let pending = pending_range(progress, low, high);
+        let offsets_pending = pending.end - pending.start;
+        let (lag, lag_exact) = if offsets_pending == 0 {
+            (0, true)
+        } else if offsets_pending <= self.limits.exact_lag_max {
+            let n = self
+                .source
+                .count_range(tp, pending.start, pending.end)
+                .await?;
+            (n as i64, true)
+        } else {
+            (offsets_pending, false)
+        };
+        let target_end = match self.target.watermarks(&target_tp).await {
+            Ok((_, end)) => Some(end),
+            Err(ClusterError::TopicMissing { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut report = PartitionReport {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            target_topic: target_tp.topic.clone(),
+            source_low: low,
+            source_high: high,
+            next_source: progress.map(|p| p.next_source),
+            next_target: progress.map(|p| p.next_target),
+            target_end,
+            lag,
+            lag_exact,
+            mirrored_records: 0,
+            compared: None,
+            status: String::new(),
+        };
+        let mut found = Vec::new();
+        if let Some(p) = progress {
+            let segments = self.store.segments(tp).await?;
+            report.mirrored_records = mirrored_range(&segments, p).map_or(0, |r| r.records());
+            if mode == Mode::Full {
+                let (compared, mismatch) = self
+                    .compare(tp, &target_tp, &segments, p, low, target_end)
+                    .await?;
+                report.compared = compared;
+                found.extend(mismatch);
+            }
+            let end = target_end.unwrap_or(0);
+            if found.is_empty() && end < p.next_target {
+                found.push(Mismatch {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    source_offset: source_of(&segments, p, end).unwrap_or(p.next_source),
+                    target_offset: end,
+                    kind: MismatchKind::MissingOnTarget,
+                    detail: match target_end {
+                        Some(e) => format!(
+                            "the target partition ends at offset {e} but {} records are recorded as mirrored (target offsets up to {}): records lost on the target or topic re-created",
+                            report.mirrored_records, p.next_target
+                        ),
+                        None => format!(
+                            "target topic {:?} (partition {}) does not exist but {} records are recorded as mirrored",
+                            target_tp.topic, tp.partition, report.mirrored_records
+                        ),
+                    },
+                });
+            }
+        }
+        report.status = if !found.is_empty() {
+            "mismatch"
+        } else if progress.is_none() && high > low {
+            "not_started"
+        } else if lag > 0 {
+            "lagging"
+        } else {
+            "ok"
+        }
+        .to_string();
+        Ok((report, found))
+    }
+
+    /// Full-mode comparison of a mirrored partition: content over planned windows (first
+    /// difference), then exact counts.
+    async fn compare(
+        &self,
+        tp: &TopicPartition,
+        target_tp: &TopicPartition,
+        segments: &[Segment],
+        p: Progress,
+        source_low: i64,
+        target_end: Option<i64>,
+    ) -> Result<(Option<Compared>, Option<Mismatch>), ClusterError> {
+        let Some(range) = mirrored_range(segments, p) else {
+            return Ok((None, None));
+        };
+        let Some(target_end) = target_end else {
+            return Ok((None, None));
+        };
+        // Records deleted from the source by retention since they were mirrored cannot be
+        // compared: start at the source's low watermark.
+        let source_range = range.source.start.max(source_low)..range.source.end;
+        let windows = plan_windows(
+            source_range.clone(),
+            self.limits.full_max_records,
+            self.limits.sample_windows,
+            self.limits.window_records,
+        );
+        let full = windows.len() == 1 && windows[0] == source_range;
+        let mut compared = Compared {
+            how: if full { "full" } else { "sampled" }.to_string(),
+            windows: windows.len() as u32,
+            source_records: 0,
+            target_records: 0,
+        };
+        for w in &windows {
+            let src = self.source.read_range(tp, w.start, w.end).await?;
+            let t_from = target_start_of(segments, p, w.start);
+            let t_to = target_start_of(segments, p, w.end).min(target_end);
+            let tgt = if t_from < t_to {
+                self.target.read_range(target_tp, t_from, t_to).await?
+            } else {
+                Vec::new()
+            };
+            compared.source_records += src.len() as u64;
+            compared.target_records += tgt.len() as u64;
+            if let Some(m) = compare_records(tp, segments, p, &src, &tgt) {
+                return Ok((Some(compared), Some(m)));
+            }
+        }
+        // Counts: readable source records of the range vs target records recorded for it.
+        let source_count = if full {
+            compared.source_records
+        } else {
+            self.source
+                .count_range(tp, source_range.start, source_range.end)
+                .await?
+        };
+        let t_start = target_start_of(segments, p, source_range.start);
+        let target_count = (p.next_target - t_start).max(0) as u64;
+        if source_count != target_count {
+            return Ok((
+                Some(compared),
+                Some(Mismatch {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    source_offset: source_range.start,
+                    target_offset: t_start,
+                    kind: MismatchKind::CountDiffers,
+                    detail: format!(
+                        "source holds {source_count} readable records in offsets [{}, {}), target holds {target_count} in [{t_start}, {})",
+                        source_range.start, source_range.end, p.next_target
+                    ),
+                }),
+            ));
+        }
+        Ok((Some(compared), None))
+    }
+
+    /// Newest heartbeats on source and target.
+    async fn heartbeat(
+        &self,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<HeartbeatReport>, ClusterError> {
+        let topic = &self.heartbeat_topic;
+        let target_topic = self.policy.target_topic(topic);
+        let Some(parts) = self.source.partitions(topic).await? else {
+            notes.push(format!(
+                "heartbeat topic {topic:?} does not exist on the source (is the heartbeat function scheduled?)"
+            ));
+            return Ok(None);
+        };
+        let mut source = Vec::new();
+        for p in 0..parts {
+            source.extend(
+                last_heartbeats(
+                    &self.source,
+                    &TopicPartition::new(topic, p),
+                    HEARTBEATS_READ,
+                )
+                .await?,
+            );
+        }
+        let mut target_newest: Option<Heartbeat> = None;
+        match self.target.partitions(&target_topic).await? {
+            None => notes.push(format!(
+                "heartbeat topic {target_topic:?} does not exist on the target yet (is it mirrored?)"
+            )),
+            Some(tparts) => {
+                for p in 0..tparts {
+                    let newest = last_heartbeats(&self.target, &TopicPartition::new(&target_topic, p), 5)
+                        .await?
+                        .into_iter()
+                        .max_by_key(|h| h.seq);
+                    if newest.as_ref().map(|h| h.seq) > target_newest.as_ref().map(|h| h.seq) {
+                        target_newest = newest;
+                    }
+                }
+            }
+        }
+        Ok(Some(HeartbeatReport {
+            topic: topic.clone(),
+            target_topic,
+            status: heartbeat_status(&source, target_newest.as_ref(), (self.now_ms)()),
+        }))
+    }
+
+    /// Translation coverage of every matching source group with offsets on `topics`.
+    async fn coverage(
+        &self,
+        topics: &[String],
+        progress: &HashMap<TopicPartition, Progress>,
+        lows: &HashMap<TopicPartition, i64>,
+    ) -> Result<Vec<GroupCoverage>, ValidateError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut groups: Vec<String> = self
+            .groups_port
+            .list_groups()
+            .await?
+            .into_iter()
+            .filter(|g| self.groups.matches(g))
+            .collect();
+        groups.sort();
+        for g in groups {
+            let committed = self.groups_port.committed_offsets(&g, topics).await?;
+            if committed.is_empty() {
+                continue;
+            }
+            out.push(group_coverage(&g, &committed, progress, lows));
+        }
+        Ok(out)
+    }
+}
+
+/// The parseable heartbeats among the last `n` offsets of `tp` (none if the partition is empty).
+async fn last_heartbeats<C: ClusterReader>(
+    cluster: &C,
+    tp: &TopicPartition,
+    n: i64,
+) -> Result<Vec<Heartbeat>, ClusterError> {
+    let (low, high) = cluster.watermarks(tp).await?;
+    if high <= low {
+        return Ok(Vec::new());
+    }
+    Ok(cluster
+        .read_range(tp, (high - n).max(low), high)
+        .await?
+        .iter()
+        .filter_map(|r| r.value.as_deref())
+        .filter_map(|v| serde_json::from_slice::<Heartbeat>(v).ok())
+        .collect())
+}
