@@ -730,3 +730,357 @@ async fn last_heartbeats<C: ClusterReader>(
         .filter_map(|v| serde_json::from_slice::<Heartbeat>(v).ok())
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::memory::{InMemoryCluster, InMemoryGroups, InMemoryStateStore};
+    use ferry_core::{MirrorRecord, TimestampType};
+
+    type H = ValidateHandler<InMemoryStateStore, InMemoryCluster, InMemoryCluster, InMemoryGroups>;
+
+    const NOW: i64 = 1_000_000;
+
+    fn rec(i: i64) -> MirrorRecord {
+        MirrorRecord {
+            offset: 0,
+            timestamp: 1000 + i,
+            timestamp_type: TimestampType::CreateTime,
+            key: Some(format!("k{i}").into_bytes()),
+            value: Some(format!("v{i}").into_bytes()),
+            headers: vec![],
+        }
+    }
+
+    struct Rig {
+        source: InMemoryCluster,
+        target: InMemoryCluster,
+        store: InMemoryStateStore,
+        groups: InMemoryGroups,
+    }
+
+    impl Rig {
+        fn new() -> Self {
+            Self {
+                source: InMemoryCluster::new("source"),
+                target: InMemoryCluster::new("target"),
+                store: InMemoryStateStore::new(),
+                groups: InMemoryGroups::new(),
+            }
+        }
+
+        fn handler(&self, limits: Limits) -> H {
+            ValidateHandler::new(
+                self.store.clone(),
+                self.source.clone(),
+                self.target.clone(),
+                self.groups.clone(),
+                ReplicationPolicy::Identity,
+                TopicFilter::default(),
+                GroupFilter::default(),
+            )
+            .limits(limits)
+            .clock(|| NOW)
+        }
+
+        /// `n` source records in `topic`/0, a marker after every 4th; the first `mirrored`
+        /// offsets mirrored faithfully (progress + segments as the mirror records them).
+        fn topic(&self, topic: &str, n: i64, mirrored: i64) -> TopicPartition {
+            let tp = TopicPartition::new(topic, 0);
+            self.source.create_topic(topic, 1);
+            self.target.create_topic(topic, 1);
+            self.groups.add_topic(topic);
+            for i in 0..n {
+                self.source.append(&tp, rec(i));
+                if i % 4 == 3 {
+                    self.source.skip(&tp, 1);
+                }
+            }
+            let offsets: Vec<i64> = self
+                .source
+                .records(&tp)
+                .iter()
+                .map(|r| r.offset)
+                .filter(|&o| o < mirrored)
+                .collect();
+            for r in self
+                .source
+                .records(&tp)
+                .iter()
+                .filter(|r| r.offset < mirrored)
+            {
+                self.target.append(&tp, r.clone());
+            }
+            let init = Progress::initial(0, 0);
+            let (mut p, segs) = ferry_core::progress::advance(init, &offsets);
+            let high = self.source.records(&tp).last().map_or(0, |r| r.offset + 1);
+            p.next_source = p.next_source.max(mirrored.min(high));
+            let mut all = vec![init.segment_here()];
+            all.extend(segs);
+            self.store.set_progress(&tp, Some(p));
+            self.store.put_segments(&tp, &all);
+            tp
+        }
+    }
+
+    fn full() -> ValidateRequest {
+        ValidateRequest {
+            migration_id: "m1".into(),
+            mode: Mode::Full,
+            fail_on_mismatch: false,
+            topics: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn faithful_mirror_is_ok_and_the_report_is_stored() {
+        let rig = Rig::new();
+        rig.topic("orders", 40, i64::MAX);
+        let report = rig.handler(Limits::default()).run(&full()).await.unwrap();
+        assert_eq!(report.verdict, Verdict::Ok, "{report:?}");
+        assert_eq!(
+            report.lag,
+            LagSummary {
+                total: 0,
+                max: 0,
+                partitions_behind: 0,
+                exact: true
+            }
+        );
+        let p = &report.partitions[0];
+        assert_eq!((p.mirrored_records, p.status.as_str()), (40, "ok"));
+        assert_eq!(p.compared.as_ref().unwrap().how, "full");
+        assert_eq!(p.compared.as_ref().unwrap().source_records, 40);
+        let stored = rig
+            .store
+            .get_report("m1", "validation")
+            .await
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(v["verdict"], "ok");
+        assert_eq!(v["heartbeat"], serde_json::Value::Null);
+        assert!(v["notes"][0].as_str().unwrap().contains("ferry-heartbeats"));
+    }
+
+    #[tokio::test]
+    async fn lag_counts_readable_records_exactly_or_offsets_beyond_the_limit() {
+        let rig = Rig::new();
+        // 20 records over offsets 0..25 (markers at 4, 9, 14, 19, 24); mirrored below 10.
+        let tp = rig.topic("t", 20, 10);
+        let req = ValidateRequest {
+            mode: Mode::Lag,
+            ..full()
+        };
+        let report = rig.handler(Limits::default()).run(&req).await.unwrap();
+        assert_eq!(report.verdict, Verdict::Lagging);
+        // Offsets 10..25 hold 12 records (markers at 14, 19, 24).
+        assert_eq!(
+            report.lag,
+            LagSummary {
+                total: 12,
+                max: 12,
+                partitions_behind: 1,
+                exact: true
+            }
+        );
+        let small = Limits {
+            exact_lag_max: 5,
+            ..Limits::default()
+        };
+        let report = rig.handler(small).run(&req).await.unwrap();
+        assert_eq!((report.lag.total, report.lag.exact), (15, false));
+        // No progress: everything pending.
+        rig.store.set_progress(&tp, None);
+        let report = rig.handler(Limits::default()).run(&req).await.unwrap();
+        assert_eq!(report.lag.total, 20);
+        assert_eq!(report.partitions[0].status, "not_started");
+    }
+
+    #[tokio::test]
+    async fn corrupted_target_record_is_named_and_fails_when_asked() {
+        let rig = Rig::new();
+        let tp = rig.topic("t", 30, i64::MAX);
+        // Source offset 12 (the 10th record: markers at 4 and 9) is target offset 10.
+        let mut bad = rec(10);
+        bad.value = Some(b"corrupt".to_vec());
+        rig.target.replace(&tp, 10, Some(bad));
+        let report = rig.handler(Limits::default()).run(&full()).await.unwrap();
+        assert_eq!(report.verdict, Verdict::Mismatch);
+        let m = &report.mismatches[0];
+        assert_eq!(
+            (
+                m.partition,
+                m.source_offset,
+                m.target_offset,
+                m.kind,
+                m.detail.as_str()
+            ),
+            (0, 12, 10, MismatchKind::ContentDiffers, "value differs")
+        );
+        // Lag mode does not read content.
+        let lag = ValidateRequest {
+            mode: Mode::Lag,
+            ..full()
+        };
+        assert_eq!(
+            rig.handler(Limits::default())
+                .run(&lag)
+                .await
+                .unwrap()
+                .verdict,
+            Verdict::Ok
+        );
+        // fail_on_mismatch: stored, then Ferry.ValidationFailed naming the offsets.
+        let req = ValidateRequest {
+            fail_on_mismatch: true,
+            ..full()
+        };
+        let err = rig.handler(Limits::default()).run(&req).await.unwrap_err();
+        assert_eq!(err.kind().error_type(), "Ferry.ValidationFailed");
+        let msg = err.message();
+        assert!(
+            msg.contains("t/0")
+                && msg.contains("source offset 12")
+                && msg.contains("target offset 10"),
+            "{msg}"
+        );
+        let stored = rig
+            .store
+            .get_report("m1", "validation")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.contains("content_differs"));
+    }
+
+    #[tokio::test]
+    async fn missing_target_record_and_sampled_windows() {
+        let rig = Rig::new();
+        let tp = rig.topic("t", 1000, i64::MAX);
+        // Remove target offset 500 and shift the rest down (a lost record), as a rewrite would.
+        let mut recs = rig.target.records(&tp);
+        recs.remove(500);
+        let target = InMemoryCluster::new("target");
+        target.create_topic("t", 1);
+        for r in recs {
+            target.append(&tp, r);
+        }
+        let rig = Rig { target, ..rig };
+        let src_500 = rig.source.records(&tp)[500].offset;
+        let report = rig.handler(Limits::default()).run(&full()).await.unwrap();
+        let m = &report.mismatches[0];
+        assert_eq!(
+            (m.kind, m.source_offset, m.target_offset),
+            (MismatchKind::MissingOnTarget, src_500, 500)
+        );
+        // Sampled: 3 windows of 10 offsets (first, middle, last) miss offset 500's record in
+        // content, but the last window and the counts catch the shift.
+        let sampled = Limits {
+            full_max_records: 100,
+            sample_windows: 3,
+            window_records: 10,
+            ..Limits::default()
+        };
+        let report = rig.handler(sampled).run(&full()).await.unwrap();
+        assert_eq!(
+            report.partitions[0].compared.as_ref().unwrap().how,
+            "sampled"
+        );
+        assert_eq!(report.partitions[0].compared.as_ref().unwrap().windows, 3);
+        assert_eq!(report.verdict, Verdict::Mismatch);
+        // Lag mode sees the target end below recorded progress.
+        let lag = ValidateRequest {
+            mode: Mode::Lag,
+            ..full()
+        };
+        let report = rig.handler(Limits::default()).run(&lag).await.unwrap();
+        let m = &report.mismatches[0];
+        assert_eq!(
+            (m.kind, m.target_offset),
+            (MismatchKind::MissingOnTarget, 999)
+        );
+    }
+
+    #[tokio::test]
+    async fn heartbeat_behind_and_group_coverage() {
+        let rig = Rig::new();
+        let tp = rig.topic("t", 10, 8);
+        let hb_tp = TopicPartition::new("ferry-heartbeats", 0);
+        rig.source.create_topic("ferry-heartbeats", 1);
+        rig.target.create_topic("ferry-heartbeats", 1);
+        for seq in 1..=3u64 {
+            let hb = Heartbeat {
+                seq,
+                emitted_at_ms: NOW - 1000 * (4 - seq as i64),
+                source: "src".into(),
+            };
+            let mut r = rec(0);
+            r.value = Some(serde_json::to_vec(&hb).unwrap());
+            rig.source.append(&hb_tp, r.clone());
+            if seq < 3 {
+                rig.target.append(&hb_tp, r);
+            }
+        }
+        rig.groups.commit_source("app", &tp, 5);
+        rig.groups.commit_source("late", &tp, 11);
+        let req = ValidateRequest {
+            mode: Mode::Lag,
+            topics: Some(vec!["t".into()]),
+            ..full()
+        };
+        let report = rig.handler(Limits::default()).run(&req).await.unwrap();
+        let hb = report.heartbeat.unwrap();
+        assert_eq!(
+            (hb.status.source_seq, hb.status.target_seq, hb.status.behind),
+            (Some(3), Some(2), 1)
+        );
+        assert_eq!(hb.status.latency_ms, Some(1000));
+        let g: Vec<_> = report
+            .groups
+            .iter()
+            .map(|g| (g.group.as_str(), g.translatable, g.max_records_behind))
+            .collect();
+        assert_eq!(g, [("app", 1, 0), ("late", 0, 3)]);
+    }
+
+    #[test]
+    fn event_parsing() {
+        let d = RequestDefaults {
+            migration_id: "dflt".into(),
+            mode: Mode::Lag,
+            fail_on_mismatch: false,
+        };
+        let sched = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        let r = ValidateRequest::from_event(&sched, &d).unwrap();
+        assert_eq!(
+            (r.migration_id.as_str(), r.mode, r.topics),
+            ("dflt", Mode::Lag, None)
+        );
+        let task = serde_json::json!({"migration_id": "m1", "mode": "full", "fail_on_mismatch": true, "topics": ["a"]});
+        let r = ValidateRequest::from_event(&task, &d).unwrap();
+        assert_eq!(
+            r,
+            ValidateRequest {
+                migration_id: "m1".into(),
+                mode: Mode::Full,
+                fail_on_mismatch: true,
+                topics: Some(vec!["a".into()])
+            }
+        );
+        assert_eq!(
+            ValidateRequest::from_event(&serde_json::json!({}), &d)
+                .unwrap()
+                .mode,
+            Mode::Lag
+        );
+        for bad in [
+            serde_json::json!({"mode": "deep"}),
+            serde_json::json!({"mdoe": "full"}),
+            serde_json::json!([1]),
+        ] {
+            let e = ValidateRequest::from_event(&bad, &d).unwrap_err();
+            assert_eq!(e.kind().error_type(), "Ferry.BadInput", "{bad}");
+        }
+    }
+}
