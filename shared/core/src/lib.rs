@@ -19,6 +19,8 @@
 //!   store, target cluster, source and target consumer groups.
 //! * [`migration`]: the migration's state document and the cutover rules (consumers before
 //!   producers, rollback until producers move, exact reverse translation).
+//! * [`topics`]: topic provisioning plan (create, add partitions, config sync with MirrorMaker
+//!   2-style excludes) and the preflight checks (typed findings).
 //! * [`memory`]: in-memory fakes of the state/checkpoint store and of consumer groups.
 //!
 //! The invariants each module guarantees are written on the items and checked by proptests.
@@ -33,6 +35,7 @@ pub mod ports;
 pub mod progress;
 pub mod record;
 pub mod topic;
+pub mod topics;
 pub mod translate;
 pub mod validate;
 
