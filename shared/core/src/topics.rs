@@ -554,6 +554,8 @@ pub enum Check {
     ReplicationFactor,
     /// Target storage headroom.
     Storage,
+    /// The target refused a planned change (create topic, add partitions, set configs).
+    Provisioning,
 }
 
 /// One preflight finding.

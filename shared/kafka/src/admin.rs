@@ -56,25 +56,27 @@ pub enum AdminError {
     Task(#[source] tokio::task::JoinError),
 }
 
-fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> AdminError {
+pub(crate) fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> AdminError {
     let what = what.into();
     move |source| AdminError::Kafka { what, source }
 }
 
-fn admin_client(conn: &KafkaConnection) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+pub(crate) fn admin_client(
+    conn: &KafkaConnection,
+) -> Result<AdminClient<DefaultClientContext>, AdminError> {
     conn.client_config()?
         .create()
         .map_err(|e| AdminError::Build(BuildError::Client(e)))
 }
 
-fn metadata_consumer(conn: &KafkaConnection) -> Result<BaseConsumer, AdminError> {
+pub(crate) fn metadata_consumer(conn: &KafkaConnection) -> Result<BaseConsumer, AdminError> {
     conn.client_config()?
         .set("allow.auto.create.topics", "false")
         .create()
         .map_err(|e| AdminError::Build(BuildError::Client(e)))
 }
 
-fn options() -> AdminOptions {
+pub(crate) fn options() -> AdminOptions {
     AdminOptions::new()
         .request_timeout(Some(ADMIN_TIMEOUT))
         .operation_timeout(Some(ADMIN_TIMEOUT))
@@ -210,7 +212,11 @@ pub async fn create_topic(
     wait_for(conn, name, partitions).await
 }
 
-async fn wait_for(conn: &KafkaConnection, name: &str, partitions: i32) -> Result<(), AdminError> {
+pub(crate) async fn wait_for(
+    conn: &KafkaConnection,
+    name: &str,
+    partitions: i32,
+) -> Result<(), AdminError> {
     let start = Instant::now();
     loop {
         match ready_partitions(conn, name).await? {

@@ -17,6 +17,8 @@
 //!   group state, commit while empty) with plain consumers that never join a group.
 //! * [`reader`]: read a partition range back as [`MirrorRecord`](ferry_core::MirrorRecord)s,
 //!   watermarks, and ordered range checksums, for validation and tests.
+//! * [`topics`]: [`KafkaTopicAdmin`] — the topic-administration ports (describe topics with
+//!   their configs, estimated source stats, create topics, add partitions, set configs).
 //! * [`validate`]: [`KafkaClusterReader`] — the validation ports (partition counts, watermarks,
 //!   range reads and counts, topic creation) for the source or the target cluster.
 //!
@@ -28,6 +30,7 @@ pub mod config;
 pub mod groups;
 pub mod reader;
 pub mod target;
+pub mod topics;
 pub mod validate;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
@@ -38,4 +41,5 @@ pub use reader::{
     ReadOptions,
 };
 pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};
+pub use topics::KafkaTopicAdmin;
 pub use validate::KafkaClusterReader;
