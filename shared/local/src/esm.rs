@@ -26,6 +26,15 @@
 //!   the log start and `Latest` at the end offset observed when the partition is assigned.
 //! * **New partitions** are picked up by a periodic metadata refresh.
 //!
+//! * **Enable / disable.** Every mapping has a UUID and a [`MappingControl`] (what
+//!   `UpdateEventSourceMapping` changes, see [`crate::lambda_api`]). Disabling lets each
+//!   poller finish its in-flight batch (delivery, retries and the commit run to the end; a
+//!   batch still being gathered is sent as it is), then polling stops; the consumer group
+//!   keeps its position and re-enabling resumes from there. The state goes
+//!   `Disabling` → `Disabled` once every running poller is idle, and `Enabling` → `Enabled`
+//!   once all resumed. `BatchSize` and the batching window can be changed the same way; they
+//!   apply from the next batch on.
+//!
 //! Fault knobs ([`FaultConfig`]) make at-least-once delivery visible in tests:
 //! `redeliver_probability` rewinds to a successful batch's first offsets *without committing*
 //! (a lost commit), so the same records come again once, re-fetched and possibly combined with
@@ -64,10 +73,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-use tokio::sync::mpsc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -395,12 +404,230 @@ impl EsmStats {
     }
 }
 
+/// The observable state of a mapping (AWS `State`, the subset a Kafka ESM goes through
+/// after creation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingState {
+    /// Polling.
+    Enabled,
+    /// Enabled again; some pollers have not resumed yet.
+    Enabling,
+    /// Disabled; some pollers are still finishing their in-flight batch.
+    Disabling,
+    /// Not polling; the consumer group keeps its position.
+    Disabled,
+}
+
+impl MappingState {
+    /// The AWS spelling (`Enabled`, `Enabling`, `Disabling`, `Disabled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "Enabled",
+            Self::Enabling => "Enabling",
+            Self::Disabling => "Disabling",
+            Self::Disabled => "Disabled",
+        }
+    }
+}
+
+/// A random RFC 4122 version 4 UUID (mapping ids, request ids).
+pub(crate) fn random_uuid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Shared control handle of one mapping: its UUID, the `Enabled` switch and the settings that
+/// `UpdateEventSourceMapping` may change. Cheap to clone; every clone controls the same mapping.
+#[derive(Debug, Clone)]
+pub struct MappingControl {
+    inner: Arc<ControlInner>,
+}
+
+#[derive(Debug)]
+struct ControlInner {
+    uuid: String,
+    enabled: watch::Sender<bool>,
+    /// Pollers currently inside `run`.
+    running: AtomicUsize,
+    /// Running pollers currently parked because the mapping is disabled.
+    paused: AtomicUsize,
+    batch_size: AtomicUsize,
+    batching_window_ms: AtomicU64,
+    last_modified: Mutex<SystemTime>,
+}
+
+impl MappingControl {
+    fn new(config: &EsmConfig) -> Self {
+        let (enabled, _) = watch::channel(true);
+        Self {
+            inner: Arc::new(ControlInner {
+                uuid: random_uuid(),
+                enabled,
+                running: AtomicUsize::new(0),
+                paused: AtomicUsize::new(0),
+                batch_size: AtomicUsize::new(config.batch_size),
+                batching_window_ms: AtomicU64::new(
+                    u64::try_from(config.batching_window.as_millis()).unwrap_or(u64::MAX),
+                ),
+                last_modified: Mutex::new(SystemTime::now()),
+            }),
+        }
+    }
+
+    /// The mapping's UUID (random, fixed for the mapping's lifetime).
+    pub fn uuid(&self) -> &str {
+        &self.inner.uuid
+    }
+
+    /// Whether the mapping is meant to poll (the `Enabled` setting).
+    pub fn is_enabled(&self) -> bool {
+        *self.inner.enabled.borrow()
+    }
+
+    /// Enables or disables the mapping; see the module docs. Returns whether this changed it.
+    pub fn set_enabled(&self, enabled: bool) -> bool {
+        let changed = self.inner.enabled.send_if_modified(|current| {
+            let changed = *current != enabled;
+            *current = enabled;
+            changed
+        });
+        if changed {
+            self.touch();
+        }
+        changed
+    }
+
+    /// The current state: `Disabling` / `Enabling` while pollers still catch up.
+    pub fn state(&self) -> MappingState {
+        let running = self.inner.running.load(Ordering::SeqCst);
+        let paused = self.inner.paused.load(Ordering::SeqCst);
+        match (self.is_enabled(), paused) {
+            (true, 0) => MappingState::Enabled,
+            (true, _) => MappingState::Enabling,
+            (false, p) if p >= running => MappingState::Disabled,
+            (false, _) => MappingState::Disabling,
+        }
+    }
+
+    /// The current `BatchSize`.
+    pub fn batch_size(&self) -> usize {
+        self.inner.batch_size.load(Ordering::Relaxed)
+    }
+
+    /// Changes `BatchSize` from the next batch on (`1..=`[`MAX_BATCH_SIZE`]).
+    pub fn set_batch_size(&self, batch_size: usize) -> Result<(), String> {
+        if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
+            return Err(format!(
+                "BatchSize {batch_size} not in 1..={MAX_BATCH_SIZE}"
+            ));
+        }
+        self.inner.batch_size.store(batch_size, Ordering::Relaxed);
+        self.touch();
+        Ok(())
+    }
+
+    /// The current batching window.
+    pub fn batching_window(&self) -> Duration {
+        Duration::from_millis(self.inner.batching_window_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the batching window from the next batch on (AWS allows 0..=300 s).
+    pub fn set_batching_window(&self, window: Duration) -> Result<(), String> {
+        if window > Duration::from_secs(300) {
+            return Err(format!(
+                "MaximumBatchingWindowInSeconds {} not in 0..=300",
+                window.as_secs()
+            ));
+        }
+        self.inner.batching_window_ms.store(
+            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.touch();
+        Ok(())
+    }
+
+    /// When the settings last changed (creation time at first).
+    pub fn last_modified(&self) -> SystemTime {
+        *self
+            .inner
+            .last_modified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn touch(&self) {
+        *self
+            .inner
+            .last_modified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = SystemTime::now();
+    }
+
+    /// Counts a poller as running until the guard drops.
+    fn running_guard(&self) -> CounterGuard {
+        CounterGuard::enter(Arc::clone(&self.inner), |c| &c.running)
+    }
+
+    /// Parks until the mapping is enabled (counted as paused meanwhile); `false` on shutdown.
+    async fn wait_enabled(&self, shutdown: &CancellationToken) -> bool {
+        let mut rx = self.inner.enabled.subscribe();
+        if *rx.borrow_and_update() {
+            return true;
+        }
+        let _paused = CounterGuard::enter(Arc::clone(&self.inner), |c| &c.paused);
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            // The sender lives in `inner`, which this function keeps alive.
+            changed = rx.wait_for(|enabled| *enabled) => changed.is_ok(),
+        }
+    }
+
+    /// Resolves once the mapping is disabled.
+    async fn disabled(&self) {
+        let mut rx = self.inner.enabled.subscribe();
+        if rx.wait_for(|enabled| !*enabled).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Increments one of the control's counters for its lifetime.
+struct CounterGuard {
+    inner: Arc<ControlInner>,
+    counter: fn(&ControlInner) -> &AtomicUsize,
+}
+
+impl CounterGuard {
+    fn enter(inner: Arc<ControlInner>, counter: fn(&ControlInner) -> &AtomicUsize) -> Self {
+        counter(&inner).fetch_add(1, Ordering::SeqCst);
+        Self { inner, counter }
+    }
+}
+
+impl Drop for CounterGuard {
+    fn drop(&mut self) {
+        (self.counter)(&self.inner).fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A configured mapping, ready to [`run`](EventSourceMapping::run).
 #[derive(Debug, Clone)]
 pub struct EventSourceMapping {
     config: Arc<EsmConfig>,
     invoker: Arc<dyn Invoker>,
     stats: Arc<EsmStats>,
+    control: MappingControl,
 }
 
 impl EventSourceMapping {
@@ -408,10 +635,26 @@ impl EventSourceMapping {
     pub fn new(config: EsmConfig, invoker: Arc<dyn Invoker>) -> Result<Self, EsmError> {
         config.validate()?;
         Ok(Self {
+            control: MappingControl::new(&config),
             config: Arc::new(config),
             invoker,
             stats: Arc::new(EsmStats::default()),
         })
+    }
+
+    /// The mapping's UUID.
+    pub fn uuid(&self) -> &str {
+        self.control.uuid()
+    }
+
+    /// The mapping's control handle (enable/disable, batch settings, state).
+    pub fn control(&self) -> MappingControl {
+        self.control.clone()
+    }
+
+    /// The mapping's current state.
+    pub fn state(&self) -> MappingState {
+        self.control.state()
     }
 
     /// The mapping's configuration.
@@ -439,6 +682,7 @@ impl EventSourceMapping {
                 Arc::clone(&self.config),
                 Arc::clone(&self.invoker),
                 Arc::clone(&self.stats),
+                self.control.clone(),
                 rx,
             )?;
             workers.spawn(worker.run(stop.clone()));
@@ -612,6 +856,7 @@ struct Worker {
     config: Arc<EsmConfig>,
     invoker: Arc<dyn Invoker>,
     stats: Arc<EsmStats>,
+    control: MappingControl,
     consumer: Arc<StreamConsumer>,
     /// The next offset to take from the consumer per owned partition.
     fetch_next: BTreeMap<i32, i64>,
@@ -639,6 +884,7 @@ impl Worker {
         config: Arc<EsmConfig>,
         invoker: Arc<dyn Invoker>,
         stats: Arc<EsmStats>,
+        control: MappingControl,
         partitions: mpsc::UnboundedReceiver<Vec<i32>>,
     ) -> Result<Self, EsmError> {
         let label = config.label();
@@ -663,6 +909,7 @@ impl Worker {
             config,
             invoker,
             stats,
+            control,
             consumer: Arc::new(consumer),
             fetch_next: BTreeMap::new(),
             carry: None,
@@ -690,9 +937,23 @@ impl Worker {
     }
 
     async fn run(mut self, shutdown: CancellationToken) -> Result<(), EsmError> {
+        let _running = self.control.running_guard();
         loop {
+            if !self.control.is_enabled() {
+                // Disabled: whatever is acknowledged gets committed, then the poller parks.
+                self.flush_commits().await;
+                tracing::info!(mapping = %self.label, poller = self.index, "mapping disabled; poller paused");
+                if !self.control.wait_enabled(&shutdown).await {
+                    break;
+                }
+                tracing::info!(mapping = %self.label, poller = self.index, "mapping enabled; poller resumed");
+            }
             let Some(batch) = self.collect(&shutdown).await? else {
-                break;
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                // Disabled while gathering nothing: park at the top of the loop.
+                continue;
             };
             match self.deliver(batch, &shutdown).await? {
                 Delivered::Continue => {}
@@ -707,7 +968,7 @@ impl Worker {
     /// Gathers the next batch; `None` on shutdown.
     async fn collect(&mut self, shutdown: &CancellationToken) -> Result<Option<Batch>, EsmError> {
         let limits = BatchLimits {
-            max_records: self.next_limit.take().unwrap_or(self.config.batch_size),
+            max_records: self.next_limit.take().unwrap_or(self.control.batch_size()),
             max_payload_bytes: self.config.max_payload_bytes,
         };
         let mut builder = BatchBuilder::new(
@@ -728,7 +989,7 @@ impl Worker {
                 // Unreachable (an empty batch takes any record); keep it for the next round.
                 self.carry = Some((partition, record));
             }
-            window_end = Some(Instant::now() + self.config.batching_window);
+            window_end = Some(Instant::now() + self.control.batching_window());
         }
         loop {
             if builder.is_full() || (self.carry.is_some() && !builder.is_empty()) {
@@ -737,6 +998,8 @@ impl Worker {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Ok(None),
+                // Disabled: send what was gathered (if anything) as the last batch.
+                () = self.control.disabled() => break,
                 Some(parts) = self.partitions.recv() => {
                     if !self.add_partitions(parts, shutdown).await? {
                         return Ok(None);
@@ -757,7 +1020,7 @@ impl Worker {
                                 break;
                             }
                             if window_end.is_none() {
-                                window_end = Some(Instant::now() + self.config.batching_window);
+                                window_end = Some(Instant::now() + self.control.batching_window());
                             }
                         }
                         Err(err) => {

@@ -20,6 +20,10 @@
 //! * [`runtime_api`]: [`runtime_api::FunctionHost`] runs a function binary as a child process
 //!   behind the Lambda Runtime API (cold starts, warm reuse, crash and timeout handling,
 //!   `kill_current` for fault injection).
+//! * [`lambda_api`]: [`lambda_api::LambdaApiServer`] serves the AWS Lambda API on
+//!   `FERRY_LAMBDA_API` (default `127.0.0.1:4570`): `Invoke` with AWS error semantics (what
+//!   moto's Step Functions interpreter calls) and List/Get/UpdateEventSourceMapping over the
+//!   emulated mappings (enable/disable, as the cutover does with aws-sdk-lambda).
 //! * [`schedule`]: the EventBridge schedule emulator. Reads `Type: Schedule` / `ScheduleV2`
 //!   events from the SAM template and invokes each function on its `rate(...)` with an
 //!   AWS-shaped `Scheduled Event`, never overlapping, retrying failures twice.
@@ -33,15 +37,19 @@
 
 pub mod esm;
 pub mod invoke;
+pub mod lambda_api;
 pub mod runtime_api;
 pub mod schedule;
 pub mod workload;
 
 pub use esm::{
     run_mappings, EsmConfig, EsmError, EsmStats, EsmStatsSnapshot, EventSource, EventSourceMapping,
-    FaultConfig, IsolationLevel, StartingPosition,
+    FaultConfig, IsolationLevel, MappingControl, MappingState, StartingPosition,
 };
 pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_BYTES};
+pub use lambda_api::{
+    ArnContext, LambdaApiError, LambdaApiServer, DEFAULT_LAMBDA_API_ADDR, LAMBDA_API_ENV,
+};
 pub use runtime_api::{FunctionConfig, FunctionHost, HostError, LogTarget};
 pub use schedule::{
     run_schedules, schedules_from_template, schedules_from_template_file, Schedule, ScheduleError,
