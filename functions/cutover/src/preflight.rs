@@ -1,1 +1,465 @@
-//! Topic provisioning, config sync and preflight checks (in progress).
+//! Topic provisioning, config sync and preflight checks: the `preflight` task of the cutover
+//! state machine (and, as a dry run, `ferry plan`).
+//!
+//! [`run_preflight`] is generic over the topic-administration ports:
+//!
+//! 1. lists and describes the source topics the filter accepts, and their targets (through the
+//!    replication policy);
+//! 2. plans the target side with [`ferry_core::topics::plan_topics`] (create missing topics with
+//!    the source's partition count, add partitions where the source grew, copy explicitly set,
+//!    non-excluded configs);
+//! 3. applies the plan unless [`PreflightConfig::dry_run`] (a change the target refuses becomes
+//!    an error finding, [`Check::Provisioning`], so one bad topic does not hide the others);
+//! 4. re-describes the target and runs the checks ([`ferry_core::topics::check_topic`],
+//!    [`ferry_core::topics::check_storage`]) against the source's (estimated) data;
+//! 5. returns a serializable [`PreflightReport`]; `ok` is `false` if any finding is an error.
+//!
+//! A dry run checks the target as it is (missing topics are error findings) and reports the
+//! planned actions without applying them.
+//!
+//! Only unreachable clusters are errors ([`PreflightError`], mapped to `Ferry.Transient`);
+//! everything the operator must fix is a finding.
+
+use ferry_core::failure::FailureKind;
+use ferry_core::policy::{ReplicationPolicy, TopicFilter};
+use ferry_core::ports::{SourceTopicDescriber, TargetStorage, TargetTopicAdmin, TopicAdminError};
+use ferry_core::topics::{
+    apply_to_description, check_storage, check_topic, plan_topics, storage_needed, Check,
+    CheckContext, ConfigFilter, Drift, Finding, PlanOptions, Severity, SourceTopicStats,
+    StorageInfo, TopicAction, TopicDescription, TopicPlan,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// The mirror's target producer `batch.size` (see `ferry_kafka::ProducerTuning`).
+pub const DEFAULT_PRODUCER_BATCH_BYTES: u64 = 1_000_000;
+
+/// What preflight does.
+#[derive(Debug, Clone)]
+pub struct PreflightConfig {
+    /// Source → target topic names.
+    pub policy: ReplicationPolicy,
+    /// Which source topics are mirrored.
+    pub filter: TopicFilter,
+    /// Which configs are copied.
+    pub configs: ConfigFilter,
+    /// Plan and check only; change nothing.
+    pub dry_run: bool,
+    /// The mirror producer's `batch.size` (checked against target `max.message.bytes`).
+    pub producer_batch_bytes: u64,
+    /// "Now" in epoch ms for aging the source's oldest records (`None`: the system clock).
+    pub now_ms: Option<i64>,
+}
+
+impl PreflightConfig {
+    /// Applying preflight with the given policy and filter, default config excludes and batch size.
+    pub fn new(policy: ReplicationPolicy, filter: TopicFilter) -> Self {
+        Self {
+            policy,
+            filter,
+            configs: ConfigFilter::default(),
+            dry_run: false,
+            producer_batch_bytes: DEFAULT_PRODUCER_BATCH_BYTES,
+            now_ms: None,
+        }
+    }
+}
+
+/// Preflight could not run (a cluster did not answer).
+#[derive(Debug, Error)]
+pub enum PreflightError {
+    /// Describing the source failed.
+    #[error("describing source topics: {0}")]
+    Source(#[source] TopicAdminError),
+    /// Describing the target failed, or it became unreachable while applying.
+    #[error("target topics: {0}")]
+    Target(#[source] TopicAdminError),
+    /// Reading the target's storage failed.
+    #[error("target storage: {0}")]
+    Storage(#[source] TopicAdminError),
+}
+
+impl PreflightError {
+    /// The Lambda error type.
+    pub fn kind(&self) -> FailureKind {
+        FailureKind::Transient
+    }
+}
+
+/// One mirrored topic in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicReport {
+    /// Source topic.
+    pub source: String,
+    /// Target topic.
+    pub target: String,
+    /// Source partition count.
+    pub partitions: i32,
+    /// What was done (planned, in a dry run).
+    pub action: TopicAction,
+    /// Partitions added (`from`..`to`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions_added: Option<[i32; 2]>,
+    /// Configs set on the target (on create: the copied configs).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub configs_set: BTreeMap<String, String>,
+    /// Differences left alone.
+    pub drift: Vec<Drift>,
+    /// Estimated bytes of one replica of the source topic.
+    pub estimated_source_bytes: u64,
+}
+
+/// The preflight report (stored as the migration's `preflight` report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightReport {
+    /// No error finding.
+    pub ok: bool,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Mirrored topics, sorted by source name.
+    pub topics: Vec<TopicReport>,
+    /// Findings, errors first.
+    pub findings: Vec<Finding>,
+    /// Estimated size of all mirrored source topics (one replica), bytes.
+    pub estimated_source_bytes: u64,
+    /// Estimated bytes they take on the target (× target replication factor).
+    pub estimated_target_bytes: u64,
+    /// Target storage capacity, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_capacity_bytes: Option<u64>,
+    /// Sizes are estimates (sampled average record size × records between watermarks).
+    pub estimate_note: String,
+}
+
+impl PreflightReport {
+    /// Error findings.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Runs preflight: describe, plan, apply (unless dry run), re-check, report.
+pub async fn run_preflight<S, T, St>(
+    source: &S,
+    target: &T,
+    storage: &St,
+    config: &PreflightConfig,
+) -> Result<PreflightReport, PreflightError>
+where
+    S: SourceTopicDescriber,
+    T: TargetTopicAdmin,
+    St: TargetStorage,
+{
+    let names: Vec<String> = source
+        .topic_names()
+        .await
+        .map_err(PreflightError::Source)?
+        .into_iter()
+        .filter(|n| config.filter.matches(n))
+        .collect();
+    let sources = source
+        .describe_topics(&names)
+        .await
+        .map_err(PreflightError::Source)?;
+    let target_names: Vec<String> = sources
+        .iter()
+        .map(|s| config.policy.target_topic(&s.name))
+        .collect();
+    let brokers = target
+        .broker_count()
+        .await
+        .map_err(PreflightError::Target)?;
+    let before = describe_map(target, &target_names).await?;
+    let options = PlanOptions {
+        policy: config.policy.clone(),
+        filter: config.filter.clone(),
+        configs: config.configs.clone(),
+        target_brokers: brokers,
+    };
+    let plans = plan_topics(&sources, &before, &options);
+
+    let mut findings = Vec::new();
+    if !config.dry_run {
+        for plan in &plans {
+            if let Err(e) = apply(target, plan).await {
+                match e {
+                    TopicAdminError::Rejected { .. } => findings.push(Finding {
+                        severity: Severity::Error,
+                        check: Check::Provisioning,
+                        topic: plan.target.clone(),
+                        setting: "topic".into(),
+                        message: e.to_string(),
+                    }),
+                    TopicAdminError::Unavailable { .. } => return Err(PreflightError::Target(e)),
+                }
+            }
+        }
+    }
+    let after = if config.dry_run || plans.iter().all(TopicPlan::is_noop) {
+        before.clone()
+    } else {
+        describe_map(target, &target_names).await?
+    };
+
+    let ctx = CheckContext {
+        now_ms: config.now_ms.unwrap_or_else(now_ms),
+        producer_batch_bytes: config.producer_batch_bytes,
+    };
+    let by_name: BTreeMap<&str, &TopicDescription> =
+        sources.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut topics = Vec::with_capacity(plans.len());
+    let mut sized: Vec<(SourceTopicStats, i32)> = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        let src = by_name[plan.source.as_str()];
+        let stats = source
+            .topic_stats(src)
+            .await
+            .map_err(PreflightError::Source)?;
+        let tgt = after.get(&plan.target);
+        findings.extend(check_topic(src, &plan.target, tgt, Some(&stats), &ctx));
+        let rf = tgt
+            .map(|t| t.replication_factor)
+            .or_else(|| apply_to_description(plan, None).map(|d| d.replication_factor))
+            .unwrap_or(1);
+        topics.push(TopicReport {
+            source: plan.source.clone(),
+            target: plan.target.clone(),
+            partitions: plan.partitions,
+            action: plan.action(),
+            partitions_added: plan.add_partitions.map(|p| [p.from, p.to]),
+            configs_set: plan
+                .create
+                .as_ref()
+                .map(|c| c.configs.clone())
+                .unwrap_or_else(|| plan.config_updates.clone()),
+            drift: plan.drift.clone(),
+            estimated_source_bytes: stats.estimated_bytes,
+        });
+        sized.push((stats, rf));
+    }
+    let estimated_source_bytes = sized
+        .iter()
+        .map(|(s, _)| s.estimated_bytes)
+        .fold(0, u64::saturating_add);
+    let estimated_target_bytes = storage_needed(sized.iter().map(|(s, rf)| (s, *rf)));
+    let info: Option<StorageInfo> = storage.storage().await.map_err(PreflightError::Storage)?;
+    findings.extend(check_storage(estimated_target_bytes, info.as_ref()));
+    findings.sort_by(|a, b| {
+        (a.severity, &a.topic, &a.setting).cmp(&(b.severity, &b.topic, &b.setting))
+    });
+
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    metrics::gauge!("preflight-errors").set(errors as f64);
+    metrics::gauge!("preflight-warnings").set((findings.len() - errors) as f64);
+    for t in &topics {
+        metrics::counter!("preflight-topics", "action" => action_label(t.action)).increment(1);
+    }
+    tracing::info!(
+        topics = topics.len(),
+        errors,
+        warnings = findings.len() - errors,
+        dry_run = config.dry_run,
+        "preflight finished"
+    );
+    Ok(PreflightReport {
+        ok: errors == 0,
+        dry_run: config.dry_run,
+        topics,
+        findings,
+        estimated_source_bytes,
+        estimated_target_bytes,
+        target_capacity_bytes: info.map(|i| i.capacity_bytes),
+        estimate_note: "source sizes are estimates: records between the watermarks × sampled average record size (librdkafka has no DescribeLogDirs)".into(),
+    })
+}
+
+fn action_label(a: TopicAction) -> &'static str {
+    match a {
+        TopicAction::Created => "created",
+        TopicAction::PartitionsAdded => "partitions_added",
+        TopicAction::ConfigUpdated => "config_updated",
+        TopicAction::InSync => "in_sync",
+    }
+}
+
+async fn describe_map<T: TargetTopicAdmin>(
+    target: &T,
+    names: &[String],
+) -> Result<BTreeMap<String, TopicDescription>, PreflightError> {
+    Ok(target
+        .describe_topics(names)
+        .await
+        .map_err(PreflightError::Target)?
+        .into_iter()
+        .map(|d| (d.name.clone(), d))
+        .collect())
+}
+
+async fn apply<T: TargetTopicAdmin>(target: &T, plan: &TopicPlan) -> Result<(), TopicAdminError> {
+    if let Some(c) = &plan.create {
+        tracing::info!(topic = %plan.target, partitions = c.partitions, rf = c.replication_factor, "creating target topic");
+        return target
+            .create_topic(&plan.target, c.partitions, c.replication_factor, &c.configs)
+            .await;
+    }
+    if let Some(inc) = plan.add_partitions {
+        tracing::info!(topic = %plan.target, from = inc.from, to = inc.to, "adding target partitions");
+        target.create_partitions(&plan.target, inc.to).await?;
+    }
+    if !plan.config_updates.is_empty() {
+        tracing::info!(topic = %plan.target, configs = ?plan.config_updates, "updating target topic configs");
+        target
+            .set_configs(&plan.target, &plan.config_updates)
+            .await?;
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::memory::{InMemoryTopicAdmin, StaticStorage};
+    use ferry_core::topics::{ConfigValue, StorageInfo};
+
+    fn topic(name: &str, partitions: i32, configs: &[(&str, &str)]) -> TopicDescription {
+        let mut map: BTreeMap<String, ConfigValue> = [
+            ("max.message.bytes", "1048588"),
+            ("cleanup.policy", "delete"),
+            ("retention.ms", "604800000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), ConfigValue::default_value(*v)))
+        .collect();
+        for (k, v) in configs {
+            map.insert(k.to_string(), ConfigValue::topic(*v));
+        }
+        TopicDescription {
+            name: name.into(),
+            partitions,
+            replication_factor: 3,
+            configs: map,
+        }
+    }
+
+    fn config(dry_run: bool) -> PreflightConfig {
+        PreflightConfig {
+            dry_run,
+            now_ms: Some(1_000_000_000),
+            ..PreflightConfig::new(ReplicationPolicy::Identity, TopicFilter::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn creates_grows_and_syncs() {
+        let src = InMemoryTopicAdmin::new("source", 3);
+        let tgt = InMemoryTopicAdmin::new("target", 2);
+        src.put_topic(topic(
+            "compacted",
+            3,
+            &[("cleanup.policy", "compact"), ("min.insync.replicas", "2")],
+        ));
+        src.put_topic(topic("grown", 4, &[("retention.ms", "-1")]));
+        src.put_topic(topic("__consumer_offsets", 50, &[]));
+        let mut t = topic("grown", 2, &[]);
+        t.replication_factor = 2;
+        tgt.put_topic(t);
+
+        let dry = run_preflight(&src, &tgt, &StaticStorage(None), &config(true))
+            .await
+            .unwrap();
+        assert!(!dry.ok && dry.dry_run);
+        assert!(tgt.changes().is_empty());
+        assert!(dry
+            .findings
+            .iter()
+            .any(|f| f.check == Check::TargetTopicMissing && f.topic == "compacted"));
+
+        let report = run_preflight(&src, &tgt, &StaticStorage(None), &config(false))
+            .await
+            .unwrap();
+        assert!(report.ok, "{:#?}", report.findings);
+        assert_eq!(report.topics.len(), 2);
+        assert_eq!(report.topics[0].action, TopicAction::Created);
+        assert_eq!(report.topics[1].action, TopicAction::PartitionsAdded);
+        let created = tgt.topic("compacted").unwrap();
+        assert_eq!(created.partitions, 3);
+        assert_eq!(created.replication_factor, 2);
+        assert_eq!(created.config("cleanup.policy"), Some("compact"));
+        assert_eq!(created.config("min.insync.replicas"), None);
+        let grown = tgt.topic("grown").unwrap();
+        assert_eq!(grown.partitions, 4);
+        assert_eq!(grown.config("retention.ms"), Some("-1"));
+
+        let again = run_preflight(&src, &tgt, &StaticStorage(None), &config(false))
+            .await
+            .unwrap();
+        assert!(again.topics.iter().all(|t| t.action == TopicAction::InSync));
+        let json = serde_json::to_value(&again).unwrap();
+        assert_eq!(json["ok"], true);
+        assert_eq!(json["topics"][0]["action"], "in_sync");
+        assert!(json.get("target_capacity_bytes").is_none());
+    }
+
+    #[tokio::test]
+    async fn findings_and_storage() {
+        let src = InMemoryTopicAdmin::new("source", 1);
+        let tgt = InMemoryTopicAdmin::new("target", 1);
+        src.put_topic(topic("a", 1, &[]));
+        src.put_stats(SourceTopicStats {
+            topic: "a".into(),
+            records: 10,
+            estimated_bytes: 900,
+            largest_partition_bytes: 900,
+            oldest_timestamp_ms: Some(0),
+            largest_record_bytes: Some(100),
+        });
+        let mut t = topic(
+            "a",
+            1,
+            &[
+                ("message.timestamp.type", "LogAppendTime"),
+                ("max.message.bytes", "1000"),
+            ],
+        );
+        t.replication_factor = 1;
+        tgt.put_topic(t);
+        let storage = StaticStorage(Some(StorageInfo {
+            capacity_bytes: 1000,
+            used_bytes: Some(0),
+        }));
+        let report = run_preflight(&src, &tgt, &storage, &config(false))
+            .await
+            .unwrap();
+        assert!(!report.ok);
+        let names: Vec<(&str, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.topic.as_str(), f.setting.as_str()))
+            .collect();
+        assert!(names.contains(&("a", "message.timestamp.type")));
+        assert!(names.contains(&("a", "max.message.bytes")));
+        assert!(names.contains(&("", "storage")));
+        assert_eq!(report.target_capacity_bytes, Some(1000));
+        assert_eq!(report.findings[0].severity, Severity::Error);
+
+        tgt.set_unavailable(true);
+        let e = run_preflight(&src, &tgt, &storage, &config(false))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PreflightError::Target(_)));
+        assert_eq!(e.kind(), FailureKind::Transient);
+    }
+}
