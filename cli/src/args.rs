@@ -37,6 +37,9 @@ pub enum Command {
     Local(LocalArgs),
     /// Per-partition mirror status: source end offset, mirrored progress, lag, segments.
     Status(StatusArgs),
+    /// Measure the source topics' write rates and sizes, assign volume tiers and write the
+    /// event source mappings that infra/template.yaml deploys (infra/mappings.yaml).
+    Plan(crate::plan::PlanArgs),
 }
 
 /// Source and target clusters.

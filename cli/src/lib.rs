@@ -6,6 +6,7 @@
 //! * `ferry local`: the local runtime, the mirror behind one event source mapping per topic,
 //!   until Ctrl-C ([`local`]).
 //! * `ferry status`: per-partition progress, lag and segments ([`status`]).
+//! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
 //!
 //! [`args`] holds the clap definitions, [`runtime`] the local-runtime wiring shared by `demo`
 //! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables.
@@ -13,6 +14,7 @@
 pub mod args;
 pub mod demo;
 pub mod local;
+pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod state;
@@ -27,5 +29,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Demo(args) => demo::run(&args).await,
         Command::Local(args) => local::run(&args).await.map(|()| true),
         Command::Status(args) => status::run(&args).await.map(|()| true),
+        Command::Plan(args) => plan::run(&args).await,
     }
 }
