@@ -1,8 +1,21 @@
 //! # cutover
 //!
 //! The cutover Lambda: every task of the cutover state machine
-//! (`infra/statemachine/cutover.asl.json`) that is not validation.
+//! (`infra/statemachine/cutover.asl.json`) that is not validation. The state machine passes
+//! `{"action": "<task>", "migration_id": "<execution name>", ...}`; see [`handler`] for the
+//! tasks and [`ferry_core::migration`] for the rules they enforce (consumers move before
+//! producers, exact offsets both ways, rollback until producers move).
 //!
+//! * [`handler`]: the tasks, generic over the ports.
 //! * [`preflight`]: topic provisioning and config sync on the target, and the preflight checks.
+//! * [`config`]: typed configuration read at cold start.
+//! * [`error`]: typed errors and their fixed Lambda error types.
 
+pub mod config;
+pub mod error;
+pub mod handler;
 pub mod preflight;
+
+pub use config::CutoverConfig;
+pub use error::CutoverError;
+pub use handler::{CutoverHandler, CutoverSettings, NoPreflight, Preflight, Task};

@@ -7,6 +7,8 @@
 //!   [`ferry_core::ports::CheckpointStore`] ports, table
 //!   bootstrap ([`ensure_table`]) and a DynamoDB client with bounded timeouts
 //!   ([`client_from_env`], [`ClientTimeouts`]).
+//! * [`esm`]: [`esm::LambdaMappings`], event source mapping control (disable the mirror's
+//!   mappings at cutover) through the Lambda API.
 //! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade
 //!   ([`init_metrics`]) and the Lambda wiring that flushes once per invocation.
 //!
@@ -14,6 +16,7 @@
 //! [`ferry_core::memory`]; `tests/store_conformance.rs` runs one suite against both.
 
 pub mod dynamo;
+pub mod esm;
 pub mod lambda;
 pub mod metrics;
 

@@ -62,11 +62,17 @@ impl Phase {
 
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        f.write_str(&s)
+        f.write_str(match self {
+            Self::Preflight => "preflight",
+            Self::CatchingUp => "catching_up",
+            Self::MovingConsumers => "moving_consumers",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Draining => "draining",
+            Self::ProducersMoved => "producers_moved",
+            Self::Completed => "completed",
+            Self::RolledBack => "rolled_back",
+            Self::Failed => "failed",
+        })
     }
 }
 
@@ -84,6 +90,9 @@ pub enum GroupPhase {
     Moved,
     /// The group did not stop in time; it stays on the source (reported).
     NotStopped,
+    /// Rollback in progress: consumers stop on the target; their offsets are then translated
+    /// back and committed on the source.
+    Returning,
     /// Moved back to the source at the exact reverse translation: consume from the source.
     RolledBack,
 }
@@ -93,7 +102,7 @@ impl GroupPhase {
     pub fn cluster(self) -> Option<Cluster> {
         match self {
             Self::OnSource | Self::NotStopped | Self::RolledBack => Some(Cluster::Source),
-            Self::StopRequested | Self::Stopped => None,
+            Self::StopRequested | Self::Stopped | Self::Returning => None,
             Self::Moved => Some(Cluster::Target),
         }
     }
@@ -263,13 +272,20 @@ pub enum CutoverError {
 
 impl MigrationState {
     /// A new migration of `groups`.
-    pub fn new(id: impl Into<String>, groups: impl IntoIterator<Item = String>, now_ms: i64) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        groups: impl IntoIterator<Item = String>,
+        now_ms: i64,
+    ) -> Self {
         let mut s = Self {
             id: id.into(),
             phase: Phase::Preflight,
             started_at_ms: now_ms,
             updated_at_ms: now_ms,
-            groups: groups.into_iter().map(|g| (g, GroupCutover::new())).collect(),
+            groups: groups
+                .into_iter()
+                .map(|g| (g, GroupCutover::new()))
+                .collect(),
             producers: ProducerPhase::Source,
             approval_token: None,
             approved: None,
@@ -328,11 +344,13 @@ impl MigrationState {
                 Ok(())
             }
             GroupPhase::StopRequested | GroupPhase::Stopped | GroupPhase::Moved => Ok(()),
-            phase @ GroupPhase::NotStopped => Err(CutoverError::GroupPhase {
-                group: group.into(),
-                phase,
-                action: "request a stop",
-            }),
+            phase @ (GroupPhase::NotStopped | GroupPhase::Returning) => {
+                Err(CutoverError::GroupPhase {
+                    group: group.into(),
+                    phase,
+                    action: "request a stop",
+                })
+            }
         }
     }
 
@@ -466,15 +484,9 @@ impl MigrationState {
         !self.phase.is_terminal() && self.producers != ProducerPhase::Target
     }
 
-    /// Rolls back: producers back to the source, moved groups back to the source (the caller
-    /// committed `offsets_back` on the source for each of them first), other groups resume on
-    /// the source.
-    pub fn roll_back(
-        &mut self,
-        cause: String,
-        groups_back: &BTreeMap<String, BTreeMap<String, MovedOffset>>,
-        now_ms: i64,
-    ) -> Result<(), CutoverError> {
+    /// Starts a rollback: producers back to the source, groups asked to stop are released on
+    /// the source, moved groups are asked to stop on the target (`returning`). Idempotent.
+    pub fn begin_roll_back(&mut self, cause: String, now_ms: i64) -> Result<(), CutoverError> {
         if !self.can_roll_back() {
             return Err(if self.phase.is_terminal() {
                 CutoverError::Terminal {
@@ -485,26 +497,66 @@ impl MigrationState {
                 CutoverError::TooLateToRollBack
             });
         }
-        for (name, g) in &mut self.groups {
+        for g in self.groups.values_mut() {
             match g.phase {
-                GroupPhase::Moved => {
-                    if let Some(back) = groups_back.get(name) {
-                        g.offsets = back.clone();
-                        g.phase = GroupPhase::RolledBack;
-                        g.moved_at_ms = Some(now_ms);
-                    }
-                }
-                GroupPhase::StopRequested | GroupPhase::Stopped => {
-                    g.phase = GroupPhase::OnSource;
-                }
+                GroupPhase::Moved => g.phase = GroupPhase::Returning,
+                GroupPhase::StopRequested | GroupPhase::Stopped => g.phase = GroupPhase::OnSource,
                 _ => {}
             }
         }
         self.producers = ProducerPhase::Source;
         self.approval_token = None;
+        if self.cause.is_none() {
+            self.log(now_ms, format!("rolling back: {cause}"));
+            self.cause = Some(cause);
+        }
+        Ok(())
+    }
+
+    /// Groups whose consumers must stop on the target before their offsets go back.
+    pub fn groups_returning(&self) -> Vec<&str> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.phase == GroupPhase::Returning)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Records that a returning group's exact source offsets are committed on the source.
+    pub fn mark_returned(
+        &mut self,
+        group: &str,
+        offsets: BTreeMap<String, MovedOffset>,
+        now_ms: i64,
+    ) -> Result<(), CutoverError> {
+        let g = self.group_mut(group)?;
+        if g.phase != GroupPhase::Returning {
+            return Err(CutoverError::GroupPhase {
+                group: group.into(),
+                phase: g.phase,
+                action: "return it to the source",
+            });
+        }
+        g.phase = GroupPhase::RolledBack;
+        g.offsets = offsets;
+        g.moved_at_ms = Some(now_ms);
+        self.log(now_ms, format!("group {group}: back on the source"));
+        Ok(())
+    }
+
+    /// Ends a rollback once no group is returning any more.
+    pub fn finish_roll_back(&mut self, now_ms: i64) -> Result<(), CutoverError> {
+        self.live()?;
+        let returning = self.groups_returning();
+        if !returning.is_empty() {
+            return Err(CutoverError::GroupPhase {
+                group: returning[0].to_string(),
+                phase: GroupPhase::Returning,
+                action: "finish the rollback",
+            });
+        }
         self.phase = Phase::RolledBack;
-        self.log(now_ms, format!("rolled back: {cause}"));
-        self.cause = Some(cause);
+        self.log(now_ms, "rolled back");
         Ok(())
     }
 
@@ -593,7 +645,13 @@ mod tests {
         s.mark_stopped(g, 3).unwrap();
         s.mark_moved(
             g,
-            BTreeMap::from([("t-0".into(), MovedOffset { source: 5, target: 5 })]),
+            BTreeMap::from([(
+                "t-0".into(),
+                MovedOffset {
+                    source: 5,
+                    target: 5,
+                },
+            )]),
             4,
         )
         .unwrap();
@@ -608,7 +666,8 @@ mod tests {
         ));
         moved(&mut s, "a");
         assert!(s.pause_producers(5).is_err(), "b not moved yet");
-        s.mark_not_stopped("b", "still 2 members".into(), 5).unwrap();
+        s.mark_not_stopped("b", "still 2 members".into(), 5)
+            .unwrap();
         s.await_approval("tok".into(), 6).unwrap();
         s.pause_producers(7).unwrap();
         assert_eq!(s.producers, ProducerPhase::Paused);
@@ -623,7 +682,10 @@ mod tests {
     #[test]
     fn group_transitions_are_idempotent_and_ordered() {
         let mut s = state();
-        assert!(s.mark_moved("a", BTreeMap::new(), 2).is_err(), "not stopped");
+        assert!(
+            s.mark_moved("a", BTreeMap::new(), 2).is_err(),
+            "not stopped"
+        );
         assert!(s.mark_stopped("a", 2).is_err(), "not asked to stop");
         s.request_stop("a", 2).unwrap();
         s.request_stop("a", 3).unwrap();
@@ -643,17 +705,25 @@ mod tests {
         let mut s = state();
         moved(&mut s, "a");
         s.request_stop("b", 5).unwrap();
-        let back = BTreeMap::from([(
-            "a".to_string(),
-            BTreeMap::from([("t-0".to_string(), MovedOffset { source: 5, target: 5 })]),
-        )]);
-        s.roll_back("lag never under threshold".into(), &back, 6)
+        s.begin_roll_back("lag never under threshold".into(), 6)
             .unwrap();
-        assert_eq!(s.phase, Phase::RolledBack);
-        assert_eq!(s.groups["a"].phase, GroupPhase::RolledBack);
+        assert_eq!(s.groups["a"].phase, GroupPhase::Returning);
+        assert_eq!(s.groups["a"].phase.cluster(), None);
         assert_eq!(s.groups["b"].phase, GroupPhase::OnSource);
         assert_eq!(s.producers, ProducerPhase::Source);
-        assert!(s.roll_back("again".into(), &back, 7).is_err());
+        assert!(s.finish_roll_back(7).is_err(), "a still returning");
+        let back = BTreeMap::from([(
+            "t-0".to_string(),
+            MovedOffset {
+                source: 5,
+                target: 5,
+            },
+        )]);
+        s.mark_returned("a", back, 8).unwrap();
+        s.finish_roll_back(9).unwrap();
+        assert_eq!(s.phase, Phase::RolledBack);
+        assert_eq!(s.groups["a"].phase.cluster(), Some(Cluster::Source));
+        assert!(s.begin_roll_back("again".into(), 10).is_err());
     }
 
     #[test]
@@ -664,7 +734,7 @@ mod tests {
         s.pause_producers(5).unwrap();
         s.release_producers(6).unwrap();
         assert_eq!(
-            s.roll_back("x".into(), &BTreeMap::new(), 7),
+            s.begin_roll_back("x".into(), 7),
             Err(CutoverError::TooLateToRollBack)
         );
     }

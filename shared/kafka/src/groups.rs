@@ -23,7 +23,9 @@
 //! a hot path) and runs the blocking librdkafka calls on tokio's blocking pool.
 
 use crate::config::{BuildError, KafkaConnection};
-use ferry_core::ports::{GroupError, GroupState, SourceGroups, SourceTopics, TargetGroups};
+use ferry_core::ports::{
+    GroupError, GroupState, SourceEndOffsets, SourceGroups, SourceTopics, TargetGroups,
+};
 use ferry_core::topic::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -221,6 +223,43 @@ impl SourceTopics for KafkaGroups {
                 .collect();
             names.sort();
             Ok(names)
+        })
+        .await
+    }
+}
+
+impl SourceEndOffsets for KafkaGroups {
+    /// One metadata request, then the high watermark of every partition (read_uncommitted: the
+    /// log end, so open transactions also count as "still receiving writes").
+    async fn end_offsets(
+        &self,
+        topics: &[String],
+    ) -> Result<HashMap<TopicPartition, i64>, GroupError> {
+        let mut config = self.conn.client_config().map_err(|e| self.unavailable(e))?;
+        config.set("isolation.level", "read_uncommitted");
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| self.unavailable(BuildError::Client(e)))?;
+        let this = self.clone();
+        let topics = topics.to_vec();
+        self.blocking(move || {
+            let md = consumer
+                .fetch_metadata(None, GROUP_TIMEOUT)
+                .map_err(|e| this.unavailable(e))?;
+            let mut out = HashMap::new();
+            for t in md
+                .topics()
+                .iter()
+                .filter(|t| topics.iter().any(|n| n == t.name()))
+            {
+                for p in t.partitions() {
+                    let (_, high) = consumer
+                        .fetch_watermarks(t.name(), p.id(), GROUP_TIMEOUT)
+                        .map_err(|e| this.unavailable(e))?;
+                    out.insert(TopicPartition::new(t.name(), p.id()), high);
+                }
+            }
+            Ok(out)
         })
         .await
     }

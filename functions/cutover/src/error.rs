@@ -1,0 +1,90 @@
+//! The cutover function's typed errors and their mapping to Ferry's fixed Lambda error types,
+//! which the state machine's Retry/Catch rules name.
+
+use ferry_core::failure::FailureKind;
+use ferry_core::migration::CutoverError as RuleError;
+use ferry_core::ports::{GroupError, MappingError, StoreError};
+use thiserror::Error;
+
+/// Why a cutover task failed.
+#[derive(Debug, Error)]
+pub enum CutoverError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading or committing consumer-group offsets failed.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
+    /// Listing or disabling event source mappings failed.
+    #[error(transparent)]
+    Mappings(#[from] MappingError),
+    /// The migration's rules refuse the step.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// No migration with this id.
+    #[error("migration {0:?} does not exist (start it with `ferry cutover start`)")]
+    UnknownMigration(String),
+    /// A stored document does not parse.
+    #[error("migration state is malformed: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A stored value is malformed.
+    #[error("migration state is malformed: {0}")]
+    Corrupt(String),
+    /// Preflight found errors (the report is stored as report `preflight`).
+    #[error("preflight failed: {0}")]
+    PreflightFailed(String),
+    /// The mirror has not reached the group's committed offsets yet.
+    #[error("group {group:?} committed past what is mirrored: {}", partitions.join(", "))]
+    MirrorBehindGroup {
+        /// Group.
+        group: String,
+        /// `topic-partition (lag)` entries.
+        partitions: Vec<String>,
+    },
+    /// The group has members on the target: its offsets cannot be set.
+    #[error("group {group:?} is active on the target ({state}): offsets not committed")]
+    TargetGroupActive {
+        /// Group.
+        group: String,
+        /// Its state.
+        state: String,
+    },
+    /// The group has members on the source again after it stopped.
+    #[error("group {0:?} has members on the source again: stop its consumers")]
+    GroupRestarted(String),
+    /// The offsets read back from the target are not the ones committed.
+    #[error("group {group:?}: target offsets after commit differ: {detail}")]
+    VerifyFailed {
+        /// Group.
+        group: String,
+        /// What differs.
+        detail: String,
+    },
+    /// The task input is not a known task.
+    #[error("bad task input: {0}")]
+    BadInput(String),
+}
+
+impl CutoverError {
+    /// The fixed Lambda error type this error is reported as.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Store(StoreError::Corrupt { .. }) | Self::Json(_) | Self::Corrupt(_) => {
+                FailureKind::TargetIntegrity
+            }
+            Self::Store(_) | Self::Groups(_) | Self::Mappings(_) => FailureKind::Transient,
+            Self::Rule(RuleError::ProducersNotReady(_)) => FailureKind::NotReady,
+            Self::Rule(_) | Self::UnknownMigration(_) | Self::BadInput(_) => FailureKind::BadInput,
+            Self::PreflightFailed(_) => FailureKind::TargetNotReady,
+            Self::MirrorBehindGroup { .. }
+            | Self::TargetGroupActive { .. }
+            | Self::GroupRestarted(_) => FailureKind::NotReady,
+            Self::VerifyFailed { .. } => FailureKind::TargetIntegrity,
+        }
+    }
+
+    /// The full message with its chain of causes.
+    pub fn message(&self) -> String {
+        ferry_core::failure::error_chain(self)
+    }
+}

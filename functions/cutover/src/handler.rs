@@ -1,0 +1,791 @@
+//! The cutover tasks over the ports. Each task loads the migration's state document, checks the
+//! rules of [`ferry_core::migration`], does its I/O, and saves the document with optimistic
+//! concurrency (a conflicting save is retried on the fresh document).
+//!
+//! | task (`action`) | what it does | typed failures |
+//! |---|---|---|
+//! | `start` | preflight (topic sync + checks), creates the migration with the groups to move | `Ferry.TargetNotReady` (preflight errors) |
+//! | `enter_phase` | records the phase the state machine entered | |
+//! | `request_stop` | asks a group's consumers to stop on the source | |
+//! | `check_stopped` | is the group empty on the source? (`stopped`, `waited_ms`) | |
+//! | `move_group` | final exact translation, commit on the target, read back and verify | `Ferry.NotReady` (mirror behind the group), `Ferry.TargetNotReady` (group active on the target), `Ferry.TargetIntegrity` (read-back differs) |
+//! | `group_not_stopped` | reports a group that did not stop in time; it stays on the source | |
+//! | `await_approval` | stores the producer-approval task token (`ferry cutover approve`) | |
+//! | `pause_producers` | producers stop writing to the source | `Ferry.NotReady` (groups not moved) |
+//! | `check_source_quiet` | samples source end offsets; quiet when unchanged for `FERRY_SOURCE_QUIET_MS` | |
+//! | `disable_mirror` | disables the mirror function's event source mappings | `Ferry.Transient` |
+//! | `release_producers` | producers write to the target | |
+//! | `complete` | final report (stored as report `final`) | |
+//! | `begin_rollback` / `finish_rollback` | moved groups stop on the target, exact reverse translation committed on the source | `Ferry.NotReady` (group still active on the target) |
+//! | `fail` | records a failure after which rollback is impossible | |
+
+use crate::error::CutoverError;
+use ferry_core::checkpoint::Checkpoint;
+use ferry_core::migration::{
+    changed_partitions, source_quiet, translate_back, GroupPhase, MigrationState, MovedOffset,
+    Phase, SourceSample,
+};
+use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
+use ferry_core::ports::{
+    CheckpointStore, MappingControl, MigrationStore, ProgressStore, SegmentStore, SourceEndOffsets,
+    SourceGroups, SourceTopics, StoreError, TargetGroups,
+};
+use ferry_core::translate::{translate, Translation};
+use ferry_core::TopicPartition;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A state-machine task input (`{"action": ..., "migration_id": ..., ...}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Task {
+    /// Preflight and create the migration.
+    Start {
+        /// Migration id.
+        migration_id: String,
+        /// Groups to move (default: every source group matching the group filter that has
+        /// committed offsets on mirrored topics).
+        #[serde(default)]
+        groups: Option<Vec<String>>,
+    },
+    /// Record the phase the state machine entered.
+    EnterPhase {
+        /// Migration id.
+        migration_id: String,
+        /// Phase.
+        phase: Phase,
+    },
+    /// Ask a group to stop on the source.
+    RequestStop {
+        /// Migration id.
+        migration_id: String,
+        /// Group.
+        group: String,
+    },
+    /// Is the group stopped on the source?
+    CheckStopped {
+        /// Migration id.
+        migration_id: String,
+        /// Group.
+        group: String,
+    },
+    /// Move a stopped group to the target.
+    MoveGroup {
+        /// Migration id.
+        migration_id: String,
+        /// Group.
+        group: String,
+    },
+    /// Report a group that did not stop in time.
+    GroupNotStopped {
+        /// Migration id.
+        migration_id: String,
+        /// Group.
+        group: String,
+    },
+    /// Store the approval task token.
+    AwaitApproval {
+        /// Migration id.
+        migration_id: String,
+        /// `$$.Task.Token`.
+        task_token: String,
+    },
+    /// Producers stop writing to the source.
+    PauseProducers {
+        /// Migration id.
+        migration_id: String,
+    },
+    /// Sample the source end offsets.
+    CheckSourceQuiet {
+        /// Migration id.
+        migration_id: String,
+    },
+    /// Disable the mirror's mappings.
+    DisableMirror {
+        /// Migration id.
+        migration_id: String,
+    },
+    /// Producers write to the target.
+    ReleaseProducers {
+        /// Migration id.
+        migration_id: String,
+    },
+    /// Final report.
+    Complete {
+        /// Migration id.
+        migration_id: String,
+    },
+    /// Start a rollback (`error` is the Catch's `{Error, Cause}`).
+    BeginRollback {
+        /// Migration id.
+        migration_id: String,
+        /// What went wrong.
+        #[serde(default)]
+        error: Option<Value>,
+    },
+    /// Return moved groups to the source and end the rollback.
+    FinishRollback {
+        /// Migration id.
+        migration_id: String,
+    },
+    /// Record a failure.
+    Fail {
+        /// Migration id.
+        migration_id: String,
+        /// What went wrong.
+        #[serde(default)]
+        error: Option<Value>,
+    },
+}
+
+/// Runs a preflight (topic sync and checks) and returns its JSON report and whether it passed.
+pub trait Preflight: Send + Sync {
+    /// Runs it.
+    fn preflight(&self) -> impl Future<Output = Result<(Value, bool), CutoverError>> + Send;
+}
+
+/// A preflight that does nothing (unit tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPreflight;
+
+impl Preflight for NoPreflight {
+    async fn preflight(&self) -> Result<(Value, bool), CutoverError> {
+        Ok((json!({"ok": true, "skipped": true}), true))
+    }
+}
+
+/// Settings of the cutover tasks.
+#[derive(Debug, Clone)]
+pub struct CutoverSettings {
+    /// Source → target topic names.
+    pub policy: ReplicationPolicy,
+    /// Mirrored topics.
+    pub topics: TopicFilter,
+    /// Groups moved by default.
+    pub groups: GroupFilter,
+    /// Function whose event source mappings are disabled at the end.
+    pub mirror_function: String,
+    /// How long source end offsets must stay unchanged to count as quiet.
+    pub quiet_ms: i64,
+}
+
+/// The cutover tasks, generic over the ports.
+#[derive(Debug)]
+pub struct CutoverHandler<S, SG, TG, M, P> {
+    store: S,
+    source: SG,
+    target: TG,
+    mappings: M,
+    preflight: P,
+    settings: CutoverSettings,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn tp_key(tp: &TopicPartition) -> String {
+    format!("{}-{}", tp.topic, tp.partition)
+}
+
+fn describe(error: &Option<Value>) -> String {
+    match error {
+        None => "no cause given".into(),
+        Some(v) => {
+            let e = v.get("Error").and_then(Value::as_str).unwrap_or("");
+            let c = v.get("Cause").and_then(Value::as_str).unwrap_or("");
+            // Lambda task causes are the function's error JSON; keep its message.
+            let c = serde_json::from_str::<Value>(c)
+                .ok()
+                .and_then(|j| {
+                    j.get("errorMessage")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| c.to_string());
+            match (e.is_empty(), c.is_empty()) {
+                (true, true) => v.to_string(),
+                (false, true) => e.to_string(),
+                (true, false) => c,
+                (false, false) => format!("{e}: {c}"),
+            }
+        }
+    }
+}
+
+impl<S, SG, TG, M, P> CutoverHandler<S, SG, TG, M, P>
+where
+    S: MigrationStore + ProgressStore + SegmentStore + CheckpointStore,
+    SG: SourceGroups + SourceTopics + TargetGroups + SourceEndOffsets,
+    TG: TargetGroups,
+    M: MappingControl,
+    P: Preflight,
+{
+    /// Builds the handler. `source` also commits offsets on the source (rollback only).
+    pub fn new(
+        store: S,
+        source: SG,
+        target: TG,
+        mappings: M,
+        preflight: P,
+        settings: CutoverSettings,
+    ) -> Self {
+        Self {
+            store,
+            source,
+            target,
+            mappings,
+            preflight,
+            settings,
+        }
+    }
+
+    /// The state store (tests inspect it).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Runs one task.
+    pub async fn run(&self, task: Task) -> Result<Value, CutoverError> {
+        let label = format!("{task:?}");
+        let label = label.split([' ', '{']).next().unwrap_or("").to_string();
+        let result = self.dispatch(task).await;
+        match &result {
+            Ok(out) => tracing::info!(task = %label, output = %out, "cutover task done"),
+            Err(e) => {
+                tracing::warn!(task = %label, error_type = e.kind().error_type(), error = %e.message(), "cutover task failed");
+                metrics::counter!("cutover-task-failures", "kind" => e.kind().error_type())
+                    .increment(1);
+            }
+        }
+        result
+    }
+
+    async fn dispatch(&self, task: Task) -> Result<Value, CutoverError> {
+        match task {
+            Task::Start {
+                migration_id,
+                groups,
+            } => self.start(&migration_id, groups).await,
+            Task::EnterPhase {
+                migration_id,
+                phase,
+            } => {
+                let s = self
+                    .update(&migration_id, |s| Ok(s.enter(phase, now_ms())?))
+                    .await?;
+                Ok(json!({"phase": s.phase}))
+            }
+            Task::RequestStop {
+                migration_id,
+                group,
+            } => {
+                self.update(&migration_id, |s| {
+                    s.enter(Phase::MovingConsumers, now_ms())?;
+                    Ok(s.request_stop(&group, now_ms())?)
+                })
+                .await?;
+                Ok(json!({"group": group, "phase": "stop_requested"}))
+            }
+            Task::CheckStopped {
+                migration_id,
+                group,
+            } => self.check_stopped(&migration_id, &group).await,
+            Task::MoveGroup {
+                migration_id,
+                group,
+            } => self.move_group(&migration_id, &group).await,
+            Task::GroupNotStopped {
+                migration_id,
+                group,
+            } => {
+                let state = self.source.group_state(&group).await?;
+                let note = format!("still active on the source ({state:?})");
+                self.update(&migration_id, |s| {
+                    Ok(s.mark_not_stopped(&group, note.clone(), now_ms())?)
+                })
+                .await?;
+                metrics::counter!("cutover-groups-not-stopped").increment(1);
+                Ok(json!({"group": group, "phase": "not_stopped", "note": note}))
+            }
+            Task::AwaitApproval {
+                migration_id,
+                task_token,
+            } => {
+                self.update(&migration_id, |s| {
+                    Ok(s.await_approval(task_token.clone(), now_ms())?)
+                })
+                .await?;
+                tracing::info!(
+                    migration_id,
+                    "waiting for producer approval: `ferry cutover approve {migration_id}`"
+                );
+                Ok(json!({"awaiting_approval": true}))
+            }
+            Task::PauseProducers { migration_id } => {
+                self.update(&migration_id, |s| Ok(s.pause_producers(now_ms())?))
+                    .await?;
+                Ok(json!({"producers": "paused"}))
+            }
+            Task::CheckSourceQuiet { migration_id } => self.check_quiet(&migration_id).await,
+            Task::DisableMirror { migration_id } => self.disable_mirror(&migration_id).await,
+            Task::ReleaseProducers { migration_id } => {
+                self.update(&migration_id, |s| Ok(s.release_producers(now_ms())?))
+                    .await?;
+                Ok(json!({"producers": "target"}))
+            }
+            Task::Complete { migration_id } => self.complete(&migration_id).await,
+            Task::BeginRollback {
+                migration_id,
+                error,
+            } => {
+                let cause = describe(&error);
+                let s = self
+                    .update(&migration_id, |s| {
+                        Ok(s.begin_roll_back(cause.clone(), now_ms())?)
+                    })
+                    .await?;
+                metrics::counter!("cutover-rollbacks").increment(1);
+                Ok(json!({"cause": cause, "returning": s.groups_returning()}))
+            }
+            Task::FinishRollback { migration_id } => self.finish_rollback(&migration_id).await,
+            Task::Fail {
+                migration_id,
+                error,
+            } => {
+                let cause = describe(&error);
+                let s = self
+                    .update(&migration_id, |s| {
+                        s.fail(cause.clone(), now_ms());
+                        Ok(())
+                    })
+                    .await?;
+                self.store
+                    .put_report(&migration_id, "final", &serde_json::to_string(&s)?)
+                    .await?;
+                Ok(json!({"phase": "failed", "cause": cause}))
+            }
+        }
+    }
+
+    async fn load(&self, id: &str) -> Result<(MigrationState, u64), CutoverError> {
+        let doc = self
+            .store
+            .load_migration(id)
+            .await?
+            .ok_or_else(|| CutoverError::UnknownMigration(id.to_string()))?;
+        let state = serde_json::from_str(&doc.value)?;
+        Ok((state, doc.version))
+    }
+
+    /// Applies `f` to the stored document and saves it, retrying on version conflicts.
+    async fn update<R>(
+        &self,
+        id: &str,
+        mut f: impl FnMut(&mut MigrationState) -> Result<R, CutoverError>,
+    ) -> Result<MigrationState, CutoverError> {
+        for _ in 0..8 {
+            let (mut state, version) = self.load(id).await?;
+            f(&mut state)?;
+            let doc = serde_json::to_string(&state)?;
+            match self.store.save_migration(id, &doc, Some(version)).await {
+                Ok(_) => return Ok(state),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CutoverError::Store(StoreError::VersionConflict {
+            key: format!("MIGRATION#{id}"),
+        }))
+    }
+
+    async fn mirrored_topics(&self) -> Result<Vec<String>, CutoverError> {
+        Ok(self
+            .source
+            .list_topics()
+            .await?
+            .into_iter()
+            .filter(|t| self.settings.topics.matches(t))
+            .collect())
+    }
+
+    async fn start(&self, id: &str, groups: Option<Vec<String>>) -> Result<Value, CutoverError> {
+        if let Some(existing) = self.store.load_migration(id).await? {
+            // A redelivered start (state machine retry): report what exists.
+            let state: MigrationState = serde_json::from_str(&existing.value)?;
+            return Ok(json!({
+                "migration_id": id,
+                "groups": state.groups.keys().collect::<Vec<_>>(),
+                "resumed": true,
+            }));
+        }
+        let (preflight, ok) = self.preflight.preflight().await?;
+        self.store
+            .put_report(id, "preflight", &preflight.to_string())
+            .await?;
+        if !ok {
+            return Err(CutoverError::PreflightFailed(first_error(&preflight)));
+        }
+        let topics = self.mirrored_topics().await?;
+        let groups = match groups {
+            Some(g) => g,
+            None => {
+                let mut out = Vec::new();
+                for g in self.source.list_groups().await? {
+                    if self.settings.groups.matches(&g)
+                        && !self.source.committed_offsets(&g, &topics).await?.is_empty()
+                    {
+                        out.push(g);
+                    }
+                }
+                out.sort();
+                out
+            }
+        };
+        let mut state = MigrationState::new(id, groups.clone(), now_ms());
+        state.enter(Phase::CatchingUp, now_ms())?;
+        self.store
+            .save_migration(id, &serde_json::to_string(&state)?, None)
+            .await?;
+        tracing::info!(migration_id = id, groups = ?groups, topics = topics.len(), "migration started");
+        Ok(json!({
+            "migration_id": id,
+            "groups": groups,
+            "topics": topics,
+            "preflight": preflight,
+        }))
+    }
+
+    async fn check_stopped(&self, id: &str, group: &str) -> Result<Value, CutoverError> {
+        let state = self.source.group_state(group).await?;
+        let stopped = state.accepts_commits();
+        let s = if stopped {
+            self.update(id, |s| Ok(s.mark_stopped(group, now_ms())?))
+                .await?
+        } else {
+            self.load(id).await?.0
+        };
+        let waited_ms = s
+            .groups
+            .get(group)
+            .and_then(|g| g.stop_requested_at_ms)
+            .map_or(0, |t| now_ms() - t);
+        Ok(json!({"group": group, "stopped": stopped, "state": state, "waited_ms": waited_ms}))
+    }
+
+    /// Exact translation of the group's committed source offsets; `NotReady` while the mirror
+    /// has not reached one of them.
+    async fn translate_group(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(TopicPartition, Checkpoint)>, CutoverError> {
+        let topics = self.mirrored_topics().await?;
+        let committed = self.source.committed_offsets(group, &topics).await?;
+        let tps: Vec<TopicPartition> = committed.keys().cloned().collect();
+        let progress = self.store.load_progress(&tps).await?;
+        let mut out = Vec::with_capacity(tps.len());
+        let mut behind = Vec::new();
+        for tp in tps {
+            let c = committed[&tp];
+            let Some(p) = progress.get(&tp).copied() else {
+                behind.push(format!("{tp} (nothing mirrored yet)"));
+                continue;
+            };
+            let segments = self.store.segments(&tp).await?;
+            match translate(&segments, p, c) {
+                Translation::Exact(t) => out.push((
+                    tp,
+                    Checkpoint {
+                        source_offset: c,
+                        target_offset: t,
+                    },
+                )),
+                Translation::NotYetMirrored { lag } => {
+                    behind.push(format!("{tp} ({lag} offsets)"));
+                }
+            }
+        }
+        if !behind.is_empty() {
+            behind.sort();
+            return Err(CutoverError::MirrorBehindGroup {
+                group: group.to_string(),
+                partitions: behind,
+            });
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn move_group(&self, id: &str, group: &str) -> Result<Value, CutoverError> {
+        let (state, _) = self.load(id).await?;
+        let g = state.groups.get(group).ok_or_else(|| {
+            CutoverError::Rule(ferry_core::migration::CutoverError::UnknownGroup(
+                group.into(),
+            ))
+        })?;
+        if g.phase == GroupPhase::Moved {
+            return Ok(
+                json!({"group": group, "moved": true, "offsets": g.offsets, "repeated": true}),
+            );
+        }
+        if !self.source.group_state(group).await?.accepts_commits() {
+            return Err(CutoverError::GroupRestarted(group.to_string()));
+        }
+        let plan = self.translate_group(group).await?;
+        let target_state = self.target.group_state(group).await?;
+        if !target_state.accepts_commits() {
+            return Err(CutoverError::TargetGroupActive {
+                group: group.to_string(),
+                state: format!("{target_state:?}"),
+            });
+        }
+        let wanted: Vec<(TopicPartition, i64)> = plan
+            .iter()
+            .map(|(tp, cp)| {
+                (
+                    TopicPartition::new(self.settings.policy.target_topic(&tp.topic), tp.partition),
+                    cp.target_offset,
+                )
+            })
+            .collect();
+        let target_topics: Vec<String> = wanted
+            .iter()
+            .map(|(tp, _)| tp.topic.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.target.commit_offsets(group, &wanted).await?;
+        // Read back: the target group must now resume exactly at the translation.
+        let committed = self.target.committed(group, &target_topics).await?;
+        let wrong: Vec<String> = wanted
+            .iter()
+            .filter(|(tp, o)| committed.get(tp) != Some(o))
+            .map(|(tp, o)| format!("{tp}: wanted {o}, found {:?}", committed.get(tp)))
+            .collect();
+        if !wrong.is_empty() {
+            return Err(CutoverError::VerifyFailed {
+                group: group.to_string(),
+                detail: wrong.join("; "),
+            });
+        }
+        self.store.save_checkpoints(group, &plan).await?;
+        let offsets: BTreeMap<String, MovedOffset> = plan
+            .iter()
+            .map(|(tp, cp)| {
+                (
+                    tp_key(tp),
+                    MovedOffset {
+                        source: cp.source_offset,
+                        target: cp.target_offset,
+                    },
+                )
+            })
+            .collect();
+        self.update(id, |s| {
+            Ok(s.mark_moved(group, offsets.clone(), now_ms())?)
+        })
+        .await?;
+        metrics::counter!("cutover-groups-moved").increment(1);
+        tracing::info!(
+            group,
+            partitions = offsets.len(),
+            "group moved to the target"
+        );
+        Ok(json!({"group": group, "moved": true, "offsets": offsets}))
+    }
+
+    async fn check_quiet(&self, id: &str) -> Result<Value, CutoverError> {
+        let topics = self.mirrored_topics().await?;
+        let ends = self.source.end_offsets(&topics).await?;
+        let sample = SourceSample {
+            at_ms: now_ms(),
+            ends: ends.iter().map(|(tp, o)| (tp_key(tp), *o)).collect(),
+        };
+        let quiet_ms = self.settings.quiet_ms;
+        let mut verdict = (false, Vec::new());
+        self.update(id, |s| {
+            match &s.last_source_sample {
+                Some(prev) if prev.ends == sample.ends => {
+                    // Unchanged: keep the older sample so the quiet period accumulates.
+                    verdict = (source_quiet(prev, &sample, quiet_ms), Vec::new());
+                }
+                prev => {
+                    verdict = (
+                        false,
+                        prev.as_ref()
+                            .map(|p| changed_partitions(p, &sample))
+                            .unwrap_or_default(),
+                    );
+                    s.last_source_sample = Some(sample.clone());
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let (quiet, mut changed) = verdict;
+        changed.truncate(20);
+        Ok(
+            json!({"quiet": quiet, "partitions": sample.ends.len(), "changed": changed, "quiet_ms": quiet_ms}),
+        )
+    }
+
+    async fn disable_mirror(&self, id: &str) -> Result<Value, CutoverError> {
+        let function = &self.settings.mirror_function;
+        let mappings = self.mappings.list_mappings(function).await?;
+        let mut disabled = Vec::new();
+        for m in mappings {
+            let state = if m.state.starts_with("Disabl") {
+                m.state.clone()
+            } else {
+                self.mappings
+                    .set_enabled(function, &m.uuid, false)
+                    .await?
+                    .state
+            };
+            disabled.push(json!({"uuid": m.uuid, "topics": m.topics, "state": state}));
+        }
+        self.update(id, |s| {
+            s.log(
+                now_ms(),
+                format!("mirror mappings disabled ({})", disabled.len()),
+            );
+            Ok(())
+        })
+        .await?;
+        Ok(json!({"function": function, "mappings": disabled}))
+    }
+
+    async fn complete(&self, id: &str) -> Result<Value, CutoverError> {
+        let s = self.update(id, |s| Ok(s.complete(now_ms())?)).await?;
+        let validation = self
+            .store
+            .get_report(id, "validation")
+            .await?
+            .and_then(|v| serde_json::from_str::<Value>(&v).ok());
+        let preflight = self
+            .store
+            .get_report(id, "preflight")
+            .await?
+            .and_then(|v| serde_json::from_str::<Value>(&v).ok());
+        let report = json!({
+            "migration_id": id,
+            "phase": s.phase,
+            "duration_ms": s.updated_at_ms - s.started_at_ms,
+            "groups": s.groups,
+            "producers": s.producers,
+            "history": s.history,
+            "validation": validation,
+            "preflight": preflight,
+        });
+        self.store
+            .put_report(id, "final", &report.to_string())
+            .await?;
+        Ok(report)
+    }
+
+    async fn finish_rollback(&self, id: &str) -> Result<Value, CutoverError> {
+        let (state, _) = self.load(id).await?;
+        let mut returned = BTreeMap::new();
+        for group in state.groups_returning() {
+            let target_state = self.target.group_state(group).await?;
+            if !target_state.accepts_commits() {
+                return Err(CutoverError::TargetGroupActive {
+                    group: group.to_string(),
+                    state: format!(
+                        "{target_state:?} (waiting for its consumers to stop on the target)"
+                    ),
+                });
+            }
+            let source_state = self.source.group_state(group).await?;
+            if !source_state.accepts_commits() {
+                return Err(CutoverError::GroupRestarted(group.to_string()));
+            }
+            let moved = &state.groups[group].offsets;
+            let mut topics: Vec<String> = Vec::new();
+            let mut source_tps = HashMap::new();
+            for key in moved.keys() {
+                let (topic, partition) = key
+                    .rsplit_once('-')
+                    .and_then(|(t, p)| p.parse::<i32>().ok().map(|p| (t.to_string(), p)))
+                    .ok_or_else(|| CutoverError::Corrupt(format!("offset key {key:?}")))?;
+                let target_topic = self.settings.policy.target_topic(&topic);
+                topics.push(target_topic.clone());
+                source_tps.insert(
+                    TopicPartition::new(target_topic, partition),
+                    TopicPartition::new(topic, partition),
+                );
+            }
+            topics.sort();
+            topics.dedup();
+            let committed = self.target.committed(group, &topics).await?;
+            let tps: Vec<TopicPartition> = source_tps.values().cloned().collect();
+            let progress = self.store.load_progress(&tps).await?;
+            let mut back = Vec::new();
+            let mut offsets = BTreeMap::new();
+            for (target_tp, source_tp) in &source_tps {
+                let Some(p) = progress.get(source_tp).copied() else {
+                    continue;
+                };
+                let t = committed
+                    .get(target_tp)
+                    .copied()
+                    .unwrap_or(moved[&tp_key(source_tp)].target);
+                let segments = self.store.segments(source_tp).await?;
+                let s = translate_back(&segments, p, t);
+                back.push((source_tp.clone(), s));
+                offsets.insert(
+                    tp_key(source_tp),
+                    MovedOffset {
+                        source: s,
+                        target: t,
+                    },
+                );
+            }
+            back.sort();
+            self.source.commit_offsets(group, &back).await?;
+            returned.insert(group.to_string(), offsets);
+        }
+        let s = self
+            .update(id, |s| {
+                for (g, o) in &returned {
+                    if s.groups
+                        .get(g)
+                        .is_some_and(|x| x.phase == GroupPhase::Returning)
+                    {
+                        s.mark_returned(g, o.clone(), now_ms())?;
+                    }
+                }
+                Ok(s.finish_roll_back(now_ms())?)
+            })
+            .await?;
+        let report = json!({
+            "migration_id": id,
+            "phase": s.phase,
+            "cause": s.cause,
+            "groups": s.groups,
+            "history": s.history,
+        });
+        self.store
+            .put_report(id, "final", &report.to_string())
+            .await?;
+        Ok(report)
+    }
+}
+
+fn first_error(preflight: &Value) -> String {
+    preflight
+        .get("findings")
+        .and_then(Value::as_array)
+        .and_then(|f| {
+            f.iter()
+                .find(|x| x.get("severity").and_then(Value::as_str) == Some("error"))
+        })
+        .and_then(|x| x.get("message").and_then(Value::as_str))
+        .unwrap_or("preflight reported errors")
+        .to_string()
+}
