@@ -138,10 +138,7 @@ async fn creates_topics_with_partitions_and_configs_then_adds_partitions() {
     // Idempotent.
     let again = preflight(&p).await;
     assert!(again.ok, "{:#?}", again.findings);
-    assert!(again
-        .topics
-        .iter()
-        .all(|t| t.action == TopicAction::InSync));
+    assert!(again.topics.iter().all(|t| t.action == TopicAction::InSync));
 
     // The source grows and a config changes: partitions added, config synced, others kept.
     let src_admin = KafkaTopicAdmin::new(source(), "source");
@@ -155,19 +152,16 @@ async fn creates_topics_with_partitions_and_configs_then_adds_partitions() {
         .unwrap();
     let grown = preflight(&p).await;
     assert!(grown.ok, "{:#?}", grown.findings);
-    let t = grown
-        .topics
-        .iter()
-        .find(|t| t.source == retention)
-        .unwrap();
+    let t = grown.topics.iter().find(|t| t.source == retention).unwrap();
     assert_eq!(t.action, TopicAction::PartitionsAdded);
     assert_eq!(t.partitions_added, Some([2, 5]));
     let r = describe_target(&retention).await;
     assert_eq!(r.partitions, 5);
     assert_eq!(r.config("retention.ms"), Some("172800000"));
-    let described = SourceTopicDescriber::describe_topics(&src_admin, &[retention.clone()])
-        .await
-        .unwrap();
+    let described =
+        SourceTopicDescriber::describe_topics(&src_admin, std::slice::from_ref(&retention))
+            .await
+            .unwrap();
     assert_eq!(described[0].partitions, 5);
 }
 
