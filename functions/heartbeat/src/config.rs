@@ -1,0 +1,78 @@
+//! The heartbeat function's typed configuration, read once at cold start from the environment.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env` | required |
+//! | `FERRY_HEARTBEAT_TOPIC` | heartbeat topic on the source (created with 1 partition if missing) | `ferry-heartbeats` |
+//! | `FERRY_SOURCE_ALIAS` | cluster alias: the record key and the `source` field | the source bootstrap servers |
+//! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
+//!
+//! Bad values fail the cold start with an error that names the variable.
+
+use ferry_kafka::KafkaConnection;
+use thiserror::Error;
+
+/// Invalid or missing configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A connection's settings are invalid.
+    #[error(transparent)]
+    Kafka(#[from] ferry_kafka::ConfigError),
+}
+
+/// The heartbeat function's configuration.
+#[derive(Debug, Clone)]
+pub struct HeartbeatConfig {
+    /// Source cluster connection (secrets redacted in Debug).
+    pub source: KafkaConnection,
+    /// Heartbeat topic.
+    pub topic: String,
+    /// Cluster alias.
+    pub alias: String,
+    /// CloudWatch namespace.
+    pub metrics_namespace: String,
+}
+
+impl HeartbeatConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let source = KafkaConnection::from_lookup("FERRY_SOURCE", &get)?;
+        Ok(Self {
+            topic: non_empty("FERRY_HEARTBEAT_TOPIC").unwrap_or_else(|| "ferry-heartbeats".into()),
+            alias: non_empty("FERRY_SOURCE_ALIAS")
+                .unwrap_or_else(|| source.bootstrap_servers.clone()),
+            source,
+            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
+                .unwrap_or_else(|| "Ferry".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_missing_bootstrap() {
+        let c = HeartbeatConfig::from_lookup(|k| {
+            (k == "FERRY_SOURCE_BOOTSTRAP").then(|| "s:9092".to_string())
+        })
+        .unwrap();
+        assert_eq!(
+            (c.topic.as_str(), c.alias.as_str()),
+            ("ferry-heartbeats", "s:9092")
+        );
+        let err = HeartbeatConfig::from_lookup(|_| None).unwrap_err();
+        assert!(err.to_string().contains("FERRY_SOURCE_BOOTSTRAP"), "{err}");
+    }
+}
