@@ -33,6 +33,9 @@ pub enum CutoverError {
     /// Preflight found errors (the report is stored as report `preflight`).
     #[error("preflight failed: {0}")]
     PreflightFailed(String),
+    /// Preflight could not read a cluster.
+    #[error("preflight could not run: {0}")]
+    PreflightUnavailable(String),
     /// The mirror has not reached the group's committed offsets yet.
     #[error("group {group:?} committed past what is mirrored: {}", partitions.join(", "))]
     MirrorBehindGroup {
@@ -72,7 +75,10 @@ impl CutoverError {
             Self::Store(StoreError::Corrupt { .. }) | Self::Json(_) | Self::Corrupt(_) => {
                 FailureKind::TargetIntegrity
             }
-            Self::Store(_) | Self::Groups(_) | Self::Mappings(_) => FailureKind::Transient,
+            Self::Store(_)
+            | Self::Groups(_)
+            | Self::Mappings(_)
+            | Self::PreflightUnavailable(_) => FailureKind::Transient,
             Self::Rule(RuleError::ProducersNotReady(_)) => FailureKind::NotReady,
             Self::Rule(_) | Self::UnknownMigration(_) | Self::BadInput(_) => FailureKind::BadInput,
             Self::PreflightFailed(_) => FailureKind::TargetNotReady,

@@ -1,16 +1,20 @@
 //! Lambda entry point of the cutover function: tracing, typed config, clients built once, then
 //! one state-machine task per invocation. All logic lives in the library.
 
-use cutover::{CutoverConfig, CutoverHandler, CutoverSettings, NoPreflight, Task};
+use cutover::preflight::{PreflightConfig, TopicPreflight};
+use cutover::{CutoverConfig, CutoverHandler, CutoverSettings, Task};
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::esm::LambdaMappings;
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
+use ferry_core::memory::StaticStorage;
 use ferry_kafka::KafkaGroups;
+use ferry_kafka::KafkaTopicAdmin;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
+type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, StaticStorage>;
 type Handler =
-    CutoverHandler<DynamoStateStore, KafkaGroups, KafkaGroups, LambdaMappings, NoPreflight>;
+    CutoverHandler<DynamoStateStore, KafkaGroups, KafkaGroups, LambdaMappings, Preflight>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -26,7 +30,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         KafkaGroups::source(config.source.clone()),
         KafkaGroups::target(config.target.clone()),
         LambdaMappings::from_env().await,
-        NoPreflight,
+        TopicPreflight::new(
+            KafkaTopicAdmin::new(config.source.clone(), "source"),
+            KafkaTopicAdmin::new(config.target.clone(), "target"),
+            StaticStorage(None),
+            PreflightConfig::new(config.policy.clone(), config.topics.clone()),
+        ),
         CutoverSettings {
             policy: config.policy.clone(),
             topics: config.topics.clone(),

@@ -463,3 +463,39 @@ mod tests {
         assert_eq!(e.kind(), FailureKind::Transient);
     }
 }
+
+/// The cutover's `start` preflight over real ports: [`run_preflight`] with fixed settings.
+#[derive(Debug)]
+pub struct TopicPreflight<S, T, St> {
+    source: S,
+    target: T,
+    storage: St,
+    config: PreflightConfig,
+}
+
+impl<S, T, St> TopicPreflight<S, T, St> {
+    /// Builds it.
+    pub fn new(source: S, target: T, storage: St, config: PreflightConfig) -> Self {
+        Self {
+            source,
+            target,
+            storage,
+            config,
+        }
+    }
+}
+
+impl<S, T, St> crate::handler::Preflight for TopicPreflight<S, T, St>
+where
+    S: SourceTopicDescriber,
+    T: TargetTopicAdmin,
+    St: TargetStorage,
+{
+    async fn preflight(&self) -> Result<(serde_json::Value, bool), crate::CutoverError> {
+        let report = run_preflight(&self.source, &self.target, &self.storage, &self.config)
+            .await
+            .map_err(|e| crate::CutoverError::PreflightUnavailable(e.to_string()))?;
+        let ok = report.ok;
+        Ok((serde_json::to_value(&report)?, ok))
+    }
+}
