@@ -273,9 +273,9 @@ fn environment_variables_match_what_each_crate_reads() {
                     problems.push(format!(
                         "{id}: {var} would put a secret into the environment"
                     ));
-                } else if connection.contains(setting) {
-                    continue;
-                } else if PENDING_CONNECTION_SETTINGS.contains(&setting) {
+                } else if connection.contains(setting)
+                    || PENDING_CONNECTION_SETTINGS.contains(&setting)
+                {
                     continue;
                 }
             }
