@@ -109,6 +109,9 @@ pub struct DemoArgs {
     /// Print the report as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Only mirror and compare (no applications, no cutover state machine).
+    #[arg(long)]
+    pub mirror_only: bool,
     /// Clusters.
     #[command(flatten)]
     pub clusters: ClusterArgs,

@@ -106,7 +106,7 @@ async fn run_inner(args: &DemoArgs, deadline: Instant, phase: &Phase) -> anyhow:
     let mirror_bin = mirror_bin(args.mirror_bin.as_ref())?;
     let source = args.clusters.source()?;
     let target = args.clusters.target()?;
-    preflight(&source, &target).await?;
+    check_stack(&source, &target).await?;
 
     let suffix = suffix();
     let names = demo_topic_names(args.topics, &suffix);
@@ -248,7 +248,10 @@ async fn run_inner(args: &DemoArgs, deadline: Instant, phase: &Phase) -> anyhow:
 }
 
 /// Checks that both clusters and the DynamoDB endpoint answer, with instructions if not.
-async fn preflight(source: &KafkaConnection, target: &KafkaConnection) -> anyhow::Result<()> {
+pub(crate) async fn check_stack(
+    source: &KafkaConnection,
+    target: &KafkaConnection,
+) -> anyhow::Result<()> {
     let hint = "start the local stack with `scripts/stack up` (scripts/demo does)";
     for (what, servers) in [
         ("source Kafka", &source.bootstrap_servers),
@@ -284,7 +287,7 @@ async fn reachable(addr: &str) -> bool {
 }
 
 /// A short suffix that makes topic, group and table names unique per run.
-fn suffix() -> String {
+pub(crate) fn suffix() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

@@ -11,9 +11,12 @@
 //! [`args`] holds the clap definitions, [`runtime`] the local-runtime wiring shared by `demo`
 //! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables.
 
+pub mod apps;
 pub mod args;
+pub mod cutover;
 pub mod demo;
 pub mod local;
+pub mod migrate;
 pub mod plan;
 pub mod report;
 pub mod runtime;
@@ -26,7 +29,8 @@ pub use args::{Cli, Command};
 /// comparison failed).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Demo(args) => demo::run(&args).await,
+        Command::Demo(args) if args.mirror_only => demo::run(&args).await,
+        Command::Demo(args) => migrate::run(&args).await,
         Command::Local(args) => local::run(&args).await.map(|()| true),
         Command::Status(args) => status::run(&args).await.map(|()| true),
         Command::Plan(args) => plan::run(&args).await,

@@ -1,0 +1,322 @@
+//! `ferry cutover start|status|approve|abort` and `ferry validate`: the operator's side of the
+//! cutover state machine (`infra/statemachine/cutover.asl.json`).
+//!
+//! Locally the state machine runs on moto's Step Functions (created from the same ASL file with
+//! the template's `DefinitionSubstitutions`), its Lambda tasks reach the functions hosted by
+//! `ferry local` / `ferry demo` on the local Lambda API; on AWS the same commands talk to the
+//! deployed state machine (`--state-machine-arn`).
+//!
+//! The migration id is the execution name. `approve` and `abort` answer the producer approval
+//! gate with the task token the cutover function stored in the migration's state document.
+
+use anyhow::Context as _;
+use aws_sdk_sfn::types::ExecutionStatus;
+use ferry_aws::DynamoStateStore;
+use ferry_core::migration::{MigrationState, Phase};
+use ferry_core::ports::MigrationStore;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+/// Name of the state machine `ferry` creates locally.
+pub const LOCAL_STATE_MACHINE: &str = "ferry-cutover";
+/// The ASL file, relative to the repository root.
+pub const ASL_PATH: &str = "infra/statemachine/cutover.asl.json";
+/// Role ARN given to moto (it does not check it).
+const LOCAL_ROLE: &str = "arn:aws:iam::123456789012:role/ferry-cutover-local";
+
+/// A Step Functions client from the standard AWS configuration.
+pub async fn sfn_client() -> aws_sdk_sfn::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    aws_sdk_sfn::Client::new(&config)
+}
+
+/// The ASL with the template's `DefinitionSubstitutions` applied.
+pub fn definition(asl: &str, cutover_fn: &str, validate_fn: &str) -> anyhow::Result<String> {
+    let text = asl
+        .replace("${CutoverFunctionName}", cutover_fn)
+        .replace("${ValidateFunctionName}", validate_fn);
+    if let Some(i) = text.find("${") {
+        let rest: String = text[i..].chars().take(40).collect();
+        anyhow::bail!("unsubstituted placeholder in the state machine definition: {rest}");
+    }
+    serde_json::from_str::<Value>(&text).context("the state machine definition is not JSON")?;
+    Ok(text)
+}
+
+/// Finds the repository's ASL file from the current directory or the executable's location.
+pub fn find_asl() -> anyhow::Result<std::path::PathBuf> {
+    let mut candidates = vec![std::env::current_dir()?];
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().map(Path::to_path_buf));
+    }
+    for dir in candidates {
+        for d in dir.ancestors() {
+            let p = d.join(ASL_PATH);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    anyhow::bail!("cannot find {ASL_PATH}: run ferry from the repository")
+}
+
+/// Creates (or updates) the local state machine from the ASL file; returns its ARN.
+pub async fn deploy_local(
+    client: &aws_sdk_sfn::Client,
+    name: &str,
+    cutover_fn: &str,
+    validate_fn: &str,
+) -> anyhow::Result<String> {
+    let asl_path = find_asl()?;
+    let asl = std::fs::read_to_string(&asl_path)
+        .with_context(|| format!("cannot read {}", asl_path.display()))?;
+    let def = definition(&asl, cutover_fn, validate_fn)?;
+    let existing = client
+        .list_state_machines()
+        .send()
+        .await
+        .context("Step Functions ListStateMachines")?
+        .state_machines
+        .into_iter()
+        .find(|m| m.name == name);
+    if let Some(m) = existing {
+        client
+            .update_state_machine()
+            .state_machine_arn(&m.state_machine_arn)
+            .definition(def)
+            .send()
+            .await
+            .context("Step Functions UpdateStateMachine")?;
+        return Ok(m.state_machine_arn);
+    }
+    let out = client
+        .create_state_machine()
+        .name(name)
+        .definition(def)
+        .role_arn(LOCAL_ROLE)
+        .send()
+        .await
+        .context("Step Functions CreateStateMachine")?;
+    Ok(out.state_machine_arn)
+}
+
+/// Starts a migration: an execution named `id` with `input`; returns the execution ARN.
+pub async fn start(
+    client: &aws_sdk_sfn::Client,
+    state_machine_arn: &str,
+    id: &str,
+    input: &Value,
+) -> anyhow::Result<String> {
+    let out = client
+        .start_execution()
+        .state_machine_arn(state_machine_arn)
+        .name(id)
+        .input(input.to_string())
+        .send()
+        .await
+        .context("Step Functions StartExecution")?;
+    Ok(out.execution_arn)
+}
+
+/// The execution ARN of migration `id` of a state machine.
+pub fn execution_arn(state_machine_arn: &str, id: &str) -> String {
+    format!(
+        "{}:{id}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+/// The migration's state document.
+pub async fn load_state(
+    store: &DynamoStateStore,
+    id: &str,
+) -> anyhow::Result<Option<MigrationState>> {
+    match store.load_migration(id).await? {
+        None => Ok(None),
+        Some(doc) => Ok(Some(
+            serde_json::from_str(&doc.value).context("migration state document")?,
+        )),
+    }
+}
+
+/// Approves the producer cutover of migration `id`.
+pub async fn approve(
+    client: &aws_sdk_sfn::Client,
+    store: &DynamoStateStore,
+    id: &str,
+    by: &str,
+) -> anyhow::Result<()> {
+    let state = load_state(store, id)
+        .await?
+        .with_context(|| format!("migration {id} does not exist"))?;
+    let token = match (&state.approval_token, state.phase) {
+        (Some(t), Phase::AwaitingApproval) => t.clone(),
+        _ => anyhow::bail!(
+            "migration {id} is not waiting for approval (phase {})",
+            state.phase
+        ),
+    };
+    client
+        .send_task_success()
+        .task_token(token)
+        .output(json!({"approved_by": by}).to_string())
+        .send()
+        .await
+        .context("Step Functions SendTaskSuccess")?;
+    Ok(())
+}
+
+/// Aborts migration `id` at the approval gate (the state machine rolls back).
+pub async fn abort(
+    client: &aws_sdk_sfn::Client,
+    store: &DynamoStateStore,
+    id: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let state = load_state(store, id)
+        .await?
+        .with_context(|| format!("migration {id} does not exist"))?;
+    let Some(token) = state.approval_token.clone() else {
+        anyhow::bail!(
+            "migration {id} is not at the approval gate (phase {}); stop its execution in the console to abort earlier",
+            state.phase
+        );
+    };
+    client
+        .send_task_failure()
+        .task_token(token)
+        .error("Ferry.Aborted")
+        .cause(reason)
+        .send()
+        .await
+        .context("Step Functions SendTaskFailure")?;
+    Ok(())
+}
+
+/// An execution's status, error and output.
+#[derive(Debug, Clone)]
+pub struct ExecutionInfo {
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, ...
+    pub status: String,
+    /// Error name when failed.
+    pub error: Option<String>,
+    /// Cause when failed.
+    pub cause: Option<String>,
+    /// Output when succeeded.
+    pub output: Option<Value>,
+}
+
+impl ExecutionInfo {
+    /// Whether the execution ended.
+    pub fn finished(&self) -> bool {
+        self.status != ExecutionStatus::Running.as_str()
+    }
+}
+
+/// Describes an execution.
+pub async fn describe(client: &aws_sdk_sfn::Client, arn: &str) -> anyhow::Result<ExecutionInfo> {
+    let d = client
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .context("Step Functions DescribeExecution")?;
+    Ok(ExecutionInfo {
+        status: d.status.as_str().to_string(),
+        error: d.error,
+        cause: d.cause,
+        output: d.output.and_then(|o| serde_json::from_str(&o).ok()),
+    })
+}
+
+/// Waits until the execution ends or `timeout` passes.
+pub async fn wait(
+    client: &aws_sdk_sfn::Client,
+    arn: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExecutionInfo> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let info = describe(client, arn).await?;
+        if info.finished() || tokio::time::Instant::now() >= deadline {
+            return Ok(info);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The operator's view of a migration, as JSON (`--json`) or lines.
+pub fn status_json(state: &MigrationState, execution: Option<&ExecutionInfo>) -> Value {
+    json!({
+        "migration_id": state.id,
+        "phase": state.phase,
+        "producers": state.producers,
+        "groups": state.groups,
+        "awaiting_approval": state.approval_token.is_some(),
+        "cause": state.cause,
+        "execution": execution.map(|e| json!({"status": e.status, "error": e.error, "cause": e.cause})),
+        "history": state.history,
+    })
+}
+
+/// Human-readable status lines.
+pub fn status_lines(state: &MigrationState, execution: Option<&ExecutionInfo>) -> Vec<String> {
+    let mut out = vec![format!(
+        "migration {}: phase {}, producers on {:?}{}",
+        state.id,
+        state.phase,
+        state.producers,
+        execution.map_or(String::new(), |e| format!(", execution {}", e.status))
+    )];
+    for (name, g) in &state.groups {
+        out.push(format!(
+            "  group {name}: {:?}{}{}",
+            g.phase,
+            if g.offsets.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} partitions)", g.offsets.len())
+            },
+            g.note
+                .as_deref()
+                .map_or(String::new(), |n| format!(" — {n}"))
+        ));
+    }
+    if state.approval_token.is_some() {
+        out.push(format!(
+            "  waiting for approval: `ferry cutover approve {}` or `ferry cutover abort {}`",
+            state.id, state.id
+        ));
+    }
+    if let Some(c) = &state.cause {
+        out.push(format!("  cause: {c}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutions_are_complete() {
+        let asl = std::fs::read_to_string(find_asl().unwrap()).unwrap();
+        let def = definition(&asl, "cutover", "validate").unwrap();
+        assert!(def.contains("\"FunctionName\": \"cutover\""));
+        assert!(definition("{\"x\": \"${Other}\"}", "a", "b").is_err());
+    }
+
+    #[test]
+    fn execution_arns() {
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:ferry-cutover",
+                "m1"
+            ),
+            "arn:aws:states:us-east-1:123456789012:execution:ferry-cutover:m1"
+        );
+    }
+}

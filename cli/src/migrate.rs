@@ -1,0 +1,562 @@
+//! `ferry demo`: a complete local migration, from live traffic on the source to consumers and
+//! producers running on the target, driven by the real cutover state machine.
+//!
+//! 1. Fresh demo topics on both clusters and a fresh DynamoDB table; sequence-numbered records
+//!    preloaded on the source.
+//! 2. Sample applications ([`crate::apps`]): one producer per topic writing live traffic and
+//!    two consumer groups reading every topic, all following the migration's state document.
+//! 3. The local runtime: the real `mirror`, `validate` and `cutover` binaries behind the Lambda
+//!    Runtime API, one event source mapping per topic feeding the mirror, and the local Lambda
+//!    API on `FERRY_LAMBDA_API` (moto's Step Functions calls it; the cutover function disables
+//!    the mappings through it).
+//! 4. `infra/statemachine/cutover.asl.json` is created on moto and executed: preflight, lag
+//!    gate, validation, group moves, the producer approval gate (approved by the demo, as
+//!    `ferry cutover approve` would), drain, final validation, mirror disabled, producers
+//!    released, report.
+//! 5. Producers keep writing to the target for a few seconds, then stop; the consumers must
+//!    have read every record exactly once and in order (they check it themselves across the
+//!    move), and the source must not have received a single record after the release.
+
+use crate::apps::{self, Clusters, ConsumerReport, ProducerStats};
+use crate::args::{demo_topic_names, mirror_bin, DemoArgs};
+use crate::cutover;
+use crate::report::{paint, stderr_colors, stdout_colors, thousands, Color};
+use anyhow::Context as _;
+use ferry_aws::DynamoStateStore;
+use ferry_core::migration::{Cluster, MigrationState, Phase};
+use ferry_core::ports::MigrationStore;
+use ferry_local::{
+    EsmConfig, EventSourceMapping, FunctionConfig, FunctionHost, Invoker, LambdaApiServer,
+    LogTarget,
+};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Consumer groups of the demo applications.
+const GROUPS: [&str; 2] = ["orders-app", "audit-app"];
+/// Live records per second per topic.
+const LIVE_RATE: u64 = 100;
+/// How long producers keep writing to the target after the cutover.
+const AFTER_CUTOVER: Duration = Duration::from_secs(4);
+
+fn sibling_bin(mirror: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let p = mirror.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !p.is_file() {
+        anyhow::bail!(
+            "function binary {name} not found at {}: build it with `cargo build -p {name}`",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+fn function(
+    name: &str,
+    bin: PathBuf,
+    env: &[(String, String)],
+    sandboxes: usize,
+    log: &Path,
+) -> FunctionConfig {
+    let mut c = FunctionConfig::new(name, bin);
+    c.env = env.to_vec();
+    if std::env::var_os("RUST_LOG").is_none() {
+        c.env.push(("RUST_LOG".into(), "warn".into()));
+    }
+    c.timeout = Duration::from_secs(120);
+    c.sandboxes = sandboxes.max(1);
+    c.log = LogTarget::File(log.to_path_buf());
+    c
+}
+
+/// Writes `n` sequence-numbered records (`seq` 0..n) to `topic` on the source.
+async fn preload(bootstrap: &str, topic: &str, partitions: i32, n: u64) -> anyhow::Result<()> {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "20")
+        .create()?;
+    let mut pending = Vec::new();
+    for seq in 0..n {
+        pending.push(apps::enqueue(&p, topic, partitions, seq).await?);
+        if pending.len() >= 2000 {
+            apps::await_all(std::mem::take(&mut pending), topic).await?;
+        }
+    }
+    apps::await_all(pending, topic).await?;
+    Ok(())
+}
+
+fn progress_line(
+    state: Option<&MigrationState>,
+    reports: &[(String, Arc<Mutex<ConsumerReport>>)],
+    stats: &[Arc<ProducerStats>],
+    t0: Instant,
+) -> String {
+    let produced: u64 = stats.iter().map(|s| s.total()).sum();
+    let phase = state.map_or("starting".to_string(), |s| s.phase.to_string());
+    let producers = state.map_or("source".into(), |s| {
+        format!("{:?}", s.producers).to_lowercase()
+    });
+    let groups: Vec<String> = reports
+        .iter()
+        .map(|(g, r)| {
+            let r = r.lock().unwrap_or_else(PoisonError::into_inner);
+            let consumed: u64 = r.consumed.values().sum();
+            let on = match r.on {
+                Some(Cluster::Source) => "source",
+                Some(Cluster::Target) => "target",
+                None => "stopped",
+            };
+            format!("{g}: {on} {consumed}")
+        })
+        .collect();
+    format!(
+        "[{:>5.1}s] phase {phase:<17} producers {producers:<6} produced {produced:<7} {}",
+        t0.elapsed().as_secs_f64(),
+        groups.join(" | ")
+    )
+}
+
+/// Runs the full migration demo; `Ok(true)` if every check passed.
+pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
+    let limit = Duration::from_secs(args.timeout);
+    match tokio::time::timeout(limit, run_inner(args)).await {
+        Ok(r) => r,
+        Err(_) => anyhow::bail!(
+            "the demo did not finish within {} s (--timeout); check `scripts/stack status` and the function logs in {}",
+            args.timeout,
+            std::env::temp_dir().display()
+        ),
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
+    let t0 = Instant::now();
+    let colors = stderr_colors();
+    let mirror = mirror_bin(args.mirror_bin.as_ref())?;
+    let validate_bin = sibling_bin(&mirror, "validate")?;
+    let cutover_bin = sibling_bin(&mirror, "cutover")?;
+    let source = args.clusters.source()?;
+    let target = args.clusters.target()?;
+    crate::demo::check_stack(&source, &target).await?;
+
+    let suffix = crate::demo::suffix();
+    let names = demo_topic_names(args.topics, &suffix);
+    let table = format!("ferry-demo-{suffix}");
+    let migration_id = format!("demo-{suffix}");
+    let groups: Vec<String> = GROUPS.iter().map(|g| format!("{g}-{suffix}")).collect();
+    let logs = std::env::temp_dir();
+    eprintln!(
+        "{}",
+        paint(
+            "Ferry demo: a full migration on the local stack",
+            Color::Bold,
+            colors
+        )
+    );
+    eprintln!(
+        "  {} topics x {} partitions, {} records preloaded, {LIVE_RATE} records/s live per topic; groups {}",
+        names.len(),
+        args.partitions,
+        thousands(args.records as i64),
+        groups.join(", ")
+    );
+    eprintln!(
+        "  source {} -> target {}; table {table}; function logs {}/{table}-*.log",
+        source.bootstrap_servers,
+        target.bootstrap_servers,
+        logs.display()
+    );
+
+    // 1. Topics, table, preload.
+    let configs = [("message.timestamp.type", "CreateTime")];
+    for name in &names {
+        for (side, conn) in [("source", &source), ("target", &target)] {
+            ferry_kafka::create_topic(conn, name, args.partitions, &configs)
+                .await
+                .with_context(|| format!("cannot create topic {name:?} on the {side}"))?;
+        }
+    }
+    let client = ferry_aws::client_from_env().await;
+    ferry_aws::ensure_table(&client, &table)
+        .await
+        .with_context(|| format!("cannot create DynamoDB table {table}"))?;
+    let store = DynamoStateStore::new(client, table.clone());
+    let per_topic = args.records / names.len() as u64;
+    futures::future::try_join_all(
+        names
+            .iter()
+            .map(|t| preload(&source.bootstrap_servers, t, args.partitions, per_topic)),
+    )
+    .await?;
+    eprintln!(
+        "1. topics created on both clusters, {} records preloaded on the source ({:.1} s)",
+        thousands((per_topic * names.len() as u64) as i64),
+        t0.elapsed().as_secs_f64()
+    );
+
+    // 2. Applications.
+    let cancel_apps = CancellationToken::new();
+    let cancel_producers = CancellationToken::new();
+    let (tx, rx) = watch::channel::<Option<MigrationState>>(None);
+    let watcher = tokio::spawn(apps::watch_migration(
+        store.clone(),
+        migration_id.clone(),
+        tx,
+        cancel_apps.clone(),
+    ));
+    let clusters = Clusters {
+        source: source.bootstrap_servers.clone(),
+        target: target.bootstrap_servers.clone(),
+    };
+    let partitions: HashMap<String, i32> =
+        names.iter().map(|n| (n.clone(), args.partitions)).collect();
+    let mut reports = Vec::new();
+    let mut consumer_tasks = Vec::new();
+    for g in &groups {
+        let report = Arc::new(Mutex::new(ConsumerReport::default()));
+        reports.push((g.clone(), Arc::clone(&report)));
+        consumer_tasks.push(tokio::spawn(apps::run_consumer_group(
+            clusters.clone(),
+            g.clone(),
+            partitions.clone(),
+            rx.clone(),
+            report,
+            cancel_apps.clone(),
+        )));
+    }
+    let mut producer_stats = Vec::new();
+    let mut producer_tasks = Vec::new();
+    for t in &names {
+        let stats = Arc::new(ProducerStats::default());
+        producer_stats.push(Arc::clone(&stats));
+        producer_tasks.push(tokio::spawn(apps::run_producer(
+            clusters.clone(),
+            t.clone(),
+            args.partitions,
+            per_topic,
+            LIVE_RATE,
+            rx.clone(),
+            stats,
+            cancel_producers.clone(),
+        )));
+    }
+    eprintln!("2. producers and consumer groups running on the source");
+
+    // 3. Local runtime.
+    let env: Vec<(String, String)> = vec![
+        ("FERRY_TABLE".into(), table.clone()),
+        (
+            "FERRY_SOURCE_BOOTSTRAP".into(),
+            source.bootstrap_servers.clone(),
+        ),
+        (
+            "FERRY_TARGET_BOOTSTRAP".into(),
+            target.bootstrap_servers.clone(),
+        ),
+        ("FERRY_TOPICS_INCLUDE".into(), format!("demo-.*-{suffix}")),
+        ("FERRY_GROUPS_INCLUDE".into(), format!(".*-{suffix}")),
+        ("FERRY_MIGRATION_ID".into(), migration_id.clone()),
+        ("FERRY_MIRROR_FUNCTION".into(), "mirror".into()),
+        ("FERRY_SOURCE_QUIET_MS".into(), "3000".into()),
+    ];
+    let api = LambdaApiServer::bind_from_env().await.context(
+        "cannot serve the local Lambda API (is another `ferry demo`/`ferry local` running?)",
+    )?;
+    let mut cutover_env = env.clone();
+    cutover_env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), api.endpoint_url()));
+    let hosts = [
+        FunctionHost::new(function(
+            "mirror",
+            mirror.clone(),
+            &env,
+            names.len() * args.pollers as usize,
+            &logs.join(format!("{table}-mirror.log")),
+        ))?,
+        FunctionHost::new(function(
+            "validate",
+            validate_bin,
+            &env,
+            2,
+            &logs.join(format!("{table}-validate.log")),
+        ))?,
+        FunctionHost::new(function(
+            "cutover",
+            cutover_bin,
+            &cutover_env,
+            4,
+            &logs.join(format!("{table}-cutover.log")),
+        ))?,
+    ];
+    for h in &hosts {
+        api.register_function(
+            h.config().name.clone(),
+            Arc::new(h.clone()) as Arc<dyn Invoker>,
+        );
+    }
+    let mirror_invoker: Arc<dyn Invoker> = Arc::new(hosts[0].clone());
+    let stop_mappings = CancellationToken::new();
+    let mut mapping_tasks = Vec::new();
+    for t in &names {
+        let mut c = EsmConfig::new(
+            &source.bootstrap_servers,
+            t,
+            format!("ferry-demo-{suffix}-{t}"),
+            "mirror",
+        );
+        c.batch_size = args.batch_size as usize;
+        c.batching_window = Duration::from_millis(100);
+        c.pollers = args.pollers as usize;
+        c.retry_initial_backoff = Duration::from_millis(50);
+        c.retry_max_backoff = Duration::from_secs(2);
+        let esm = EventSourceMapping::new(c, Arc::clone(&mirror_invoker))?;
+        api.register_mapping(&esm);
+        let token = stop_mappings.clone();
+        mapping_tasks.push(tokio::spawn(async move { esm.run(token).await }));
+    }
+    eprintln!(
+        "3. local runtime: mirror, validate and cutover behind the Lambda API at {}; {} event source mappings",
+        api.endpoint_url(),
+        names.len()
+    );
+
+    // 4. The cutover state machine.
+    let sfn = cutover::sfn_client().await;
+    let machine =
+        cutover::deploy_local(&sfn, cutover::LOCAL_STATE_MACHINE, "cutover", "validate").await?;
+    let input = json!({
+        "groups": groups,
+        "lag_threshold": 3000,
+        "catch_up_wait_seconds": 2,
+        "catch_up_max_checks": 90,
+        "group_stop_wait_seconds": 1,
+        "group_stop_max_checks": 60,
+        "drain_wait_seconds": 2,
+        "drain_max_checks": 60,
+    });
+    let execution = cutover::start(&sfn, &machine, &migration_id, &input).await?;
+    eprintln!(
+        "4. cutover state machine started: migration {migration_id}\n   (execution {execution})"
+    );
+
+    let mut approved = false;
+    let mut last_phase = None;
+    let mut last_line = Instant::now() - Duration::from_secs(10);
+    let info = loop {
+        let info = cutover::describe(&sfn, &execution).await?;
+        let state = rx.borrow().clone();
+        if let Some(s) = &state {
+            if last_phase != Some(s.phase) {
+                eprintln!(
+                    "   -> {}",
+                    paint(&format!("phase {}", s.phase), Color::Bold, colors)
+                );
+                last_phase = Some(s.phase);
+            }
+            if !approved && s.phase == Phase::AwaitingApproval && s.approval_token.is_some() {
+                eprintln!("   consumers moved; approving the producer cutover (as `ferry cutover approve {migration_id}` would)");
+                cutover::approve(&sfn, &store, &migration_id, "ferry demo").await?;
+                approved = true;
+            }
+        }
+        if last_line.elapsed() >= Duration::from_secs(2) {
+            eprintln!(
+                "   {}",
+                progress_line(state.as_ref(), &reports, &producer_stats, t0)
+            );
+            last_line = Instant::now();
+        }
+        if info.finished() {
+            break info;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let succeeded = info.status == "SUCCEEDED";
+    if succeeded {
+        eprintln!("   state machine SUCCEEDED; producers write to the target");
+        tokio::time::sleep(AFTER_CUTOVER).await;
+    } else {
+        eprintln!(
+            "   {}",
+            paint(
+                &format!(
+                    "state machine {}: {} {}",
+                    info.status,
+                    info.error.clone().unwrap_or_default(),
+                    info.cause.clone().unwrap_or_default()
+                ),
+                Color::Red,
+                colors
+            )
+        );
+    }
+
+    // 5. Stop producers, let consumers finish, check.
+    cancel_producers.cancel();
+    for t in producer_tasks {
+        t.await.context("producer task")??;
+    }
+    let produced: BTreeMap<String, u64> = names
+        .iter()
+        .zip(&producer_stats)
+        .map(|(n, s)| (n.clone(), per_topic + s.total()))
+        .collect();
+    let total_produced: u64 = produced.values().sum();
+    let drain_deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = reports.iter().all(|(_, r)| {
+            let r = r.lock().unwrap_or_else(PoisonError::into_inner);
+            produced
+                .iter()
+                .all(|(t, n)| r.consumed.get(t).copied().unwrap_or(0) >= *n)
+        });
+        if done || Instant::now() >= drain_deadline || !succeeded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    cancel_apps.cancel();
+    for t in consumer_tasks {
+        t.await.context("consumer task")??;
+    }
+    let _ = watcher.await;
+    stop_mappings.cancel();
+    for t in mapping_tasks {
+        let _ = t.await;
+    }
+    api.shutdown();
+    for h in &hosts {
+        h.shutdown().await;
+    }
+
+    // Checks.
+    let to_source: u64 = producer_stats
+        .iter()
+        .map(|s| s.to_source.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    let to_target: u64 = producer_stats
+        .iter()
+        .map(|s| s.to_target.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    let mut source_records: i64 = 0;
+    for t in &names {
+        for p in 0..args.partitions {
+            let (low, high) =
+                ferry_kafka::reader::watermarks(&source, &ferry_core::TopicPartition::new(t, p))
+                    .await?;
+            source_records += high - low;
+        }
+    }
+    let mut checks: Vec<(String, bool)> =
+        vec![(format!("cutover state machine {}", info.status), succeeded)];
+    checks.push((
+        format!(
+            "producers: {} records to the source, then {} to the target only (source holds {} = preload + live)",
+            thousands(to_source as i64),
+            thousands(to_target as i64),
+            thousands(source_records)
+        ),
+        to_target > 0 && source_records == (per_topic * names.len() as u64 + to_source) as i64,
+    ));
+    for (g, r) in &reports {
+        let r = r.lock().unwrap_or_else(PoisonError::into_inner);
+        let consumed: u64 = r.consumed.values().sum();
+        let complete = produced
+            .iter()
+            .all(|(t, n)| r.consumed.get(t).copied().unwrap_or(0) == *n);
+        checks.push((
+            format!(
+                "group {g}: {} of {} records, {} from the source then {} from the target, {} gaps/duplicates{}",
+                thousands(consumed as i64),
+                thousands(total_produced as i64),
+                thousands(r.from_source as i64),
+                thousands(r.from_target as i64),
+                r.violations.len(),
+                r.violations.first().map_or(String::new(), |v| format!(" (first: {v})"))
+            ),
+            complete && r.violations.is_empty() && r.on == Some(Cluster::Target) && r.from_target > 0,
+        ));
+    }
+    let final_report = store
+        .get_report(&migration_id, "final")
+        .await?
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let ok = checks.iter().all(|(_, ok)| *ok);
+    let out_colors = stdout_colors();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let j = json!({
+            "ok": ok,
+            "migration_id": migration_id,
+            "execution": {"status": info.status, "error": info.error, "cause": info.cause},
+            "checks": checks.iter().map(|(what, ok)| json!({"check": what, "ok": ok})).collect::<Vec<_>>(),
+            "report": final_report,
+            "seconds": t0.elapsed().as_secs_f64(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
+    } else {
+        writeln!(
+            out,
+            "\nFerry migration report — {migration_id} ({:.1} s)",
+            t0.elapsed().as_secs_f64()
+        )?;
+        if let Some(r) = &final_report {
+            if let Some(history) = r.get("history").and_then(|h| h.as_array()) {
+                let start = history
+                    .first()
+                    .and_then(|h| h["at_ms"].as_i64())
+                    .unwrap_or(0);
+                for h in history {
+                    writeln!(
+                        out,
+                        "  +{:>6.1}s  {}",
+                        (h["at_ms"].as_i64().unwrap_or(start) - start) as f64 / 1000.0,
+                        h["what"].as_str().unwrap_or("")
+                    )?;
+                }
+            }
+            if let Some(v) = r.get("validation").filter(|v| !v.is_null()) {
+                writeln!(
+                    out,
+                    "  last validation: {} ({} mode, {} partitions, {} mismatches, lag {})",
+                    v["verdict"].as_str().unwrap_or("?"),
+                    v["mode"].as_str().unwrap_or("?"),
+                    v["partitions"].as_array().map_or(0, Vec::len),
+                    v["mismatches"].as_array().map_or(0, Vec::len),
+                    v["lag"]["total"]
+                )?;
+            }
+        }
+        for (what, pass) in &checks {
+            let mark = if *pass {
+                paint("PASS", Color::Green, out_colors)
+            } else {
+                paint("FAIL", Color::Red, out_colors)
+            };
+            writeln!(out, "  {mark}  {what}")?;
+        }
+        writeln!(
+            out,
+            "{}",
+            if ok {
+                paint("Migration complete: consumers and producers run on the target; nothing lost, nothing duplicated.", Color::Green, out_colors)
+            } else {
+                paint(
+                    "Migration demo FAILED (see above and the function logs).",
+                    Color::Red,
+                    out_colors,
+                )
+            }
+        )?;
+    }
+    Ok(ok)
+}
