@@ -342,3 +342,45 @@ pub async fn assert_mirrored(topic: &str, partitions: i32, expected_total: u64) 
         );
     }
 }
+
+/// The test binary's Lambda API server on `FERRY_LAMBDA_API` (moto's Step Functions sends its
+/// Lambda tasks there), on a dedicated runtime so it outlives every test's own. One test binary
+/// at a time may serve it (cargo runs test binaries one after another); tests register their
+/// functions under unique names.
+pub fn lambda_api_server() -> &'static ferry_local::LambdaApiServer {
+    use ferry_local::LambdaApiServer;
+    static SERVER: std::sync::OnceLock<LambdaApiServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("lambda-api".to_owned())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("Lambda API runtime");
+                rt.block_on(async move {
+                    let addr = LambdaApiServer::addr_from_env().expect("FERRY_LAMBDA_API");
+                    match LambdaApiServer::bind(addr).await {
+                        Ok(server) => {
+                            // The receiver only goes away if the test binary is exiting.
+                            let _ = tx.send(Ok(server));
+                            std::future::pending::<()>().await;
+                        }
+                        Err(err) => {
+                            let _ = tx.send(Err(format!(
+                                "{err} ({:?}); is another process (ferry local, ferry demo, another test binary) serving the Lambda API?",
+                                std::error::Error::source(&err)
+                            )));
+                        }
+                    }
+                });
+            })
+            .expect("Lambda API thread");
+        match rx.recv().expect("Lambda API thread ended") {
+            Ok(server) => server,
+            Err(err) => panic!("{err}"),
+        }
+    })
+}

@@ -22,49 +22,15 @@ use ferry_tests::*;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// A role ARN for `CreateStateMachine` (moto does not check it).
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ferry-tests-sfn";
 
-/// The binary-wide Lambda API server, on a dedicated runtime so it outlives every test's own.
 fn server() -> &'static LambdaApiServer {
-    static SERVER: OnceLock<LambdaApiServer> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("lambda-api".to_owned())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("Lambda API runtime");
-                rt.block_on(async move {
-                    let addr = LambdaApiServer::addr_from_env().expect("FERRY_LAMBDA_API");
-                    match LambdaApiServer::bind(addr).await {
-                        Ok(server) => {
-                            // The receiver only goes away if the test binary is exiting.
-                            let _ = tx.send(Ok(server));
-                            std::future::pending::<()>().await;
-                        }
-                        Err(err) => {
-                            let _ = tx.send(Err(format!(
-                                "{err} ({:?}); is another process (ferry local, another test binary) serving the Lambda API?",
-                                std::error::Error::source(&err)
-                            )));
-                        }
-                    }
-                });
-            })
-            .expect("Lambda API thread");
-        match rx.recv().expect("Lambda API thread ended") {
-            Ok(server) => server,
-            Err(err) => panic!("{err}"),
-        }
-    })
+    ferry_tests::lambda_api_server()
 }
 
 async fn aws() -> aws_config::SdkConfig {

@@ -1,0 +1,371 @@
+//! The cutover state machine (`infra/statemachine/cutover.asl.json`) executed by moto's Step
+//! Functions against the real `validate` and `cutover` binaries (local Lambda API), driven into
+//! its Catch paths:
+//!
+//! * the mirror never gets under the lag threshold → times out → rollback, nothing moved;
+//! * a checksum mismatch on the target → `Ferry.ValidationFailed` → stops before any group moves;
+//! * a group that never stops on the source is reported and left there while the other group
+//!   moves; an abort at the approval gate then rolls back, and the moved group returns to the
+//!   source at its exact offsets.
+//!
+//! The happy path end to end (apps really switched) is `ferry demo`, run by `tests/demo.rs`.
+
+use ferry_core::migration::{GroupPhase, MigrationState, Phase, ProducerPhase};
+use ferry_core::ports::{MigrationStore, ProgressCommit, ProgressStore};
+use ferry_core::{Progress, TopicPartition};
+use ferry_local::{FunctionConfig, FunctionHost, Invoker, LogTarget};
+use ferry_tests::{
+    create_mirrored_topic, init_tracing, lambda_api_server, unique, MirrorRig, SOURCE, TARGET,
+};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One migration under test: functions registered under unique names, its own state machine.
+struct Cutover {
+    table: String,
+    store: ferry_aws::DynamoStateStore,
+    sfn: aws_sdk_sfn::Client,
+    machine: String,
+    hosts: Vec<FunctionHost>,
+}
+
+impl Cutover {
+    async fn new(rig: &MirrorRig, topic: &str) -> Self {
+        let api = lambda_api_server();
+        let suffix = unique("co");
+        let env: Vec<(String, String)> = [
+            ("FERRY_TABLE", rig.table.as_str()),
+            ("FERRY_SOURCE_BOOTSTRAP", SOURCE),
+            ("FERRY_TARGET_BOOTSTRAP", TARGET),
+            ("FERRY_TOPICS_INCLUDE", topic),
+            ("FERRY_SOURCE_QUIET_MS", "1000"),
+            ("FERRY_MIRROR_FUNCTION", "mirror-not-deployed"),
+            ("RUST_LOG", "info"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([("AWS_ENDPOINT_URL_LAMBDA".to_string(), api.endpoint_url())])
+        .collect();
+        let mut hosts = Vec::new();
+        for f in ["validate", "cutover"] {
+            let name = format!("{f}-{suffix}");
+            let mut c = FunctionConfig::new(&name, ferry_tests::bin_path(f));
+            c.env = env.clone();
+            c.sandboxes = 2;
+            c.timeout = Duration::from_secs(60);
+            c.log = LogTarget::File(std::env::temp_dir().join(format!("{}-{name}.log", rig.table)));
+            let host = FunctionHost::new(c).expect("function host");
+            api.register_function(&name, Arc::new(host.clone()) as Arc<dyn Invoker>);
+            hosts.push(host);
+        }
+        let sfn = ferry_cli::cutover::sfn_client().await;
+        let machine = ferry_cli::cutover::deploy_local(
+            &sfn,
+            &format!("cutover-{suffix}"),
+            &format!("cutover-{suffix}"),
+            &format!("validate-{suffix}"),
+        )
+        .await
+        .expect("state machine");
+        Self {
+            table: rig.table.clone(),
+            store: rig.store.clone(),
+            sfn,
+            machine,
+            hosts,
+        }
+    }
+
+    async fn start(&self, id: &str, input: Value) -> String {
+        ferry_cli::cutover::start(&self.sfn, &self.machine, id, &input)
+            .await
+            .expect("start execution")
+    }
+
+    async fn state(&self, id: &str) -> MigrationState {
+        let doc = self
+            .store
+            .load_migration(id)
+            .await
+            .expect("load")
+            .expect("migration exists");
+        serde_json::from_str(&doc.value).expect("state document")
+    }
+
+    async fn finish(&self, execution: &str) -> ferry_cli::cutover::ExecutionInfo {
+        let info = ferry_cli::cutover::wait(&self.sfn, execution, Duration::from_secs(240))
+            .await
+            .expect("describe");
+        assert!(info.finished(), "execution still running after 240 s: {info:?} (logs: /tmp/{}-*.log)", self.table);
+        info
+    }
+
+    async fn shutdown(self) {
+        for h in &self.hosts {
+            h.shutdown().await;
+        }
+    }
+}
+
+/// Produces `n` records with explicit timestamps to `topic` on `bootstrap`, round robin over
+/// `partitions`; `corrupt` may change record `i`'s value.
+async fn produce(bootstrap: &str, topic: &str, partitions: i32, n: usize, corrupt: Option<usize>) {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    // Recent explicit timestamps (old ones would be past the topics' 7-day retention, which
+    // preflight rightly reports as an error).
+    // One base per test binary, so source and hand-written target copies carry equal timestamps.
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64
+            - 600_000
+    });
+    for i in 0..n {
+        let key = format!("k{i}");
+        let value = if corrupt == Some(i) {
+            "corrupted".to_string()
+        } else {
+            format!("value-{i}")
+        };
+        p.send(
+            FutureRecord::to(topic)
+                .partition((i % partitions as usize) as i32)
+                .key(&key)
+                .payload(&value)
+                .timestamp(base + i as i64),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("produce");
+    }
+}
+
+/// Commits `offsets` for `group` on `bootstrap` without joining (the group stays Empty).
+fn commit(bootstrap: &str, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+            .expect("tpl");
+    }
+    for attempt in 0.. {
+        match c.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => return,
+            Err(e) if attempt < 20 => {
+                tracing::debug!(error = %e, "commit retry");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => panic!("commit {group}: {e}"),
+        }
+    }
+}
+
+fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> HashMap<i32, i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    c.committed_offsets(tpl, Duration::from_secs(20))
+        .expect("committed")
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A topic mirrored by the real mirror (then its mapping stops), plus a group committed on it.
+async fn mirrored_topic(rig: &MirrorRig, partitions: i32, n: usize) -> String {
+    let topic = unique("co-topic");
+    create_mirrored_topic(&topic, partitions, &[]).await;
+    produce(SOURCE, &topic, partitions, n, None).await;
+    let per = (n / partitions as usize) as i64;
+    rig.run_until_mirrored(
+        vec![rig.mapping(&topic)],
+        &[(topic.clone(), partitions, n as i64)],
+        Duration::from_secs(90),
+        async {},
+    )
+    .await;
+    assert!(per > 10);
+    topic
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_never_under_threshold_times_out_and_rolls_back() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    let topic = mirrored_topic(&rig, 2, 200).await;
+    let group = unique("co-group");
+    commit(SOURCE, &group, &topic, &[(0, 40), (1, 60)]);
+    let co = Cutover::new(&rig, &topic).await;
+    let id = unique("lag");
+    let execution = co
+        .start(
+            &id,
+            json!({"groups": [group], "lag_threshold": -1, "catch_up_max_checks": 2, "catch_up_wait_seconds": 1}),
+        )
+        .await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.error.as_deref(), Some("Ferry.RolledBack"), "{info:?}");
+    let s = co.state(&id).await;
+    assert_eq!(s.phase, Phase::RolledBack);
+    assert!(
+        s.cause.as_deref().unwrap_or("").contains("mirror lag stayed above"),
+        "{:?}",
+        s.cause
+    );
+    assert_eq!(s.groups[&group].phase, GroupPhase::OnSource);
+    assert!(committed(TARGET, &group, &topic, 2).is_empty(), "nothing committed on the target");
+    co.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_mismatch_stops_before_any_group_moves() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    // A "mirrored" topic whose target copy has one corrupted record (written by hand, progress
+    // recorded as if the mirror had written it).
+    let topic = unique("co-corrupt");
+    create_mirrored_topic(&topic, 2, &[]).await;
+    produce(SOURCE, &topic, 2, 100, None).await;
+    produce(TARGET, &topic, 2, 100, Some(41)).await;
+    for p in 0..2 {
+        let tp = TopicPartition::new(&topic, p);
+        let initial = Progress::initial(0, 0);
+        rig.store.init_progress(&tp, initial).await.expect("init");
+        rig.store
+            .commit_progress(&[ProgressCommit {
+                tp,
+                expected: initial,
+                new: Progress {
+                    next_source: 50,
+                    next_target: 50,
+                },
+                segments: vec![],
+            }])
+            .await
+            .expect("progress");
+    }
+    let group = unique("co-group");
+    commit(SOURCE, &group, &topic, &[(0, 50), (1, 50)]);
+    let co = Cutover::new(&rig, &topic).await;
+    let id = unique("mismatch");
+    let execution = co.start(&id, json!({"groups": [group]})).await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.error.as_deref(), Some("Ferry.RolledBack"), "{info:?}");
+    let s = co.state(&id).await;
+    let cause = s.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains("Ferry.ValidationFailed") && cause.contains(&topic),
+        "cause names the failure and topic: {cause}"
+    );
+    // Record 41 is partition 1, offset 20.
+    assert!(cause.contains("offset 20"), "cause names the first differing offset: {cause}");
+    assert_eq!(s.groups[&group].phase, GroupPhase::OnSource, "no group moved");
+    assert!(committed(TARGET, &group, &topic, 2).is_empty());
+    co.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_that_never_stops_is_reported_others_move_then_abort_rolls_back_exactly() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    let topic = mirrored_topic(&rig, 2, 300).await;
+    let idle = unique("co-idle");
+    let busy = unique("co-busy");
+    commit(SOURCE, &idle, &topic, &[(0, 70), (1, 150)]);
+    // A consumer of `busy` that keeps its membership for the whole test.
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", SOURCE)
+        .set("group.id", &busy)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    member.subscribe(&[&topic]).expect("subscribe");
+    let stop_polling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let stop = Arc::clone(&stop_polling);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = member.poll(Duration::from_millis(100));
+            }
+        })
+    };
+    let co = Cutover::new(&rig, &topic).await;
+    let id = unique("abort");
+    let execution = co
+        .start(
+            &id,
+            json!({"groups": [idle, busy], "group_stop_max_checks": 3, "group_stop_wait_seconds": 1}),
+        )
+        .await;
+    // Wait for the approval gate.
+    let mut state = None;
+    for _ in 0..240 {
+        let Some(doc) = co.store.load_migration(&id).await.expect("load") else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        let s: MigrationState = serde_json::from_str(&doc.value).expect("state");
+        if s.phase == Phase::AwaitingApproval && s.approval_token.is_some() {
+            state = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = state.expect("reached the approval gate");
+    assert_eq!(s.groups[&idle].phase, GroupPhase::Moved);
+    assert_eq!(s.groups[&busy].phase, GroupPhase::NotStopped);
+    assert!(s.groups[&busy].note.as_deref().unwrap_or("").contains("still active"));
+    assert_eq!(
+        committed(TARGET, &idle, &topic, 2),
+        HashMap::from([(0, 70), (1, 150)]),
+        "exact translation committed on the target"
+    );
+    // The moved group consumes a little on the target before the operator aborts.
+    commit(TARGET, &idle, &topic, &[(0, 90), (1, 150)]);
+    ferry_cli::cutover::abort(&co.sfn, &co.store, &id, "operator abort in test")
+        .await
+        .expect("abort");
+    let info = co.finish(&execution).await;
+    assert_eq!(info.error.as_deref(), Some("Ferry.RolledBack"), "{info:?}");
+    let s = co.state(&id).await;
+    assert_eq!(s.phase, Phase::RolledBack);
+    assert_eq!(s.producers, ProducerPhase::Source);
+    assert_eq!(s.groups[&idle].phase, GroupPhase::RolledBack);
+    assert_eq!(
+        committed(SOURCE, &idle, &topic, 2),
+        HashMap::from([(0, 90), (1, 150)]),
+        "the group resumes on the source exactly where it stopped on the target"
+    );
+    let cause = s.cause.unwrap_or_default();
+    assert!(cause.contains("Ferry.Aborted"), "cause: {cause}");
+    stop_polling.store(true, std::sync::atomic::Ordering::Relaxed);
+    poller.join().expect("poller");
+    co.shutdown().await;
+}
