@@ -40,6 +40,102 @@ pub enum Command {
     /// Measure the source topics' write rates and sizes, assign volume tiers and write the
     /// event source mappings that infra/template.yaml deploys (infra/mappings.yaml).
     Plan(crate::plan::PlanArgs),
+    /// Operate the cutover state machine: start a migration, watch it, approve or abort the
+    /// producer cutover.
+    #[command(subcommand)]
+    Cutover(CutoverCommand),
+    /// Run a validation now (invokes the `validate` function through the Lambda API: AWS, or
+    /// the local runtime with `AWS_ENDPOINT_URL_LAMBDA`) and print its report.
+    Validate(ValidateArgs),
+}
+
+/// Where the migration's state and state machine live.
+#[derive(Debug, Clone, Args)]
+pub struct MigrationArgs {
+    /// DynamoDB state table.
+    #[arg(long, env = "FERRY_TABLE")]
+    pub table: String,
+    /// The cutover state machine (default: the local `ferry-cutover` on moto).
+    #[arg(long, env = "FERRY_STATE_MACHINE_ARN")]
+    pub state_machine_arn: Option<String>,
+    /// Print JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ferry cutover ...`.
+#[derive(Debug, Subcommand)]
+pub enum CutoverCommand {
+    /// Start a migration (an execution named after the migration id).
+    Start {
+        /// Migration id (execution name).
+        id: String,
+        /// Consumer groups to move (default: every source group with offsets on mirrored
+        /// topics that the cutover function's group filter matches).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Start when at most this many records are not mirrored yet.
+        #[arg(long, default_value_t = 1000)]
+        lag_threshold: i64,
+        /// What to do with a group that does not stop in time: `continue` (report it, it stays
+        /// on the source) or `fail` (roll back).
+        #[arg(long, default_value = "continue")]
+        on_group_timeout: String,
+        /// Where things live.
+        #[command(flatten)]
+        at: MigrationArgs,
+    },
+    /// Phase, groups, producers, approval, execution status; `--watch` refreshes until it ends.
+    Status {
+        /// Migration id.
+        id: String,
+        /// Refresh every 2 s until the execution ends.
+        #[arg(long)]
+        watch: bool,
+        /// Where things live.
+        #[command(flatten)]
+        at: MigrationArgs,
+    },
+    /// Approve the producer cutover (the state machine waits for it).
+    Approve {
+        /// Migration id.
+        id: String,
+        /// Who approves (recorded in the execution history).
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+        /// Where things live.
+        #[command(flatten)]
+        at: MigrationArgs,
+    },
+    /// Abort at the approval gate: the state machine rolls back (moved groups return to the
+    /// source at their exact offsets, producers stay on the source).
+    Abort {
+        /// Migration id.
+        id: String,
+        /// Why (recorded).
+        #[arg(long, default_value = "aborted by the operator")]
+        reason: String,
+        /// Where things live.
+        #[command(flatten)]
+        at: MigrationArgs,
+    },
+}
+
+/// `ferry validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// `lag` (offsets only) or `full` (counts and content).
+    #[arg(long, default_value = "full")]
+    pub mode: String,
+    /// Migration id the report is stored under.
+    #[arg(long, default_value = "default")]
+    pub migration_id: String,
+    /// The validate function's name.
+    #[arg(long, default_value = "validate")]
+    pub function: String,
+    /// Print the whole JSON report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Source and target clusters.

@@ -9,6 +9,7 @@
 //! The migration id is the execution name. `approve` and `abort` answer the producer approval
 //! gate with the task token the cutover function stored in the migration's state document.
 
+use crate::args::{CutoverCommand, MigrationArgs, ValidateArgs};
 use anyhow::Context as _;
 use aws_sdk_sfn::types::ExecutionStatus;
 use ferry_aws::DynamoStateStore;
@@ -295,6 +296,136 @@ pub fn status_lines(state: &MigrationState, execution: Option<&ExecutionInfo>) -
         out.push(format!("  cause: {c}"));
     }
     out
+}
+
+async fn store_for(table: &str) -> DynamoStateStore {
+    DynamoStateStore::new(ferry_aws::client_from_env().await, table.to_string())
+}
+
+async fn machine_arn(client: &aws_sdk_sfn::Client, at: &MigrationArgs) -> anyhow::Result<String> {
+    match &at.state_machine_arn {
+        Some(arn) => Ok(arn.clone()),
+        None => deploy_local(client, LOCAL_STATE_MACHINE, "cutover", "validate").await,
+    }
+}
+
+/// Runs `ferry cutover ...`.
+pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
+    let client = sfn_client().await;
+    match command {
+        CutoverCommand::Start {
+            id,
+            groups,
+            lag_threshold,
+            on_group_timeout,
+            at,
+        } => {
+            let machine = machine_arn(&client, &at).await?;
+            let mut input =
+                json!({"lag_threshold": lag_threshold, "on_group_timeout": on_group_timeout});
+            if !groups.is_empty() {
+                input["groups"] = json!(groups);
+            }
+            let execution = start(&client, &machine, &id, &input).await?;
+            if at.json {
+                println!(
+                    "{}",
+                    json!({"migration_id": id, "execution_arn": execution})
+                );
+            } else {
+                println!("started migration {id}\n  execution {execution}\n  watch it: ferry cutover status {id} --watch");
+            }
+            Ok(true)
+        }
+        CutoverCommand::Status { id, watch, at } => {
+            let store = store_for(&at.table).await;
+            let machine = machine_arn(&client, &at).await?;
+            let arn = execution_arn(&machine, &id);
+            loop {
+                let execution = describe(&client, &arn).await.ok();
+                let state = load_state(&store, &id).await?;
+                match (&state, at.json) {
+                    (Some(s), true) => println!("{}", status_json(s, execution.as_ref())),
+                    (Some(s), false) => {
+                        for line in status_lines(s, execution.as_ref()) {
+                            println!("{line}");
+                        }
+                    }
+                    (None, _) => println!(
+                        "migration {id}: no state yet (execution {})",
+                        execution.as_ref().map_or("unknown", |e| e.status.as_str())
+                    ),
+                }
+                let done = execution.as_ref().is_some_and(ExecutionInfo::finished);
+                if !watch || done {
+                    return Ok(execution.is_none_or(|e| e.status != "FAILED"));
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+        CutoverCommand::Approve { id, by, at } => {
+            let store = store_for(&at.table).await;
+            approve(&client, &store, &id, &by).await?;
+            println!("approved the producer cutover of {id}");
+            Ok(true)
+        }
+        CutoverCommand::Abort { id, reason, at } => {
+            let store = store_for(&at.table).await;
+            abort(&client, &store, &id, &reason).await?;
+            println!("aborted {id}: the state machine rolls back");
+            Ok(true)
+        }
+    }
+}
+
+/// Runs `ferry validate`: invokes the validate function and prints its report.
+pub async fn validate(args: &ValidateArgs) -> anyhow::Result<bool> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let payload = json!({"migration_id": args.migration_id, "mode": args.mode});
+    let out = lambda
+        .invoke()
+        .function_name(&args.function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+        .send()
+        .await
+        .context("Lambda Invoke of the validate function")?;
+    let body: Value = out
+        .payload()
+        .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+        .unwrap_or(Value::Null);
+    if let Some(kind) = out.function_error() {
+        anyhow::bail!(
+            "validate failed ({kind}): {}",
+            body["errorMessage"].as_str().unwrap_or("no message")
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!(
+            "validation {}: verdict {}, lag {} records ({} partitions behind), {} mismatches",
+            body["mode"].as_str().unwrap_or("?"),
+            body["verdict"].as_str().unwrap_or("?"),
+            body["lag"]["total"],
+            body["lag"]["partitions_behind"],
+            body["mismatches"].as_array().map_or(0, Vec::len)
+        );
+        for m in body["mismatches"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {}/{} at source offset {} / target offset {}: {}",
+                m["kind"].as_str().unwrap_or("?"),
+                m["topic"].as_str().unwrap_or("?"),
+                m["partition"],
+                m["source_offset"],
+                m["target_offset"],
+                m["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(body["verdict"] == "ok")
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! * `ferry local`: the local runtime, the mirror behind one event source mapping per topic,
 //!   until Ctrl-C ([`local`]).
 //! * `ferry status`: per-partition progress, lag and segments ([`status`]).
+//! * `ferry cutover start|status|approve|abort` and `ferry validate`: the operator's side of
+//!   the cutover state machine ([`cutover`]).
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
 //!
 //! [`args`] holds the clap definitions, [`runtime`] the local-runtime wiring shared by `demo`
@@ -34,5 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Local(args) => local::run(&args).await.map(|()| true),
         Command::Status(args) => status::run(&args).await.map(|()| true),
         Command::Plan(args) => plan::run(&args).await,
+        Command::Cutover(c) => cutover::run(c).await,
+        Command::Validate(args) => cutover::validate(&args).await,
     }
 }
