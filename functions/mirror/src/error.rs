@@ -67,7 +67,9 @@ impl MirrorError {
                 TargetError::Unavailable(_) | TargetError::Produce { .. } => FailureKind::Transient,
             },
             Self::Store(e) => match e {
-                StoreError::Unavailable(_) | StoreError::Conflict { .. } => FailureKind::Transient,
+                StoreError::Unavailable(_)
+                | StoreError::Conflict { .. }
+                | StoreError::VersionConflict { .. } => FailureKind::Transient,
                 StoreError::Corrupt { .. } => FailureKind::TargetIntegrity,
             },
         }
