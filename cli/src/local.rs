@@ -61,7 +61,21 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     );
     eprintln!("press Ctrl-C to stop");
 
-    let mut runtime = LocalRuntime::start(&options)?;
+    // The Lambda API: moto's Step Functions runs the cutover state machine's tasks here, and
+    // the cutover function disables the mappings here (`ferry cutover start ...`).
+    let api = ferry_local::LambdaApiServer::bind_from_env()
+        .await
+        .context(
+            "cannot serve the local Lambda API (is `ferry demo` or another `ferry local` running?)",
+        )?;
+    let mut runtime = LocalRuntime::start_with_api(&options, Some(&api))?;
+    let task_hosts = host_cutover_functions(&options, &api)?;
+    eprintln!(
+        "Lambda API on {} (functions: mirror{}); start a migration with `ferry cutover start <id> --table {}`",
+        api.endpoint_url(),
+        task_hosts.iter().map(|h| format!(", {}", h.config().name)).collect::<String>(),
+        args.table
+    );
     let stop_schedules = CancellationToken::new();
     let schedules = if args.schedules {
         start_schedules(&options, &stop_schedules)?
@@ -100,6 +114,10 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
         }
     };
     stop_schedules.cancel();
+    api.shutdown();
+    for h in &task_hosts {
+        h.shutdown().await;
+    }
     if let Some((host, runner)) = schedules {
         for (schedule, stats) in runner.join().await {
             eprintln!(
@@ -123,6 +141,49 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
 /// Starts the SAM template's schedules for the `checkpoint` binary next to this `ferry`
 /// binary (with the mirror's environment plus the source cluster, limited to the mirrored
 /// topics); `None` if it is missing.
+/// Hosts the state machine's task functions (`validate`, `cutover`, next to this binary) on the
+/// Lambda API, limited to the topics mirrored here.
+fn host_cutover_functions(
+    options: &RuntimeOptions,
+    api: &ferry_local::LambdaApiServer,
+) -> anyhow::Result<Vec<FunctionHost>> {
+    let exe = std::env::current_exe()?;
+    let include = options
+        .topics
+        .iter()
+        .map(|t| t.replace('.', "\\."))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut hosts = Vec::new();
+    for name in ["validate", "cutover"] {
+        let bin = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        if !bin.is_file() {
+            eprintln!(
+                "{name} not hosted: {} not found (cargo build -p {name})",
+                bin.display()
+            );
+            continue;
+        }
+        let mut config = options.function();
+        config.name = name.to_owned();
+        config.binary = bin;
+        config.sandboxes = 2;
+        config.log = LogTarget::File(log_file(&format!("ferry-local-{}-{name}", options.table)));
+        config.env.extend([
+            (
+                "FERRY_SOURCE_BOOTSTRAP".to_owned(),
+                options.source_bootstrap.clone(),
+            ),
+            ("FERRY_TOPICS_INCLUDE".to_owned(), include.clone()),
+            ("AWS_ENDPOINT_URL_LAMBDA".to_owned(), api.endpoint_url()),
+        ]);
+        let host = FunctionHost::new(config)?;
+        api.register_function(name, Arc::new(host.clone()));
+        hosts.push(host);
+    }
+    Ok(hosts)
+}
+
 fn start_schedules(
     options: &RuntimeOptions,
     stop: &CancellationToken,

@@ -92,14 +92,29 @@ struct Mapping {
 impl LocalRuntime {
     /// Starts the function host (processes start lazily) and every mapping.
     pub fn start(options: &RuntimeOptions) -> anyhow::Result<Self> {
+        Self::start_with_api(options, None)
+    }
+
+    /// Like [`LocalRuntime::start`], also publishing the mirror function and its mappings on
+    /// the local Lambda API (so the cutover function can disable them).
+    pub fn start_with_api(
+        options: &RuntimeOptions,
+        api: Option<&ferry_local::LambdaApiServer>,
+    ) -> anyhow::Result<Self> {
         let host = FunctionHost::new(options.function()).context("cannot host the mirror")?;
         let invoker: Arc<dyn Invoker> = Arc::new(host.clone());
+        if let Some(api) = api {
+            api.register_function(MIRROR, Arc::clone(&invoker));
+        }
         let shutdown = CancellationToken::new();
         let mut mappings = Vec::with_capacity(options.topics.len());
         for topic in &options.topics {
             let esm = EventSourceMapping::new(options.mapping(topic), Arc::clone(&invoker))
                 .with_context(|| format!("invalid mapping for topic {topic:?}"))?;
             let stats = esm.stats();
+            if let Some(api) = api {
+                api.register_mapping(&esm);
+            }
             let token = shutdown.clone();
             let task = tokio::spawn(async move { esm.run(token).await });
             mappings.push(Mapping {
