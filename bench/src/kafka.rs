@@ -34,7 +34,11 @@ fn options() -> AdminOptions {
 }
 
 /// Creates topics with `partitions` partitions (CreateTime) and waits until they have leaders.
-pub async fn create_topics(bootstrap: &str, names: &[String], partitions: i32) -> anyhow::Result<()> {
+pub async fn create_topics(
+    bootstrap: &str,
+    names: &[String],
+    partitions: i32,
+) -> anyhow::Result<()> {
     let admin = admin(bootstrap)?;
     for chunk in names.chunks(50) {
         let topics: Vec<NewTopic> = chunk
@@ -48,7 +52,9 @@ pub async fn create_topics(bootstrap: &str, names: &[String], partitions: i32) -
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => anyhow::bail!("cannot create topic {name} on {bootstrap}: {code}"),
+                Err((name, code)) => {
+                    anyhow::bail!("cannot create topic {name} on {bootstrap}: {code}")
+                }
             }
         }
     }
@@ -224,7 +230,7 @@ pub fn produce(spec: &ProduceSpec) -> anyhow::Result<Duration> {
                 Err((e, _)) => return Err(e).context("produce failed"),
             }
         }
-        if n % 1024 == 0 {
+        if n.is_multiple_of(1024) {
             producer.poll(Duration::ZERO);
         }
     }

@@ -16,7 +16,10 @@ mod run;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry-bench", about = "Ferry benchmark harness (see BENCHMARKS.md)")]
+#[command(
+    name = "ferry-bench",
+    about = "Ferry benchmark harness (see BENCHMARKS.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

@@ -47,9 +47,10 @@ pub fn run(args: &PipeArgs) -> anyhow::Result<()> {
         std::thread::spawn(move || {
             rt.block_on(async {
                 use tokio::signal::unix::{signal, SignalKind};
-                if let (Ok(mut term), Ok(mut int)) =
-                    (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-                {
+                if let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) {
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = int.recv() => {}
@@ -105,7 +106,6 @@ pub fn run(args: &PipeArgs) -> anyhow::Result<()> {
             record = record.timestamp(ts);
         }
         if let Some(h) = m.headers() {
-            use rdkafka::message::Headers as _;
             record = record.headers(h.detach());
         }
         loop {
@@ -119,7 +119,7 @@ pub fn run(args: &PipeArgs) -> anyhow::Result<()> {
             }
         }
         n += 1;
-        if n % 512 == 0 {
+        if n.is_multiple_of(512) {
             producer.poll(Duration::ZERO);
         }
     }

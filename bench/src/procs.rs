@@ -56,7 +56,11 @@ fn all_processes() -> HashMap<u32, ProcStat> {
     let mut out = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            {
                 if let Some(s) = stat(pid) {
                     out.insert(pid, s);
                 }

@@ -59,13 +59,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub mirror_bin: PathBuf,
     /// Source bootstrap servers.
-    #[arg(long, env = "FERRY_SOURCE_BOOTSTRAP", default_value = "127.0.0.1:19092")]
+    #[arg(
+        long,
+        env = "FERRY_SOURCE_BOOTSTRAP",
+        default_value = "127.0.0.1:19092"
+    )]
     pub source: String,
     /// Target bootstrap servers.
-    #[arg(long, env = "FERRY_TARGET_BOOTSTRAP", default_value = "127.0.0.1:29092")]
+    #[arg(
+        long,
+        env = "FERRY_TARGET_BOOTSTRAP",
+        default_value = "127.0.0.1:29092"
+    )]
     pub target: String,
     /// moto endpoint.
-    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:4566")]
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:4566"
+    )]
     pub moto: String,
     /// Partitions of W1 and W2 topics.
     #[arg(long, default_value = "12")]
@@ -237,7 +249,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     .await;
     // Clean up: source topics and anything left with the run id on either cluster.
     eprintln!("cleaning up topics of {run} ...");
-    kafka::delete_topics(&args.source, &created_source).await.ok();
+    kafka::delete_topics(&args.source, &created_source)
+        .await
+        .ok();
     for b in [&args.source, &args.target] {
         if let Ok(left) = kafka::list_topics(b, &run) {
             kafka::delete_topics(b, &left).await.ok();
@@ -354,14 +368,19 @@ async fn w1(
         key_prefix: "m",
     })
     .await?;
-    eprintln!(
-        "  produced to the source in {:.1} s",
-        took.as_secs_f64()
-    );
+    eprintln!("  produced to the source in {:.1} s", took.as_secs_f64());
     for system in ["ferry", "mm2", "pipe"] {
         if wants(ctx, system) {
-            let r = bulk(ctx, "w1", system, std::slice::from_ref(&topic), a.partitions, n, a.partitions as usize)
-                .await?;
+            let r = bulk(
+                ctx,
+                "w1",
+                system,
+                std::slice::from_ref(&topic),
+                a.partitions,
+                n,
+                a.partitions as usize,
+            )
+            .await?;
             print_one(&r);
             results.push(r);
         }
@@ -526,8 +545,14 @@ async fn start_system(
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    let moto = if system == "ferry" { moto_pid(&a.root).map(Sampler::start) } else { None };
-    let child = cmd.spawn().with_context(|| format!("cannot start {system}"))?;
+    let moto = if system == "ferry" {
+        moto_pid(&a.root).map(Sampler::start)
+    } else {
+        None
+    };
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {system}"))?;
     let sampler = Sampler::start(child.id());
     Ok(Running {
         child,
@@ -686,7 +711,15 @@ async fn paced(
     let sources = vec![topic.to_owned()];
     let targets = vec![target_name(system, topic)];
     kafka::create_topics(&a.target, &targets, a.partitions).await?;
-    let running = start_system(ctx, "w2", system, &sources, a.partitions, a.partitions as usize).await?;
+    let running = start_system(
+        ctx,
+        "w2",
+        system,
+        &sources,
+        a.partitions,
+        a.partitions as usize,
+    )
+    .await?;
     let warm_n = 4 * a.partitions as u64;
     let (warm_tx, warm_rx) = std::sync::mpsc::channel();
     let (target, t2, partitions) = (a.target.clone(), targets.clone(), a.partitions);
@@ -705,13 +738,16 @@ async fn paced(
         key_prefix: "w",
     })
     .await?;
-    let warmed = tokio::task::spawn_blocking(move || warm_rx.recv_timeout(Duration::from_secs(180)))
-        .await?;
+    let warmed =
+        tokio::task::spawn_blocking(move || warm_rx.recv_timeout(Duration::from_secs(180))).await?;
     if warmed.is_err() {
         eprintln!("  {system}: warm-up records did not arrive within 180 s");
     }
     let warm_s = running.started.elapsed().as_secs_f64();
-    eprintln!("  {system}: warm after {warm_s:.1} s; producing {expected} records at {} /s", a.w2_rate);
+    eprintln!(
+        "  {system}: warm after {warm_s:.1} s; producing {expected} records at {} /s",
+        a.w2_rate
+    );
     let spec = ProduceSpec {
         bootstrap: a.source.clone(),
         topics: sources.clone(),
@@ -731,7 +767,9 @@ async fn paced(
         records: latency.records as i64,
         complete: latency.records >= expected,
         records_per_s: latency.records as f64 / produced.as_secs_f64().max(1e-3),
-        mb_per_s: latency.records as f64 * bytes_per_record() / 1e6 / produced.as_secs_f64().max(1e-3),
+        mb_per_s: latency.records as f64 * bytes_per_record()
+            / 1e6
+            / produced.as_secs_f64().max(1e-3),
         wall_s: done_s,
         latency: Some(latency),
         cpu_s_per_gb: usage.cpu_seconds / gb.max(1e-9),
@@ -755,18 +793,27 @@ async fn perf(ctx: &Ctx, n: u64) -> anyhow::Result<SystemResult> {
         .arg(VALUE_BYTES.to_string())
         .args(["--throughput", "-1", "--producer-props"])
         .arg(format!("bootstrap.servers={}", a.target))
-        .args(["acks=all", "linger.ms=5", "batch.size=262144", "compression.type=lz4"])
+        .args([
+            "acks=all",
+            "linger.ms=5",
+            "batch.size=262144",
+            "compression.type=lz4",
+        ])
         .env("FERRY_TOOL_HEAP", &a.jvm_heap)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log)?)
         .stderr(Stdio::inherit());
     let started = Instant::now();
-    let mut child = cmd.spawn().context("cannot start kafka-producer-perf-test")?;
+    let mut child = cmd
+        .spawn()
+        .context("cannot start kafka-producer-perf-test")?;
     let sampler = Sampler::start(child.id());
     let status = tokio::task::spawn_blocking(move || child.wait()).await??;
     let wall = started.elapsed().as_secs_f64();
     let usage = sampler.finish();
-    kafka::delete_topics(&a.target, std::slice::from_ref(&topic)).await.ok();
+    kafka::delete_topics(&a.target, std::slice::from_ref(&topic))
+        .await
+        .ok();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let summary = text
         .lines()
@@ -774,7 +821,10 @@ async fn perf(ctx: &Ctx, n: u64) -> anyhow::Result<SystemResult> {
         .find(|l| l.contains("records sent"))
         .map(str::to_owned);
     if !status.success() || summary.is_none() {
-        anyhow::bail!("kafka-producer-perf-test failed ({status}); log: {}", log.display());
+        anyhow::bail!(
+            "kafka-producer-perf-test failed ({status}); log: {}",
+            log.display()
+        );
     }
     let summary = summary.unwrap_or_default();
     // "2000000 records sent, 123456.7 records/sec (120.56 MB/sec), ..."
@@ -855,11 +905,17 @@ pub fn table(report: &Report) -> String {
         s,
         "| workload | system | records | records/s | MB/s | p50 ms | p99 ms | peak RSS MB | CPU s | CPU s/GB | wall s | notes |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for r in &report.results {
-        let (p50, p99) = r.latency.as_ref().map_or(("–".to_owned(), "–".to_owned()), |l| {
-            (format!("{:.0}", l.p50_ms), format!("{:.0}", l.p99_ms))
-        });
+        let (p50, p99) = r
+            .latency
+            .as_ref()
+            .map_or(("–".to_owned(), "–".to_owned()), |l| {
+                (format!("{:.0}", l.p50_ms), format!("{:.0}", l.p99_ms))
+            });
         let mut notes = String::new();
         if !r.complete {
             notes.push_str("INCOMPLETE; ");
@@ -880,7 +936,11 @@ pub fn table(report: &Report) -> String {
             );
         }
         if let Some(p) = &r.perf_summary {
-            let _ = write!(notes, "{}", p.split(',').take(4).collect::<Vec<_>>().join(","));
+            let _ = write!(
+                notes,
+                "{}",
+                p.split(',').take(4).collect::<Vec<_>>().join(",")
+            );
         }
         let _ = writeln!(
             s,
