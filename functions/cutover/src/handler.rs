@@ -789,3 +789,290 @@ fn first_error(preflight: &Value) -> String {
         .unwrap_or("preflight reported errors")
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::memory::{InMemoryGroups, InMemoryMappings, InMemoryStateStore};
+    use ferry_core::migration::ProducerPhase;
+    use ferry_core::{Progress, Segment};
+
+    type Handler = CutoverHandler<
+        InMemoryStateStore,
+        InMemoryGroups,
+        InMemoryGroups,
+        InMemoryMappings,
+        NoPreflight,
+    >;
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    /// Partition t-0 mirrored up to source 100 / target 100 (one plain segment); group `g`
+    /// committed `committed` on the source; one mirror mapping.
+    fn setup(committed: i64) -> (Handler, InMemoryGroups, InMemoryGroups, InMemoryMappings) {
+        let store = InMemoryStateStore::new();
+        store.set_progress(
+            &tp(),
+            Some(Progress {
+                next_source: 100,
+                next_target: 100,
+            }),
+        );
+        store.put_segments(
+            &tp(),
+            &[Segment {
+                source_start: 0,
+                target_start: 0,
+            }],
+        );
+        let source = InMemoryGroups::new();
+        source.add_topic("t");
+        source.commit_source("g", &tp(), committed);
+        source.set_end_offset(&tp(), 100);
+        let target = InMemoryGroups::new();
+        let mappings = InMemoryMappings::default();
+        mappings.add("mirror", "t");
+        let handler = CutoverHandler::new(
+            store,
+            source.clone(),
+            target.clone(),
+            mappings.clone(),
+            NoPreflight,
+            CutoverSettings {
+                policy: ReplicationPolicy::Identity,
+                topics: TopicFilter::from_lists("", "").unwrap(),
+                groups: GroupFilter::from_lists("", "").unwrap(),
+                mirror_function: "mirror".into(),
+                quiet_ms: 0,
+            },
+        );
+        (handler, source, target, mappings)
+    }
+
+    fn task(v: Value) -> Task {
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn run(h: &Handler, v: Value) -> Result<Value, CutoverError> {
+        h.run(task(v)).await
+    }
+
+    #[tokio::test]
+    async fn whole_cutover_moves_the_group_exactly_and_producers_last() {
+        let (h, _source, target, mappings) = setup(60);
+        let id = json!("m1");
+        let out = run(&h, json!({"action": "start", "migration_id": id}))
+            .await
+            .unwrap();
+        assert_eq!(
+            out["groups"],
+            json!(["g"]),
+            "groups with offsets on mirrored topics"
+        );
+        let early = run(&h, json!({"action": "pause_producers", "migration_id": id})).await;
+        assert_eq!(early.unwrap_err().kind().error_type(), "Ferry.NotReady");
+        run(
+            &h,
+            json!({"action": "request_stop", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        let st = run(
+            &h,
+            json!({"action": "check_stopped", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(st["stopped"], true);
+        run(
+            &h,
+            json!({"action": "move_group", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(target.target_offsets("g"), HashMap::from([(tp(), 60)]));
+        // Idempotent: a retried move changes nothing.
+        let again = run(
+            &h,
+            json!({"action": "move_group", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again["repeated"], true);
+        run(
+            &h,
+            json!({"action": "await_approval", "migration_id": id, "task_token": "tok"}),
+        )
+        .await
+        .unwrap();
+        run(&h, json!({"action": "pause_producers", "migration_id": id}))
+            .await
+            .unwrap();
+        let q1 = run(
+            &h,
+            json!({"action": "check_source_quiet", "migration_id": id}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            q1["quiet"], false,
+            "first sample has nothing to compare with"
+        );
+        let q2 = run(
+            &h,
+            json!({"action": "check_source_quiet", "migration_id": id}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(q2["quiet"], true);
+        run(&h, json!({"action": "disable_mirror", "migration_id": id}))
+            .await
+            .unwrap();
+        assert_eq!(mappings.states("mirror"), ["Disabled"]);
+        run(
+            &h,
+            json!({"action": "release_producers", "migration_id": id}),
+        )
+        .await
+        .unwrap();
+        let report = run(&h, json!({"action": "complete", "migration_id": id}))
+            .await
+            .unwrap();
+        assert_eq!(report["phase"], "completed");
+        assert_eq!(report["producers"], json!(ProducerPhase::Target));
+        assert!(h.store().get_report("m1", "final").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_group_ahead_of_the_mirror_is_not_ready_and_an_active_target_group_is_left_alone() {
+        let (h, _source, target, _) = setup(150);
+        let id = json!("m2");
+        run(
+            &h,
+            json!({"action": "start", "migration_id": id, "groups": ["g"]}),
+        )
+        .await
+        .unwrap();
+        run(
+            &h,
+            json!({"action": "request_stop", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        run(
+            &h,
+            json!({"action": "check_stopped", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        let err = run(
+            &h,
+            json!({"action": "move_group", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind().error_type(), "Ferry.NotReady");
+        assert!(
+            err.message().contains("t-0 (50 offsets)"),
+            "{}",
+            err.message()
+        );
+        assert!(target.target_offsets("g").is_empty());
+
+        let (h, _source, target, _) = setup(60);
+        target.set_target_state(
+            "g",
+            ferry_core::ports::GroupState::Active {
+                members: 1,
+                state: "Stable".into(),
+            },
+        );
+        run(
+            &h,
+            json!({"action": "start", "migration_id": id, "groups": ["g"]}),
+        )
+        .await
+        .unwrap();
+        run(
+            &h,
+            json!({"action": "request_stop", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        run(
+            &h,
+            json!({"action": "check_stopped", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        let err = run(
+            &h,
+            json!({"action": "move_group", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind().error_type(), "Ferry.NotReady");
+    }
+
+    #[tokio::test]
+    async fn rollback_commits_the_exact_reverse_translation_on_the_source() {
+        let (h, source, target, _) = setup(60);
+        let id = json!("m3");
+        run(&h, json!({"action": "start", "migration_id": id}))
+            .await
+            .unwrap();
+        run(
+            &h,
+            json!({"action": "request_stop", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        run(
+            &h,
+            json!({"action": "check_stopped", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        run(
+            &h,
+            json!({"action": "move_group", "migration_id": id, "group": "g"}),
+        )
+        .await
+        .unwrap();
+        // The group consumed 20 more records on the target before the rollback.
+        target.commit_offsets("g", &[(tp(), 80)]).await.unwrap();
+        let begin = run(
+            &h,
+            json!({"action": "begin_rollback", "migration_id": id, "error": {"Error": "Ferry.ValidationFailed", "Cause": "{\"errorType\":\"Ferry.ValidationFailed\",\"errorMessage\":\"value differs at t/0 offset 7\"}"}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(begin["returning"], json!(["g"]));
+        assert_eq!(
+            begin["cause"],
+            "Ferry.ValidationFailed: value differs at t/0 offset 7"
+        );
+        let done = run(&h, json!({"action": "finish_rollback", "migration_id": id}))
+            .await
+            .unwrap();
+        assert_eq!(done["phase"], "rolled_back");
+        // The source fake records commits made through the commit port.
+        assert_eq!(source.target_offsets("g"), HashMap::from([(tp(), 80)]));
+        let bad = run(
+            &h,
+            json!({"action": "release_producers", "migration_id": id}),
+        )
+        .await;
+        assert_eq!(bad.unwrap_err().kind().error_type(), "Ferry.BadInput");
+    }
+
+    #[test]
+    fn unknown_actions_do_not_parse() {
+        assert!(
+            serde_json::from_value::<Task>(json!({"action": "explode", "migration_id": "m"}))
+                .is_err()
+        );
+    }
+}

@@ -33,6 +33,7 @@ use crate::ports::{
     ProgressCommit, ProgressStore, SegmentStore, SourceGroups, SourceTopics, StoreError,
     TargetError, TargetGroups, TargetProducer, TopicCreator, Versioned,
 };
+use crate::ports::{MappingControl, MappingError, MappingInfo, SourceEndOffsets};
 use crate::ports::{SourceTopicDescriber, TargetStorage, TargetTopicAdmin, TopicAdminError};
 use crate::progress::{Progress, Segment};
 use crate::record::MirrorRecord;
@@ -459,6 +460,7 @@ struct GroupsState {
     target_state: HashMap<String, GroupState>,
     target_offsets: HashMap<String, HashMap<TopicPartition, i64>>,
     topics: Vec<String>,
+    ends: HashMap<TopicPartition, i64>,
     unavailable: bool,
 }
 
@@ -554,6 +556,93 @@ impl SourceTopics for InMemoryGroups {
         topics.sort();
         topics.dedup();
         Ok(topics)
+    }
+}
+
+impl InMemoryGroups {
+    /// Sets a partition's end offset ([`SourceEndOffsets`]).
+    pub fn set_end_offset(&self, tp: &TopicPartition, end: i64) {
+        self.lock().ends.insert(tp.clone(), end);
+    }
+}
+
+impl SourceEndOffsets for InMemoryGroups {
+    async fn end_offsets(
+        &self,
+        topics: &[String],
+    ) -> Result<HashMap<TopicPartition, i64>, GroupError> {
+        Ok(self
+            .check("source")?
+            .ends
+            .iter()
+            .filter(|(tp, _)| topics.contains(&tp.topic))
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect())
+    }
+}
+
+/// In-memory [`MappingControl`]: mappings of functions with their states.
+#[derive(Debug, Default, Clone)]
+pub struct InMemoryMappings {
+    mappings: Arc<Mutex<Vec<(String, MappingInfo)>>>,
+}
+
+impl InMemoryMappings {
+    /// Adds an enabled mapping of `function` for `topic`; returns its UUID.
+    pub fn add(&self, function: &str, topic: &str) -> String {
+        let mut m = self.mappings.lock().unwrap_or_else(PoisonError::into_inner);
+        let uuid = format!("uuid-{}", m.len());
+        m.push((
+            function.to_string(),
+            MappingInfo {
+                uuid: uuid.clone(),
+                topics: vec![topic.to_string()],
+                state: "Enabled".into(),
+            },
+        ));
+        uuid
+    }
+
+    /// States of every mapping of `function`.
+    pub fn states(&self, function: &str) -> Vec<String> {
+        self.mappings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(f, _)| f == function)
+            .map(|(_, m)| m.state.clone())
+            .collect()
+    }
+}
+
+impl MappingControl for InMemoryMappings {
+    async fn list_mappings(&self, function: &str) -> Result<Vec<MappingInfo>, MappingError> {
+        Ok(self
+            .mappings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(f, _)| f == function)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn set_enabled(
+        &self,
+        function: &str,
+        uuid: &str,
+        enabled: bool,
+    ) -> Result<MappingInfo, MappingError> {
+        let mut all = self.mappings.lock().unwrap_or_else(PoisonError::into_inner);
+        let m = all
+            .iter_mut()
+            .find(|(f, m)| f == function && m.uuid == uuid)
+            .ok_or_else(|| MappingError::Api {
+                function: function.to_string(),
+                source: format!("no mapping {uuid}").into(),
+            })?;
+        m.1.state = if enabled { "Enabled" } else { "Disabled" }.into();
+        Ok(m.1.clone())
     }
 }
 
