@@ -102,7 +102,11 @@ impl Cutover {
         let info = ferry_cli::cutover::wait(&self.sfn, execution, Duration::from_secs(240))
             .await
             .expect("describe");
-        assert!(info.finished(), "execution still running after 240 s: {info:?} (logs: /tmp/{}-*.log)", self.table);
+        assert!(
+            info.finished(),
+            "execution still running after 240 s: {info:?} (logs: /tmp/{}-*.log)",
+            self.table
+        );
         info
     }
 
@@ -235,12 +239,18 @@ async fn lag_never_under_threshold_times_out_and_rolls_back() {
     let s = co.state(&id).await;
     assert_eq!(s.phase, Phase::RolledBack);
     assert!(
-        s.cause.as_deref().unwrap_or("").contains("mirror lag stayed above"),
+        s.cause
+            .as_deref()
+            .unwrap_or("")
+            .contains("mirror lag stayed above"),
         "{:?}",
         s.cause
     );
     assert_eq!(s.groups[&group].phase, GroupPhase::OnSource);
-    assert!(committed(TARGET, &group, &topic, 2).is_empty(), "nothing committed on the target");
+    assert!(
+        committed(TARGET, &group, &topic, 2).is_empty(),
+        "nothing committed on the target"
+    );
     co.shutdown().await;
 }
 
@@ -285,8 +295,15 @@ async fn checksum_mismatch_stops_before_any_group_moves() {
         "cause names the failure and topic: {cause}"
     );
     // Record 41 is partition 1, offset 20.
-    assert!(cause.contains("offset 20"), "cause names the first differing offset: {cause}");
-    assert_eq!(s.groups[&group].phase, GroupPhase::OnSource, "no group moved");
+    assert!(
+        cause.contains("offset 20"),
+        "cause names the first differing offset: {cause}"
+    );
+    assert_eq!(
+        s.groups[&group].phase,
+        GroupPhase::OnSource,
+        "no group moved"
+    );
     assert!(committed(TARGET, &group, &topic, 2).is_empty());
     co.shutdown().await;
 }
@@ -341,7 +358,11 @@ async fn group_that_never_stops_is_reported_others_move_then_abort_rolls_back_ex
     let s = state.expect("reached the approval gate");
     assert_eq!(s.groups[&idle].phase, GroupPhase::Moved);
     assert_eq!(s.groups[&busy].phase, GroupPhase::NotStopped);
-    assert!(s.groups[&busy].note.as_deref().unwrap_or("").contains("still active"));
+    assert!(s.groups[&busy]
+        .note
+        .as_deref()
+        .unwrap_or("")
+        .contains("still active"));
     assert_eq!(
         committed(TARGET, &idle, &topic, 2),
         HashMap::from([(0, 70), (1, 150)]),
