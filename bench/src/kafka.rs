@@ -60,7 +60,7 @@ pub async fn create_topics(
     }
     // Wait for leaders: watermarks answer once every partition is led.
     let consumer = consumer(bootstrap, "ferry-bench-meta")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     for name in names {
         for p in 0..partitions {
             loop {

@@ -261,7 +261,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         Ok(n) => eprintln!("deleted {n} consumer groups of {run} on the source"),
         Err(e) => eprintln!("warning: cannot delete the consumer groups of {run}: {e:#}"),
     }
-    outcome?;
+    if let Err(e) = &outcome {
+        eprintln!("run failed: {e:#}; writing the partial report");
+    }
     let report = Report {
         run: run.clone(),
         started_unix,
@@ -295,11 +297,11 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let table = table(&report);
     println!("{table}");
     std::fs::write(out.join("table.txt"), &table)?;
-    if scale >= 1.0 && !args.no_doc {
+    if scale >= 1.0 && !args.no_doc && outcome.is_ok() {
         update_doc(&args.root.join("BENCHMARKS.md"), &report, &table)?;
     }
     eprintln!("report: {}", out.join("report.json").display());
-    Ok(())
+    outcome
 }
 
 fn scaled(n: u64, scale: f64) -> u64 {
