@@ -13,24 +13,17 @@
 //!
 //! Bad values fail the cold start with an error that names the variable.
 
-use ferry_core::policy::{GroupFilter, PolicyError, ReplicationPolicy, TopicFilter};
+use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
+use ferry_core::settings::{SettingError, Settings};
 use ferry_kafka::KafkaConnection;
 use thiserror::Error;
 
 /// Invalid or missing configuration.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// A required variable is missing.
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-    /// A variable has an invalid value.
-    #[error("invalid setting {name}: {reason}")]
-    Invalid {
-        /// Variable name.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    /// A setting is missing or invalid (the message names it).
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// A connection's settings are invalid.
     #[error(transparent)]
     Kafka(#[from] ferry_kafka::ConfigError),
@@ -65,68 +58,25 @@ impl CheckpointConfig {
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |k: &'static str| get(k).filter(|v| !v.trim().is_empty());
-        let table = non_empty("FERRY_TABLE").ok_or(ConfigError::Missing("FERRY_TABLE"))?;
-        let source = KafkaConnection::from_lookup("FERRY_SOURCE", &get)?;
-        let target = KafkaConnection::from_lookup("FERRY_TARGET", &get)?;
-        let policy = ReplicationPolicy::parse(&get("FERRY_REPLICATION_POLICY").unwrap_or_default())
-            .map_err(|e| invalid("FERRY_REPLICATION_POLICY", e))?;
-        let topics = TopicFilter::from_lists(
-            &get("FERRY_TOPICS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_TOPICS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_TOPICS_INCLUDE/FERRY_TOPICS_EXCLUDE", e))?;
-        let groups = GroupFilter::from_lists(
-            &get("FERRY_GROUPS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_GROUPS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_GROUPS_INCLUDE/FERRY_GROUPS_EXCLUDE", e))?;
-        let sync_group_offsets = match non_empty("FERRY_SYNC_GROUP_OFFSETS")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("true") | Some("1") => true,
-            Some("false") | Some("0") => false,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "FERRY_SYNC_GROUP_OFFSETS",
-                    reason: format!("{other:?} is not true/false"),
-                })
-            }
-        };
+        let settings = Settings::new(&get);
+        let sync_group_offsets = settings.flag("FERRY_SYNC_GROUP_OFFSETS", true)?;
         Ok(Self {
-            table,
-            source,
-            target,
-            policy,
-            topics,
-            groups,
+            table: settings.table()?,
+            source: KafkaConnection::from_lookup("FERRY_SOURCE", &get)?,
+            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
+            policy: settings.replication_policy()?,
+            topics: settings.topic_filter()?,
+            groups: settings.group_filter()?,
             sync_group_offsets,
-            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
-                .unwrap_or_else(|| "Ferry".into()),
+            metrics_namespace: settings.metrics_namespace(),
         })
-    }
-}
-
-fn invalid(name: &'static str, e: PolicyError) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use ferry_core::settings::lookup_from_pairs as lookup;
 
     const BASE: [(&str, &str); 3] = [
         ("FERRY_TABLE", "t"),

@@ -15,23 +15,16 @@
 //! Bad values fail the cold start with an error that names the variable.
 
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
+use ferry_core::settings::{SettingError, Settings};
 use ferry_kafka::KafkaConnection;
 use thiserror::Error;
 
 /// Invalid or missing configuration.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// A required variable is missing.
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-    /// A variable has an invalid value.
-    #[error("invalid setting {name}: {reason}")]
-    Invalid {
-        /// Variable name.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    /// A setting is missing or invalid (the message names it).
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// A connection's settings are invalid.
     #[error(transparent)]
     Kafka(#[from] ferry_kafka::ConfigError),
@@ -68,48 +61,17 @@ impl CutoverConfig {
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |k: &'static str| get(k).filter(|v| !v.trim().is_empty());
-        let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
-        let table = non_empty("FERRY_TABLE").ok_or(ConfigError::Missing("FERRY_TABLE"))?;
-        let source = KafkaConnection::from_lookup("FERRY_SOURCE", &get)?;
-        let target = KafkaConnection::from_lookup("FERRY_TARGET", &get)?;
-        let policy = ReplicationPolicy::parse(&get("FERRY_REPLICATION_POLICY").unwrap_or_default())
-            .map_err(|e| invalid("FERRY_REPLICATION_POLICY", e.to_string()))?;
-        let topics = TopicFilter::from_lists(
-            &get("FERRY_TOPICS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_TOPICS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_TOPICS_INCLUDE/FERRY_TOPICS_EXCLUDE", e.to_string()))?;
-        let groups = GroupFilter::from_lists(
-            &get("FERRY_GROUPS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_GROUPS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_GROUPS_INCLUDE/FERRY_GROUPS_EXCLUDE", e.to_string()))?;
-        let quiet_ms = match non_empty("FERRY_SOURCE_QUIET_MS") {
-            None => 10_000,
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    invalid(
-                        "FERRY_SOURCE_QUIET_MS",
-                        format!("{v:?} is not a number of milliseconds"),
-                    )
-                })?,
-        };
+        let settings = Settings::new(&get);
         Ok(Self {
-            table,
-            source,
-            target,
-            policy,
-            topics,
-            groups,
-            mirror_function: non_empty("FERRY_MIRROR_FUNCTION").unwrap_or_else(|| "mirror".into()),
-            quiet_ms,
-            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
-                .unwrap_or_else(|| "Ferry".into()),
+            table: settings.table()?,
+            source: KafkaConnection::from_lookup("FERRY_SOURCE", &get)?,
+            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
+            policy: settings.replication_policy()?,
+            topics: settings.topic_filter()?,
+            groups: settings.group_filter()?,
+            mirror_function: settings.string_or("FERRY_MIRROR_FUNCTION", "mirror"),
+            quiet_ms: settings.number("FERRY_SOURCE_QUIET_MS", 10_000i64, 0)?,
+            metrics_namespace: settings.metrics_namespace(),
         })
     }
 }
@@ -117,15 +79,7 @@ impl CutoverConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use ferry_core::settings::lookup_from_pairs as lookup;
 
     const BASE: [(&str, &str); 3] = [
         ("FERRY_TABLE", "t"),

@@ -9,6 +9,7 @@
 //!
 //! Bad values fail the cold start with an error that names the variable.
 
+use ferry_core::settings::Settings;
 use ferry_kafka::KafkaConnection;
 use thiserror::Error;
 
@@ -41,19 +42,13 @@ impl HeartbeatConfig {
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let settings = Settings::new(&get);
         let source = KafkaConnection::from_lookup("FERRY_SOURCE", &get)?;
         Ok(Self {
-            topic: non_empty("FERRY_HEARTBEAT_TOPIC").unwrap_or_else(|| "ferry-heartbeats".into()),
-            alias: non_empty("FERRY_SOURCE_ALIAS")
-                .unwrap_or_else(|| source.bootstrap_servers.clone()),
+            topic: settings.string_or("FERRY_HEARTBEAT_TOPIC", "ferry-heartbeats"),
+            alias: settings.string_or("FERRY_SOURCE_ALIAS", &source.bootstrap_servers),
             source,
-            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
-                .unwrap_or_else(|| "Ferry".into()),
+            metrics_namespace: settings.metrics_namespace(),
         })
     }
 }

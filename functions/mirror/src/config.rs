@@ -11,24 +11,17 @@
 //!
 //! Bad values fail the cold start with an error that names the variable.
 
-use ferry_core::policy::{PolicyError, ReplicationPolicy, TopicFilter};
+use ferry_core::policy::{ReplicationPolicy, TopicFilter};
+use ferry_core::settings::{SettingError, Settings};
 use ferry_kafka::KafkaConnection;
 use thiserror::Error;
 
 /// Invalid or missing configuration.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// A required variable is missing.
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-    /// A variable has an invalid value.
-    #[error("invalid setting {name}: {reason}")]
-    Invalid {
-        /// Variable name.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    /// A setting is missing or invalid (the message names it).
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// The target connection settings are invalid.
     #[error(transparent)]
     Kafka(#[from] ferry_kafka::ConfigError),
@@ -59,57 +52,22 @@ impl MirrorConfig {
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |k: &'static str| get(k).filter(|v| !v.trim().is_empty());
-        let table = non_empty("FERRY_TABLE").ok_or(ConfigError::Missing("FERRY_TABLE"))?;
-        let target = KafkaConnection::from_lookup("FERRY_TARGET", &get)?;
-        let policy = ReplicationPolicy::parse(&get("FERRY_REPLICATION_POLICY").unwrap_or_default())
-            .map_err(|e| invalid("FERRY_REPLICATION_POLICY", e))?;
-        let filter = TopicFilter::from_lists(
-            &get("FERRY_TOPICS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_TOPICS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_TOPICS_INCLUDE/FERRY_TOPICS_EXCLUDE", e))?;
-        let allow_non_empty_target = match non_empty("FERRY_ALLOW_NON_EMPTY_TARGET").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "FERRY_ALLOW_NON_EMPTY_TARGET",
-                    reason: format!("{other:?} is not true/false"),
-                })
-            }
-        };
+        let settings = Settings::new(&get);
         Ok(Self {
-            table,
-            target,
-            policy,
-            filter,
-            allow_non_empty_target,
-            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
-                .unwrap_or_else(|| "Ferry".into()),
+            table: settings.table()?,
+            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
+            policy: settings.replication_policy()?,
+            filter: settings.topic_filter()?,
+            allow_non_empty_target: settings.flag("FERRY_ALLOW_NON_EMPTY_TARGET", false)?,
+            metrics_namespace: settings.metrics_namespace(),
         })
-    }
-}
-
-fn invalid(name: &'static str, e: PolicyError) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use ferry_core::settings::lookup_from_pairs as lookup;
 
     #[test]
     fn missing_table_names_the_setting() {

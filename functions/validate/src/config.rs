@@ -21,25 +21,17 @@
 //! Bad values fail the cold start with an error that names the variable.
 
 use crate::handler::{Limits, Mode, RequestDefaults};
-use ferry_core::policy::{GroupFilter, PolicyError, ReplicationPolicy, TopicFilter};
+use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
+use ferry_core::settings::{SettingError, Settings};
 use ferry_kafka::KafkaConnection;
-use std::str::FromStr;
 use thiserror::Error;
 
 /// Invalid or missing configuration.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// A required variable is missing.
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-    /// A variable has an invalid value.
-    #[error("invalid setting {name}: {reason}")]
-    Invalid {
-        /// Variable name.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    /// A setting is missing or invalid (the message names it).
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// A connection's settings are invalid.
     #[error(transparent)]
     Kafka(#[from] ferry_kafka::ConfigError),
@@ -78,129 +70,36 @@ impl ValidateConfig {
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |k: &'static str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        fn number<T: FromStr + PartialOrd + Copy>(
-            name: &'static str,
-            value: Option<String>,
-            default: T,
-            min: T,
-        ) -> Result<T, ConfigError> {
-            match value {
-                None => Ok(default),
-                Some(v) => match v.parse::<T>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        reason: format!("{v:?} is not a whole number >= 1"),
-                    }),
-                },
-            }
-        }
-        let table = non_empty("FERRY_TABLE").ok_or(ConfigError::Missing("FERRY_TABLE"))?;
-        let source = KafkaConnection::from_lookup("FERRY_SOURCE", &get)?;
-        let target = KafkaConnection::from_lookup("FERRY_TARGET", &get)?;
-        let policy = ReplicationPolicy::parse(&get("FERRY_REPLICATION_POLICY").unwrap_or_default())
-            .map_err(|e| invalid("FERRY_REPLICATION_POLICY", e))?;
-        let topics = TopicFilter::from_lists(
-            &get("FERRY_TOPICS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_TOPICS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_TOPICS_INCLUDE/FERRY_TOPICS_EXCLUDE", e))?;
-        let groups = GroupFilter::from_lists(
-            &get("FERRY_GROUPS_INCLUDE").unwrap_or_default(),
-            &get("FERRY_GROUPS_EXCLUDE").unwrap_or_default(),
-        )
-        .map_err(|e| invalid("FERRY_GROUPS_INCLUDE/FERRY_GROUPS_EXCLUDE", e))?;
-        let mode = match non_empty("FERRY_VALIDATE_MODE") {
-            None => Mode::Lag,
-            Some(m) => Mode::parse(&m).ok_or_else(|| ConfigError::Invalid {
-                name: "FERRY_VALIDATE_MODE",
-                reason: format!("{m:?} is not lag/full"),
-            })?,
-        };
-        let fail_on_mismatch = match non_empty("FERRY_VALIDATE_FAIL_ON_MISMATCH")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "FERRY_VALIDATE_FAIL_ON_MISMATCH",
-                    reason: format!("{other:?} is not true/false"),
-                })
-            }
-        };
+        let settings = Settings::new(&get);
         let limits = Limits {
-            exact_lag_max: number(
-                "FERRY_VALIDATE_EXACT_LAG_MAX",
-                non_empty("FERRY_VALIDATE_EXACT_LAG_MAX"),
-                10_000i64,
-                0,
-            )?,
-            full_max_records: number(
-                "FERRY_VALIDATE_FULL_MAX_RECORDS",
-                non_empty("FERRY_VALIDATE_FULL_MAX_RECORDS"),
-                100_000i64,
-                1,
-            )?,
-            sample_windows: number(
-                "FERRY_VALIDATE_SAMPLE_WINDOWS",
-                non_empty("FERRY_VALIDATE_SAMPLE_WINDOWS"),
-                8u32,
-                1,
-            )?,
-            window_records: number(
-                "FERRY_VALIDATE_WINDOW_RECORDS",
-                non_empty("FERRY_VALIDATE_WINDOW_RECORDS"),
-                1000i64,
-                1,
-            )?,
+            exact_lag_max: settings.number("FERRY_VALIDATE_EXACT_LAG_MAX", 10_000i64, 0)?,
+            full_max_records: settings.number("FERRY_VALIDATE_FULL_MAX_RECORDS", 100_000i64, 1)?,
+            sample_windows: settings.number("FERRY_VALIDATE_SAMPLE_WINDOWS", 8u32, 1)?,
+            window_records: settings.number("FERRY_VALIDATE_WINDOW_RECORDS", 1000i64, 1)?,
         };
         Ok(Self {
-            table,
-            source,
-            target,
-            policy,
-            topics,
-            groups,
-            heartbeat_topic: non_empty("FERRY_HEARTBEAT_TOPIC")
-                .unwrap_or_else(|| "ferry-heartbeats".into()),
+            table: settings.table()?,
+            source: KafkaConnection::from_lookup("FERRY_SOURCE", &get)?,
+            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
+            policy: settings.replication_policy()?,
+            topics: settings.topic_filter()?,
+            groups: settings.group_filter()?,
+            heartbeat_topic: settings.string_or("FERRY_HEARTBEAT_TOPIC", "ferry-heartbeats"),
             defaults: RequestDefaults {
-                migration_id: non_empty("FERRY_MIGRATION_ID").unwrap_or_else(|| "default".into()),
-                mode,
-                fail_on_mismatch,
+                migration_id: settings.string_or("FERRY_MIGRATION_ID", "default"),
+                mode: settings.parsed("FERRY_VALIDATE_MODE", Mode::Lag, "lag/full", Mode::parse)?,
+                fail_on_mismatch: settings.flag("FERRY_VALIDATE_FAIL_ON_MISMATCH", false)?,
             },
             limits,
-            metrics_namespace: non_empty("FERRY_METRICS_NAMESPACE")
-                .unwrap_or_else(|| "Ferry".into()),
+            metrics_namespace: settings.metrics_namespace(),
         })
-    }
-}
-
-fn invalid(name: &'static str, e: PolicyError) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use ferry_core::settings::lookup_from_pairs as lookup;
 
     const BASE: [(&str, &str); 3] = [
         ("FERRY_TABLE", "t"),

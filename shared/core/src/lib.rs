@@ -21,6 +21,7 @@
 //!   producers, rollback until producers move, exact reverse translation).
 //! * [`topics`]: topic provisioning plan (create, add partitions, config sync with MirrorMaker
 //!   2-style excludes) and the preflight checks (typed findings).
+//! * [`settings`]: typed reading of the functions' `FERRY_*` settings (errors name the variable).
 //! * [`memory`]: in-memory fakes of the state/checkpoint store and of consumer groups.
 //!
 //! The invariants each module guarantees are written on the items and checked by proptests.
@@ -34,6 +35,7 @@ pub mod policy;
 pub mod ports;
 pub mod progress;
 pub mod record;
+pub mod settings;
 pub mod topic;
 pub mod topics;
 pub mod translate;
