@@ -5,58 +5,30 @@
 //! list of single-key maps whose values are arrays of *signed* bytes; `timestamp` is epoch ms.
 //! Decoding is strict: anything that does not fit is a [`DecodeError`] naming the partition,
 //! offset and field, and the batch is not acknowledged.
+//!
+//! ## One pass, no intermediate tree
+//! [`EsmEvent`] is what the Lambda runtime deserializes the payload into. Its `Deserialize` walks
+//! the JSON once and builds [`PartitionBatch`]es directly: base64 is decoded from the borrowed
+//! input straight into each record's `Vec<u8>` (no `serde_json::Value`, no per-record `String`
+//! for key, value, topic or timestamp type), header values go from signed-byte arrays straight
+//! into bytes. The accepted shape is exactly that of `aws_lambda_events`' `KafkaEvent` with an
+//! exact integer `timestamp` (that crate parses it through an `f64`): unknown fields are ignored,
+//! `eventSource`/`eventSourceArn`/`bootstrapServers`/`topic`/`timestampType`/`key`/`value` may be
+//! absent or null, `headers` may be absent but not null, `partition`/`offset`/`timestamp` are
+//! required integers (a differential property test checks this against a serde-derived reference).
+//!
+//! The `Deserialize` of [`EsmEvent`] never fails: a payload that is not JSON or not of the shape
+//! becomes [`DecodeError::Shape`] *inside* the event, so the handler (not the runtime) reports it
+//! as a typed `Ferry.BadInput` error and the batch is not acknowledged. The runtime reads the
+//! payload with a `serde_json::Deserializer` without checking for trailing input, and so does
+//! [`decode_slice`].
 
 use base64::Engine as _;
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::fmt;
 use thiserror::Error;
-
-/// The Kafka ESM event. Field for field the shape of `aws_lambda_events::event::kafka::KafkaEvent`,
-/// but read here with an exact integer `timestamp`: that crate (1.2) parses timestamps through an
-/// `f64` and can be off by a millisecond, and Ferry must write timestamps unchanged.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KafkaEvent {
-    /// `aws:kafka` (MSK) or `SelfManagedKafka`.
-    #[serde(default)]
-    pub event_source: Option<String>,
-    /// MSK cluster ARN (MSK only).
-    #[serde(default)]
-    pub event_source_arn: Option<String>,
-    /// Bootstrap servers of the source.
-    #[serde(default)]
-    pub bootstrap_servers: Option<String>,
-    /// `"<topic>-<partition>"` → records in offset order.
-    pub records: HashMap<String, Vec<KafkaRecord>>,
-}
-
-/// One record of a [`KafkaEvent`].
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KafkaRecord {
-    /// Topic.
-    #[serde(default)]
-    pub topic: Option<String>,
-    /// Partition.
-    pub partition: i64,
-    /// Source offset.
-    pub offset: i64,
-    /// Epoch milliseconds, exact.
-    pub timestamp: i64,
-    /// `CREATE_TIME`, `LOG_APPEND_TIME` or `NO_TIMESTAMP_TYPE`.
-    #[serde(default)]
-    pub timestamp_type: Option<String>,
-    /// Base64 key, absent or null for a null key.
-    #[serde(default)]
-    pub key: Option<String>,
-    /// Base64 value, absent or null for a tombstone.
-    #[serde(default)]
-    pub value: Option<String>,
-    /// Single-key maps of header name → signed bytes.
-    #[serde(default)]
-    pub headers: Vec<HashMap<String, Vec<i8>>>,
-}
 
 /// One partition's records from a batch, in offset order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +42,9 @@ pub struct PartitionBatch {
 /// The payload is not a valid Kafka ESM event.
 #[derive(Debug, Error)]
 pub enum DecodeError {
-    /// The JSON does not have the Kafka event shape.
+    /// The payload is not JSON or does not have the Kafka event shape (the parser's message).
     #[error("event is not a Kafka event source mapping payload: {0}")]
-    Shape(#[source] serde_json::Error),
+    Shape(String),
     /// A `records` key is not `<topic>-<partition>`.
     #[error("records key {0:?} is not \"<topic>-<partition>\"")]
     BadKey(String),
@@ -127,103 +99,908 @@ pub enum DecodeError {
     },
 }
 
-/// Decodes a raw payload (as received by the handler) into partition batches, sorted by
-/// topic and partition for deterministic processing.
+/// The payload as the Lambda runtime hands it to the handler: the decoded batches, or why the
+/// payload is not a valid Kafka ESM event. Deserializing it never fails (see the module docs).
+#[derive(Debug)]
+pub struct EsmEvent(pub Result<Vec<PartitionBatch>, DecodeError>);
+
+impl EsmEvent {
+    /// The partition batches, sorted by topic and partition.
+    pub fn into_batches(self) -> Result<Vec<PartitionBatch>, DecodeError> {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for EsmEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self(match d.deserialize_map(EventVisitor) {
+            Ok(decoded) => decoded,
+            Err(e) => Err(DecodeError::Shape(e.to_string())),
+        }))
+    }
+}
+
+/// Decodes a raw payload into partition batches, sorted by topic and partition for
+/// deterministic processing (what the Lambda runtime does with the bytes it receives).
+pub fn decode_slice(payload: &[u8]) -> Result<Vec<PartitionBatch>, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    match EsmEvent::deserialize(&mut de) {
+        Ok(event) => event.into_batches(),
+        Err(e) => Err(DecodeError::Shape(e.to_string())),
+    }
+}
+
+/// Decodes an already-parsed JSON value (tests and tools; the handler uses [`EsmEvent`]).
 pub fn decode(payload: serde_json::Value) -> Result<Vec<PartitionBatch>, DecodeError> {
-    let event: KafkaEvent = serde_json::from_value(payload).map_err(DecodeError::Shape)?;
-    decode_event(event)
+    match EsmEvent::deserialize(payload) {
+        Ok(event) => event.into_batches(),
+        Err(e) => Err(DecodeError::Shape(e.to_string())),
+    }
 }
 
-/// Decodes an already-parsed event.
-pub fn decode_event(event: KafkaEvent) -> Result<Vec<PartitionBatch>, DecodeError> {
-    let mut batches = Vec::with_capacity(event.records.len());
-    for (key, records) in event.records {
-        let tp =
-            TopicPartition::parse_esm_key(&key).ok_or_else(|| DecodeError::BadKey(key.clone()))?;
-        let records = records
-            .into_iter()
-            .map(|r| decode_record(&key, &tp, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        batches.push(PartitionBatch { tp, records });
-    }
-    batches.sort_by(|a, b| a.tp.cmp(&b.tp));
-    Ok(batches)
-}
+/// The top-level object: `records` decoded, the other known fields type-checked and dropped.
+struct EventVisitor;
 
-fn decode_record(
-    key: &str,
-    tp: &TopicPartition,
-    r: KafkaRecord,
-) -> Result<MirrorRecord, DecodeError> {
-    let offset = r.offset;
-    let topic_ok = r.topic.as_deref().is_none_or(|t| t == tp.topic);
-    if !topic_ok || r.partition != i64::from(tp.partition) {
-        return Err(DecodeError::Mismatch {
-            key: key.to_string(),
-            offset,
-            topic: r.topic.unwrap_or_default(),
-            partition: r.partition,
-        });
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = Result<Vec<PartitionBatch>, DecodeError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kafka event source mapping event (an object with `records`)")
     }
-    let b64 = |field: &'static str, v: Option<String>| {
-        v.map(|s| {
-            base64::engine::general_purpose::STANDARD
-                .decode(s.as_bytes())
-                .map_err(|source| DecodeError::Base64 {
-                    tp: tp.clone(),
-                    offset,
-                    field,
-                    source,
-                })
-        })
-        .transpose()
-    };
-    let timestamp_type = match r.timestamp_type.as_deref() {
-        None => TimestampType::CreateTime,
-        Some(s) => TimestampType::from_esm(s).ok_or_else(|| DecodeError::TimestampType {
-            tp: tp.clone(),
-            offset,
-            value: s.to_string(),
-        })?,
-    };
-    let headers = r
-        .headers
-        .into_iter()
-        .enumerate()
-        .map(|(index, h)| {
-            if h.len() != 1 {
-                return Err(DecodeError::Header {
-                    tp: tp.clone(),
-                    offset,
-                    index,
-                    entries: h.len(),
-                });
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut records: Option<Result<Vec<PartitionBatch>, DecodeError>> = None;
+        let mut seen = [false; 3];
+        while let Some(key) = map.next_key::<FieldName>()? {
+            match key.0.as_str() {
+                "records" => {
+                    if records.is_some() {
+                        return Err(de::Error::duplicate_field("records"));
+                    }
+                    records = Some(map.next_value_seed(RecordsSeed)?);
+                }
+                name @ ("eventSource" | "eventSourceArn" | "bootstrapServers") => {
+                    let index = usize::from(name != "eventSource")
+                        + usize::from(name == "bootstrapServers");
+                    if std::mem::replace(&mut seen[index], true) {
+                        return Err(de::Error::duplicate_field(
+                            ["eventSource", "eventSourceArn", "bootstrapServers"][index],
+                        ));
+                    }
+                    map.next_value::<Option<IgnoredStr>>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            let (key, bytes) = h.into_iter().next().ok_or(DecodeError::Header {
+        }
+        let records = records.ok_or_else(|| de::Error::missing_field("records"))?;
+        Ok(records.map(|mut batches| {
+            batches.sort_by(|a, b| a.tp.cmp(&b.tp));
+            batches
+        }))
+    }
+}
+
+/// An object key, borrowed from the input when possible (only top-level and record keys; few).
+struct FieldName(String);
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FieldName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldName, E> {
+                Ok(FieldName(v.to_owned()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A string whose content is not needed (type-checked only, never allocated).
+struct IgnoredStr;
+
+impl<'de> Deserialize<'de> for IgnoredStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IgnoredStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<IgnoredStr, E> {
+                Ok(IgnoredStr)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// `records`: `"<topic>-<partition>"` → records. A repeated key replaces the earlier one (as a
+/// map would).
+struct RecordsSeed;
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = Result<Vec<PartitionBatch>, DecodeError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed {
+    type Value = Result<Vec<PartitionBatch>, DecodeError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of \"<topic>-<partition>\" to records")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut batches: Vec<(String, PartitionBatch)> = Vec::new();
+        let mut first_error: Option<DecodeError> = None;
+        while let Some(FieldName(key)) = map.next_key::<FieldName>()? {
+            let Some(tp) = TopicPartition::parse_esm_key(&key) else {
+                map.next_value::<IgnoredAny>()?;
+                first_error.get_or_insert(DecodeError::BadKey(key));
+                continue;
+            };
+            let records = map.next_value_seed(PartitionSeed { key: &key, tp: &tp })?;
+            match records {
+                Ok(records) => {
+                    let batch = PartitionBatch { tp, records };
+                    match batches.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = batch,
+                        None => batches.push((key, batch)),
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Ok(match first_error {
+            Some(e) => Err(e),
+            None => Ok(batches.into_iter().map(|(_, b)| b).collect()),
+        })
+    }
+}
+
+/// One partition's record array. After the first bad record the rest are only parsed (the
+/// JSON must still be walked to the end), not decoded.
+struct PartitionSeed<'a> {
+    key: &'a str,
+    tp: &'a TopicPartition,
+}
+
+impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
+    type Value = Result<Vec<MirrorRecord>, DecodeError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PartitionSeed<'_> {
+    type Value = Result<Vec<MirrorRecord>, DecodeError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of Kafka records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16_384));
+        while let Some(record) = seq.next_element_seed(RecordSeed {
+            key: self.key,
+            tp: self.tp,
+        })? {
+            match record {
+                Ok(r) => records.push(r),
+                Err(e) => {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(Err(e));
+                }
+            }
+        }
+        Ok(Ok(records))
+    }
+}
+
+/// One record, decoded in place.
+struct RecordSeed<'a> {
+    key: &'a str,
+    tp: &'a TopicPartition,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = Result<MirrorRecord, DecodeError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+/// A base64 field: absent/null, decoded bytes, or why it did not decode (reported with the
+/// record's partition and offset once the whole record is read).
+enum B64 {
+    Null,
+    Bytes(Vec<u8>),
+    Invalid(base64::DecodeError),
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = B64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a base64 string or null")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<B64, E> {
+                Ok(B64::Null)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<B64, E> {
+                Ok(B64::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<B64, D::Error> {
+                d.deserialize_str(self)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<B64, E> {
+                Ok(
+                    match base64::engine::general_purpose::STANDARD.decode(v.as_bytes()) {
+                        Ok(bytes) => B64::Bytes(bytes),
+                        Err(e) => B64::Invalid(e),
+                    },
+                )
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+/// `topic` compared with the partition key's topic without allocating (the value is kept only
+/// when it differs, for the error).
+struct TopicSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for TopicSeed<'_> {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopicSeed<'_> {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a topic name or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((v != self.0).then(|| v.to_owned()))
+    }
+}
+
+/// `timestampType`: a known spelling, or the unknown value (for the error).
+struct TsType(Result<TimestampType, String>);
+
+impl<'de> Deserialize<'de> for TsType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TsType;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a timestamp type")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TsType, E> {
+                Ok(TsType(
+                    TimestampType::from_esm(v).ok_or_else(|| v.to_owned()),
+                ))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// `headers`: single-key maps of name → signed bytes. A map with another number of entries is
+/// remembered as `(index, entries)` for the error.
+struct Headers {
+    headers: Vec<Header>,
+    bad: Option<(usize, usize)>,
+}
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Headers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of single-key header maps")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Headers, A::Error> {
+                let mut out = Headers {
+                    headers: Vec::with_capacity(seq.size_hint().unwrap_or(0)),
+                    bad: None,
+                };
+                let mut index = 0;
+                while let Some(one) = seq.next_element::<OneHeader>()? {
+                    match one {
+                        OneHeader::One(h) => out.headers.push(h),
+                        OneHeader::Entries(n) => {
+                            out.bad.get_or_insert((index, n));
+                        }
+                    }
+                    index += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+enum OneHeader {
+    One(Header),
+    Entries(usize),
+}
+
+impl<'de> Deserialize<'de> for OneHeader {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneHeader;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header map of name to an array of signed bytes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OneHeader, A::Error> {
+                let mut first: Option<Header> = None;
+                let mut entries = 0;
+                while let Some(FieldName(key)) = map.next_key::<FieldName>()? {
+                    let SignedBytes(value) = map.next_value()?;
+                    entries += 1;
+                    if entries == 1 {
+                        first = Some(Header { key, value });
+                    }
+                }
+                Ok(match first {
+                    Some(h) if entries == 1 => OneHeader::One(h),
+                    _ => OneHeader::Entries(entries),
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An array of signed bytes (Java's `byte[]` as AWS serializes it) read straight into bytes.
+struct SignedBytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for SignedBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SignedBytes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of signed bytes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SignedBytes, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(b) = seq.next_element::<i8>()? {
+                    out.push(b as u8);
+                }
+                Ok(SignedBytes(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = Result<MirrorRecord, DecodeError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kafka record")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut wrong_topic: Option<String> = None;
+        let (mut partition, mut offset, mut timestamp) = (None, None, None);
+        let mut timestamp_type: Option<TsType> = None;
+        let (mut key, mut value) = (B64::Null, B64::Null);
+        let mut headers = Headers {
+            headers: Vec::new(),
+            bad: None,
+        };
+        let mut seen = 0u16;
+        while let Some(field) = map.next_key::<RecordField>()? {
+            if let Some(name) = field.name() {
+                let bit = 1u16 << (field as u16);
+                if seen & bit != 0 {
+                    return Err(de::Error::duplicate_field(name));
+                }
+                seen |= bit;
+            }
+            match field {
+                RecordField::Topic => {
+                    wrong_topic = map.next_value_seed(TopicSeed(&self.tp.topic))?
+                }
+                RecordField::Partition => partition = Some(map.next_value::<i64>()?),
+                RecordField::Offset => offset = Some(map.next_value::<i64>()?),
+                RecordField::Timestamp => timestamp = Some(map.next_value::<i64>()?),
+                RecordField::TimestampType => timestamp_type = map.next_value()?,
+                RecordField::Key => key = map.next_value()?,
+                RecordField::Value => value = map.next_value()?,
+                RecordField::Headers => headers = map.next_value()?,
+                RecordField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let partition = partition.ok_or_else(|| de::Error::missing_field("partition"))?;
+        let offset = offset.ok_or_else(|| de::Error::missing_field("offset"))?;
+        let timestamp = timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?;
+        Ok(self.finish(
+            wrong_topic,
+            partition,
+            offset,
+            timestamp,
+            timestamp_type,
+            key,
+            value,
+            headers,
+        ))
+    }
+}
+
+impl RecordSeed<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        wrong_topic: Option<String>,
+        partition: i64,
+        offset: i64,
+        timestamp: i64,
+        timestamp_type: Option<TsType>,
+        key: B64,
+        value: B64,
+        headers: Headers,
+    ) -> Result<MirrorRecord, DecodeError> {
+        let tp = self.tp;
+        if wrong_topic.is_some() || partition != i64::from(tp.partition) {
+            return Err(DecodeError::Mismatch {
+                key: self.key.to_owned(),
+                offset,
+                topic: wrong_topic.unwrap_or_else(|| tp.topic.clone()),
+                partition,
+            });
+        }
+        let bytes = |field: &'static str, v: B64| match v {
+            B64::Null => Ok(None),
+            B64::Bytes(b) => Ok(Some(b)),
+            B64::Invalid(source) => Err(DecodeError::Base64 {
+                tp: tp.clone(),
+                offset,
+                field,
+                source,
+            }),
+        };
+        let timestamp_type = match timestamp_type {
+            None => TimestampType::CreateTime,
+            Some(TsType(Ok(t))) => t,
+            Some(TsType(Err(value))) => {
+                return Err(DecodeError::TimestampType {
+                    tp: tp.clone(),
+                    offset,
+                    value,
+                })
+            }
+        };
+        if let Some((index, entries)) = headers.bad {
+            return Err(DecodeError::Header {
                 tp: tp.clone(),
                 offset,
                 index,
-                entries: 0,
-            })?;
-            Ok(Header {
-                key,
-                value: bytes.into_iter().map(|b| b as u8).collect(),
-            })
+                entries,
+            });
+        }
+        Ok(MirrorRecord {
+            offset,
+            timestamp,
+            timestamp_type,
+            key: bytes("key", key)?,
+            value: bytes("value", value)?,
+            headers: headers.headers,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(MirrorRecord {
-        offset,
-        timestamp: r.timestamp,
-        timestamp_type,
-        key: b64("key", r.key)?,
-        value: b64("value", r.value)?,
-        headers,
-    })
+    }
+}
+
+/// The record fields Ferry reads; anything else is skipped.
+#[derive(Clone, Copy)]
+enum RecordField {
+    Topic,
+    Partition,
+    Offset,
+    Timestamp,
+    TimestampType,
+    Key,
+    Value,
+    Headers,
+    Other,
+}
+
+impl RecordField {
+    /// The JSON name of a known field.
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Topic => "topic",
+            Self::Partition => "partition",
+            Self::Offset => "offset",
+            Self::Timestamp => "timestamp",
+            Self::TimestampType => "timestampType",
+            Self::Key => "key",
+            Self::Value => "value",
+            Self::Headers => "headers",
+            Self::Other => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RecordField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RecordField, E> {
+                Ok(match v {
+                    "topic" => RecordField::Topic,
+                    "partition" => RecordField::Partition,
+                    "offset" => RecordField::Offset,
+                    "timestamp" => RecordField::Timestamp,
+                    "timestampType" => RecordField::TimestampType,
+                    "key" => RecordField::Key,
+                    "value" => RecordField::Value,
+                    "headers" => RecordField::Headers,
+                    _ => RecordField::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// The decoder Ferry had before the one-pass [`EsmEvent`]: serde-derived structs (the shape
+    /// of `aws_lambda_events`' `KafkaEvent` with an exact timestamp) read from a
+    /// `serde_json::Value`. Kept as the reference the property test compares against.
+    mod reference {
+        use super::*;
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        #[allow(dead_code)]
+        pub struct KafkaEvent {
+            #[serde(default)]
+            pub event_source: Option<String>,
+            #[serde(default)]
+            pub event_source_arn: Option<String>,
+            #[serde(default)]
+            pub bootstrap_servers: Option<String>,
+            pub records: HashMap<String, Vec<KafkaRecord>>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct KafkaRecord {
+            #[serde(default)]
+            pub topic: Option<String>,
+            pub partition: i64,
+            pub offset: i64,
+            pub timestamp: i64,
+            #[serde(default)]
+            pub timestamp_type: Option<String>,
+            #[serde(default)]
+            pub key: Option<String>,
+            #[serde(default)]
+            pub value: Option<String>,
+            #[serde(default)]
+            pub headers: Vec<HashMap<String, Vec<i8>>>,
+        }
+
+        /// `Ok(batches)` or the name of the error variant.
+        pub fn decode(payload: &serde_json::Value) -> Result<Vec<PartitionBatch>, &'static str> {
+            let event: KafkaEvent = serde_json::from_value(payload.clone()).map_err(|_| "Shape")?;
+            let mut batches = Vec::new();
+            for (key, records) in event.records {
+                let tp = TopicPartition::parse_esm_key(&key).ok_or("BadKey")?;
+                let mut out = Vec::new();
+                for r in records {
+                    if r.topic.as_deref().is_some_and(|t| t != tp.topic)
+                        || r.partition != i64::from(tp.partition)
+                    {
+                        return Err("Mismatch");
+                    }
+                    let b64 = |v: Option<String>| {
+                        v.map(|s| base64::engine::general_purpose::STANDARD.decode(s))
+                            .transpose()
+                            .map_err(|_| "Base64")
+                    };
+                    let timestamp_type = match r.timestamp_type.as_deref() {
+                        None => TimestampType::CreateTime,
+                        Some(s) => TimestampType::from_esm(s).ok_or("TimestampType")?,
+                    };
+                    let mut headers = Vec::new();
+                    for h in r.headers {
+                        if h.len() != 1 {
+                            return Err("Header");
+                        }
+                        let (key, v) = h.into_iter().next().ok_or("Header")?;
+                        headers.push(Header {
+                            key,
+                            value: v.into_iter().map(|b| b as u8).collect(),
+                        });
+                    }
+                    out.push(MirrorRecord {
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        timestamp_type,
+                        key: b64(r.key)?,
+                        value: b64(r.value)?,
+                        headers,
+                    });
+                }
+                batches.push(PartitionBatch { tp, records: out });
+            }
+            batches.sort_by(|a, b| a.tp.cmp(&b.tp));
+            Ok(batches)
+        }
+    }
+
+    fn variant(e: &DecodeError) -> &'static str {
+        match e {
+            DecodeError::Shape(_) => "Shape",
+            DecodeError::BadKey(_) => "BadKey",
+            DecodeError::Mismatch { .. } => "Mismatch",
+            DecodeError::Base64 { .. } => "Base64",
+            DecodeError::Header { .. } => "Header",
+            DecodeError::TimestampType { .. } => "TimestampType",
+        }
+    }
+
+    /// A JSON value for one record field: mostly valid, sometimes of another type, null or
+    /// absent (`None`), so the property test covers accepted and rejected shapes.
+    fn field(valid: BoxedStrategy<serde_json::Value>) -> BoxedStrategy<Option<serde_json::Value>> {
+        prop_oneof![
+            8 => valid.prop_map(Some),
+            1 => Just(None),
+            1 => Just(Some(serde_json::Value::Null)),
+            1 => prop_oneof![
+                Just(serde_json::json!(1.5)),
+                Just(serde_json::json!("x")),
+                Just(serde_json::json!([1])),
+                Just(serde_json::json!({"a": 1})),
+                Just(serde_json::json!(true)),
+            ]
+            .prop_map(Some),
+        ]
+        .boxed()
+    }
+
+    fn b64_value() -> BoxedStrategy<serde_json::Value> {
+        prop_oneof![
+            6 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(|b| {
+                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }),
+            1 => Just(serde_json::json!("%%%")),
+            1 => Just(serde_json::json!("YQ")),
+        ]
+        .boxed()
+    }
+
+    fn headers_value() -> BoxedStrategy<serde_json::Value> {
+        let header = prop_oneof![
+            8 => ("[a-z]{1,3}", proptest::collection::vec(any::<i8>(), 0..6))
+                .prop_map(|(k, v)| serde_json::json!({ k: v })),
+            1 => Just(serde_json::json!({})),
+            1 => Just(serde_json::json!({"a": [1], "b": [2]})),
+            1 => Just(serde_json::json!({"a": [300]})),
+        ];
+        proptest::collection::vec(header, 0..3)
+            .prop_map(serde_json::Value::from)
+            .boxed()
+    }
+
+    fn record_value(topic: &'static str, partition: i64) -> BoxedStrategy<serde_json::Value> {
+        let int = |v: i64| Just(serde_json::json!(v)).boxed();
+        (
+            field(prop_oneof![8 => Just(serde_json::json!(topic)), 1 => Just(serde_json::json!("other"))].boxed()),
+            field(prop_oneof![8 => int(partition), 1 => int(partition + 1)].boxed()),
+            field((0i64..1_000_000).prop_map(|o| serde_json::json!(o)).boxed()),
+            field(any::<i64>().prop_map(|t| serde_json::json!(t)).boxed()),
+            field(
+                prop_oneof![
+                    Just(serde_json::json!("CREATE_TIME")),
+                    Just(serde_json::json!("LOG_APPEND_TIME")),
+                    Just(serde_json::json!("NO_TIMESTAMP_TYPE")),
+                    Just(serde_json::json!("SOMETIME")),
+                ]
+                .boxed(),
+            ),
+            field(b64_value()),
+            field(b64_value()),
+            field(headers_value()),
+            any::<bool>(),
+        )
+            .prop_map(|(t, p, o, ts, tt, k, v, h, extra)| {
+                let mut m = serde_json::Map::new();
+                for (name, value) in [
+                    ("topic", t),
+                    ("partition", p),
+                    ("offset", o),
+                    ("timestamp", ts),
+                    ("timestampType", tt),
+                    ("key", k),
+                    ("value", v),
+                    ("headers", h),
+                ] {
+                    if let Some(value) = value {
+                        m.insert(name.into(), value);
+                    }
+                }
+                if extra {
+                    m.insert("unknownField".into(), serde_json::json!({"x": [1, "y"]}));
+                }
+                serde_json::Value::Object(m)
+            })
+            .boxed()
+    }
+
+    fn event_value() -> impl Strategy<Value = serde_json::Value> {
+        let partition = |key: &'static str, topic: &'static str, p: i64| {
+            proptest::collection::vec(record_value(topic, p), 0..4)
+                .prop_map(move |records| (key, records))
+        };
+        (
+            proptest::collection::vec(
+                prop_oneof![
+                    8 => partition("t-0", "t", 0),
+                    8 => partition("a-b-3", "a-b", 3),
+                    1 => partition("nokey", "nokey", 0),
+                ],
+                0..3,
+            ),
+            prop_oneof![
+                Just(None),
+                Just(Some(serde_json::json!("SelfManagedKafka"))),
+                Just(Some(serde_json::json!(5))),
+            ],
+        )
+            .prop_map(|(parts, source)| {
+                let mut records = serde_json::Map::new();
+                for (k, v) in parts {
+                    records.insert(k.into(), serde_json::Value::from(v));
+                }
+                let mut ev = serde_json::json!({ "records": records });
+                if let Some(s) = source {
+                    ev["eventSource"] = s;
+                }
+                ev
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The one-pass decoder accepts exactly what the serde-derived reference accepts and
+        /// produces the same records; where both reject, with the same error kind (if a
+        /// payload has several problems, either may be named first, so only single-problem
+        /// rejections are compared).
+        #[test]
+        fn one_pass_decoder_matches_the_reference(ev in event_value()) {
+            let expected = reference::decode(&ev);
+            let bytes = serde_json::to_vec(&ev).unwrap();
+            let got = decode_slice(&bytes);
+            let via_value = decode(ev.clone());
+            match (&expected, &got) {
+                (Ok(e), Ok(g)) => prop_assert_eq!(e, g),
+                (Err(e), Err(g)) => {
+                    let _ = (e, g);
+                }
+                _ => prop_assert!(false, "reference {:?} vs one-pass {:?} for {}", expected, got, ev),
+            }
+            prop_assert_eq!(got.is_ok(), via_value.is_ok());
+        }
+    }
+
+    #[test]
+    fn single_problem_errors_match_the_reference() {
+        let base = || {
+            serde_json::json!({"topic": "t", "partition": 0, "offset": 7, "timestamp": 5,
+                "timestampType": "CREATE_TIME", "key": "a2V5", "value": "dmFs", "headers": [{"h": [1, -1]}]})
+        };
+        let cases: Vec<(&str, serde_json::Value)> = vec![
+            ("Shape", serde_json::json!({"offset": "7"})),
+            ("Shape", serde_json::json!({"timestamp": 1.5})),
+            ("Shape", serde_json::json!({"headers": null})),
+            ("Shape", serde_json::json!({"headers": [{"h": [128]}]})),
+            ("Shape", serde_json::json!({"key": 5})),
+            ("Mismatch", serde_json::json!({"topic": "u"})),
+            ("Mismatch", serde_json::json!({"partition": 1})),
+            ("Base64", serde_json::json!({"key": "a"})),
+            ("TimestampType", serde_json::json!({"timestampType": "X"})),
+            ("Header", serde_json::json!({"headers": [{}]})),
+        ];
+        for (want, patch) in cases {
+            let mut r = base();
+            for (k, v) in patch.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            let ev = serde_json::json!({"records": {"t-0": [r]}});
+            assert_eq!(reference::decode(&ev).unwrap_err(), want, "{ev}");
+            let bytes = serde_json::to_vec(&ev).unwrap();
+            let got = decode_slice(&bytes).unwrap_err();
+            assert_eq!(variant(&got), want, "{got}");
+        }
+        for r in [
+            serde_json::json!({"offset": 1, "timestamp": 2}),
+            serde_json::json!({"partition": 0, "timestamp": 2}),
+        ] {
+            let ev = serde_json::json!({"records": {"t-0": [r]}});
+            let missing = decode_slice(&serde_json::to_vec(&ev).unwrap()).unwrap_err();
+            assert_eq!(variant(&missing), "Shape");
+            assert_eq!(reference::decode(&ev).unwrap_err(), "Shape");
+        }
+    }
+
+    #[test]
+    fn the_runtime_path_never_fails_and_reports_shape_errors_inside() {
+        // lambda_runtime deserializes with a serde_json::Deserializer over the body; a payload
+        // that is not an event must still reach the handler as a typed error.
+        for body in [
+            &b"{not json"[..],
+            b"[1, 2]",
+            br#"{"records": 42}"#,
+            b"",
+            b"null",
+        ] {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let event = EsmEvent::deserialize(&mut de).expect("never fails");
+            let err = event.into_batches().unwrap_err();
+            assert!(matches!(err, DecodeError::Shape(_)), "{err}");
+            assert!(err.to_string().contains("not a Kafka event"), "{err}");
+        }
+        let event: EsmEvent = serde_json::from_str(FIXTURE).unwrap();
+        assert_eq!(event.into_batches().unwrap()[0].records.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_fields_and_keys() {
+        let r = r#"{"topic":"t","partition":0,"offset":1,"offset":2,"timestamp":3}"#;
+        let dup = format!(r#"{{"records":{{"t-0":[{r}]}}}}"#);
+        assert!(matches!(
+            decode_slice(dup.as_bytes()),
+            Err(DecodeError::Shape(_))
+        ));
+        // A repeated partition key: the last one wins, as in a map.
+        let twice = r#"{"records":{"t-0":[{"partition":0,"offset":1,"timestamp":3}],"t-0":[{"partition":0,"offset":2,"timestamp":3}]}}"#;
+        let b = decode_slice(twice.as_bytes()).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].records[0].offset, 2);
+    }
 
     const FIXTURE: &str = include_str!("../tests/fixtures/example-kafka-event.json");
 

@@ -2,12 +2,34 @@
 //!
 //! Per batch:
 //! 1. check every partition's target topic (exists, enough partitions, record sizes fit);
-//! 2. read progress for all partitions in one call; initialise first-seen partitions;
+//! 2. read progress, in one call, for the partitions this sandbox has no cached progress for
+//!    (see below); initialise first-seen partitions;
 //! 3. per partition, concurrently: read the target end offset, plan (skip / reconcile / produce),
 //!    verify that reconciled records really are ours (content match), produce and await every
 //!    delivery report, check contiguity;
 //! 4. one conditional commit of progress + segments for every partition that succeeded;
 //! 5. any failure → error → the event source mapping redelivers the whole batch.
+//!
+//! ## Progress cache (warm sandbox)
+//! After a successful conditional commit the handler remembers each committed partition's new
+//! progress `C`; the next batch for that partition skips the progress read. This is safe
+//! because the target end offset `E` is still read for every partition and batch, and `C` is
+//! used only if `E == C.next_target`:
+//!
+//! * `C` was the stored progress when it was committed, and the stored `next_target` never
+//!   decreases (every commit appends at least one record; nothing else writes progress).
+//! * Ferry writes target records before it records them, so the stored `next_target` is never
+//!   above `E`. Hence `C.next_target <= stored next_target <= E`, and `E == C.next_target`
+//!   means the stored progress still has `next_target == C.next_target`, which (one record per
+//!   target offset, `next_source` strictly increasing with it) means it still *is* `C`: the
+//!   plan is exactly what a fresh read would give.
+//! * Otherwise (another sandbox advanced the partition, or an earlier attempt left unrecorded
+//!   records) the partition falls back to the full path: read progress, then `E` again.
+//!
+//! The commit stays conditioned on the progress the plan used, so a writer racing in between is
+//! still caught by the condition; if a batch that used cached progress gets a condition failure,
+//! the cache is dropped and the batch is mirrored once more on freshly read progress (what a
+//! redelivery would do). Any failure drops the cached progress of the batch's partitions.
 
 use crate::error::MirrorError;
 use crate::event::PartitionBatch;
@@ -15,13 +37,15 @@ use crate::faults::{FaultPoint, Faults};
 use crate::telemetry::MirrorEvent;
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ProgressCommit, ProgressStore, TargetMetadata, TargetOffsets, TargetProducer, TargetReader,
+    ProgressCommit, ProgressStore, StoreError, TargetMetadata, TargetOffsets, TargetProducer,
+    TargetReader,
 };
 use ferry_core::progress::{advance, check_contiguous, plan_partition, verify_reconcile, Progress};
 use ferry_core::TopicPartition;
 use futures::future::join_all;
 use serde::Serialize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What a batch did, returned as the Lambda response.
@@ -48,13 +72,28 @@ pub struct MirrorHandler<S, T> {
     filter: TopicFilter,
     allow_non_empty_target: bool,
     faults: Arc<Faults>,
+    /// Progress per source partition as of this sandbox's last successful commit; `None` when
+    /// caching is off.
+    cache: Option<Mutex<HashMap<TopicPartition, Progress>>>,
 }
 
 struct PartitionOutcome {
     commit: Option<ProgressCommit>,
+    /// The progress the plan used (cached or read).
+    used: Progress,
     produced: u64,
     reconciled: u64,
     skipped: u64,
+}
+
+/// Where a partition's progress came from.
+#[derive(Debug, Clone, Copy)]
+enum Known {
+    /// Read from the store (or initialised) in this attempt.
+    Read(Progress),
+    /// From this sandbox's cache: valid only if the target end offset still equals its
+    /// `next_target`.
+    Cached(Progress),
 }
 
 impl<S, T> MirrorHandler<S, T>
@@ -71,6 +110,29 @@ where
             filter,
             allow_non_empty_target: false,
             faults: Arc::new(Faults::none()),
+            cache: Some(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Turns the warm-sandbox progress cache on (default) or off (every batch reads progress).
+    pub fn cache_progress(mut self, on: bool) -> Self {
+        self.cache = on.then(|| Mutex::new(HashMap::new()));
+        self
+    }
+
+    /// The progress this sandbox has cached for `tp` (tests inspect it).
+    pub fn cached_progress(&self, tp: &TopicPartition) -> Option<Progress> {
+        self.cache.as_ref().and_then(|c| {
+            c.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(tp)
+                .copied()
+        })
+    }
+
+    fn cache_update(&self, f: impl FnOnce(&mut HashMap<TopicPartition, Progress>)) {
+        if let Some(c) = &self.cache {
+            f(&mut c.lock().unwrap_or_else(PoisonError::into_inner));
         }
     }
 
@@ -123,20 +185,76 @@ where
         for b in &batches {
             self.check_target(b).await?;
         }
-        // 2. Progress, and initialisation of first-seen partitions.
-        let tps: Vec<TopicPartition> = batches.iter().map(|b| b.tp.clone()).collect();
-        let mut progress = self.store.load_progress(&tps).await?;
-        for b in &batches {
-            if !progress.contains_key(&b.tp) {
+        let used_cache = self.cache.as_ref().is_some_and(|c| {
+            let c = c.lock().unwrap_or_else(PoisonError::into_inner);
+            batches.iter().any(|b| c.contains_key(&b.tp))
+        });
+        // Boxed: keeps the handler future's type shallow (the runtime's layers nest it deeply).
+        let result = Box::pin(self.mirror_checked(&batches, true)).await;
+        match result {
+            Err(MirrorError::Store(StoreError::Conflict { tp })) if used_cache => {
+                // Cached progress was used and a racing writer changed it: mirror once more on
+                // freshly read progress, exactly like a redelivery of this batch.
+                tracing::info!(%tp, "progress changed since this sandbox cached it: mirroring the batch again on fresh progress");
+                Box::pin(self.mirror_checked(&batches, false)).await
+            }
+            other => other,
+        }
+    }
+
+    async fn mirror_checked(
+        &self,
+        batches: &[&PartitionBatch],
+        use_cache: bool,
+    ) -> Result<BatchSummary, MirrorError> {
+        let result = self.mirror_once(batches, use_cache).await;
+        if result.is_err() {
+            // Whatever happened (a failed commit may even have been applied), read next time.
+            self.cache_update(|c| {
+                for b in batches {
+                    c.remove(&b.tp);
+                }
+            });
+        }
+        result
+    }
+
+    async fn mirror_once(
+        &self,
+        batches: &[&PartitionBatch],
+        use_cache: bool,
+    ) -> Result<BatchSummary, MirrorError> {
+        // 2. Progress (cached, else read in one call), and initialisation of first-seen partitions.
+        let mut known: HashMap<TopicPartition, Known> = HashMap::with_capacity(batches.len());
+        if use_cache {
+            self.cache_update(|c| {
+                for b in batches {
+                    if let Some(p) = c.get(&b.tp) {
+                        known.insert(b.tp.clone(), Known::Cached(*p));
+                    }
+                }
+            });
+        }
+        let to_read: Vec<TopicPartition> = batches
+            .iter()
+            .filter(|b| !known.contains_key(&b.tp))
+            .map(|b| b.tp.clone())
+            .collect();
+        if !to_read.is_empty() {
+            let read = self.store.load_progress(&to_read).await?;
+            known.extend(read.into_iter().map(|(tp, p)| (tp, Known::Read(p))));
+        }
+        for b in batches {
+            if !known.contains_key(&b.tp) {
                 let p = self.init_partition(b).await?;
-                progress.insert(b.tp.clone(), p);
+                known.insert(b.tp.clone(), Known::Read(p));
             }
         }
         // 3. Mirror partitions concurrently; every future runs to completion so nothing is left in flight.
         let outcomes = join_all(
             batches
                 .iter()
-                .map(|b| self.mirror_partition(b, progress[&b.tp])),
+                .map(|b| self.mirror_partition(b, known[&b.tp])),
         )
         .await;
         let mut summary = BatchSummary {
@@ -144,14 +262,18 @@ where
             ..BatchSummary::default()
         };
         let mut commits = Vec::new();
+        let mut unchanged = Vec::new();
         let mut first_error = None;
-        for outcome in outcomes {
+        for (b, outcome) in batches.iter().zip(outcomes) {
             match outcome {
                 Ok(o) => {
                     summary.produced += o.produced;
                     summary.reconciled += o.reconciled;
                     summary.skipped += o.skipped;
-                    commits.extend(o.commit);
+                    match o.commit {
+                        Some(c) => commits.push(c),
+                        None => unchanged.push((b.tp.clone(), o.used)),
+                    }
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -163,10 +285,21 @@ where
         // 4. Record what succeeded, even if another partition failed (less to reconcile next time).
         if !commits.is_empty() {
             let committed = self.store.commit_progress(&commits).await;
+            if committed.is_ok() {
+                self.cache_update(|c| {
+                    for commit in &commits {
+                        c.insert(commit.tp.clone(), commit.new);
+                    }
+                });
+            }
             if let Some(e) = first_error {
                 return Err(e);
             }
             committed?;
+        }
+        if first_error.is_none() {
+            // Nothing appended (all redelivered): the progress used is still the stored one.
+            self.cache_update(|c| c.extend(unchanged));
         }
         match first_error {
             Some(e) => Err(e),
@@ -237,7 +370,7 @@ where
     async fn mirror_partition(
         &self,
         b: &PartitionBatch,
-        p: Progress,
+        known: Known,
     ) -> Result<PartitionOutcome, MirrorError> {
         let target = self.target_tp(&b.tp);
         let integrity = |source| MirrorError::Integrity {
@@ -246,7 +379,29 @@ where
             source,
         };
         let offsets: Vec<i64> = b.records.iter().map(|r| r.offset).collect();
-        let end = self.target.end_offset(&target).await?;
+        let mut end = self.target.end_offset(&target).await?;
+        let p = match known {
+            Known::Read(p) => p,
+            Known::Cached(p) if end == p.next_target => p,
+            Known::Cached(cached) => {
+                // Someone else advanced the partition, or an attempt left unrecorded records:
+                // the full path, progress first and then the end offset.
+                tracing::debug!(source = %b.tp, cached_next_target = cached.next_target, target_end = end, "cached progress not current: reading it");
+                self.cache_update(|c| {
+                    c.remove(&b.tp);
+                });
+                let read = self
+                    .store
+                    .load_progress(std::slice::from_ref(&b.tp))
+                    .await?;
+                let p = match read.get(&b.tp) {
+                    Some(p) => *p,
+                    None => self.init_partition(b).await?,
+                };
+                end = self.target.end_offset(&target).await?;
+                p
+            }
+        };
         let plan = plan_partition(p, end, &offsets).map_err(integrity)?;
         if !plan.reconcile.is_empty() {
             let expected = &b.records[plan.reconcile.clone()];
@@ -291,6 +446,7 @@ where
         .emit();
         Ok(PartitionOutcome {
             commit,
+            used: p,
             produced,
             reconciled: plan.reconcile.len() as u64,
             skipped: plan.skip.len() as u64,

@@ -39,14 +39,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     run_with_metrics(
         metrics,
-        service_fn(move |event: LambdaEvent<serde_json::Value>| handle(handler, event)),
+        service_fn(move |event: LambdaEvent<event::EsmEvent>| handle(handler, event)),
     )
     .await
 }
 
 async fn handle(
     handler: &Handler,
-    event: LambdaEvent<serde_json::Value>,
+    event: LambdaEvent<event::EsmEvent>,
 ) -> Result<BatchSummary, Diagnostic> {
     if let Some(fatal) = handler.target().fatal_error() {
         // The idempotent producer cannot recover; exit so the next delivery gets a fresh sandbox.
@@ -58,7 +58,7 @@ async fn handle(
         tracing::error!(failures, "target unreachable from this sandbox for several batches: restarting it with fresh clients");
         std::process::exit(71);
     }
-    let result = match event::decode(event.payload) {
+    let result = match event.payload.into_batches() {
         Ok(batches) => handler.handle(batches).await,
         Err(e) => {
             let e = MirrorError::from(e);

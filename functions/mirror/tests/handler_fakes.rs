@@ -1,7 +1,7 @@
 //! The mirror handler against in-memory fakes of the state store and target cluster: redelivery,
 //! overlapping and re-split batches, partial writes by a dying attempt, foreign writers, bad targets.
 
-use ferry_core::memory::InMemoryStateStore;
+use ferry_core::memory::{InMemoryStateStore, StoreOp};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetProducer,
@@ -12,15 +12,26 @@ use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
 use mirror::event::PartitionBatch;
 use mirror::{MirrorError, MirrorHandler};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// An in-memory target cluster. `die_after` makes the next produce write only that many records
-/// and then fail, like an attempt that dies mid-produce.
-#[derive(Debug, Default)]
+/// and then fail, like an attempt that dies mid-produce. Clones share the logs (two sandboxes
+/// writing to one cluster); `before_produce` runs once, synchronously, at the next produce call
+/// (another sandbox's batch, a change behind the handler's back).
+#[derive(Debug, Default, Clone)]
 struct FakeTarget {
     topics: HashMap<String, TopicInfo>,
-    logs: Mutex<HashMap<TopicPartition, Vec<MirrorRecord>>>,
-    die_after: Mutex<Option<usize>>,
+    logs: Arc<Mutex<HashMap<TopicPartition, Vec<MirrorRecord>>>>,
+    die_after: Arc<Mutex<Option<usize>>>,
+    before_produce: Arc<Mutex<Option<Hook>>>,
+}
+
+struct Hook(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl FakeTarget {
@@ -79,6 +90,10 @@ impl TargetProducer for FakeTarget {
         tp: &TopicPartition,
         records: &[MirrorRecord],
     ) -> Result<Vec<i64>, TargetError> {
+        let hook = self.before_produce.lock().unwrap().take();
+        if let Some(Hook(hook)) = hook {
+            hook();
+        }
         let die = self.die_after.lock().unwrap().take();
         let mut logs = self.logs.lock().unwrap();
         let log = logs.entry(tp.clone()).or_default();
@@ -317,4 +332,299 @@ async fn prefix_policy_writes_to_the_renamed_topic() {
     );
     h.handle(vec![batch("t", 0, 0..3)]).await.unwrap();
     assert_eq!(h.target().log(&TopicPartition::new("onprem.t", 0)).len(), 3);
+}
+
+// ---- Warm-sandbox progress cache -------------------------------------------------------------
+
+type Sandbox = MirrorHandler<InMemoryStateStore, FakeTarget>;
+
+/// A sandbox (handler with its own cache) on a shared store and target.
+fn sandbox(store: &InMemoryStateStore, target: &FakeTarget, cache: bool) -> Sandbox {
+    MirrorHandler::new(
+        store.clone(),
+        target.clone(),
+        ReplicationPolicy::Identity,
+        TopicFilter::default(),
+    )
+    .cache_progress(cache)
+}
+
+fn loads(store: &InMemoryStateStore) -> u64 {
+    store.calls(StoreOp::LoadProgress)
+}
+
+fn assert_exactly_once(target: &FakeTarget, tp: &TopicPartition, upto: i64) {
+    assert_eq!(
+        target.log(tp),
+        (0..upto).map(rec).collect::<Vec<_>>(),
+        "target holds every record exactly once, in order"
+    );
+}
+
+#[tokio::test]
+async fn warm_sandbox_skips_the_progress_read_but_not_the_end_offset_check() {
+    let store = InMemoryStateStore::default();
+    let target = FakeTarget::default().with_topic("t", 2);
+    let h = sandbox(&store, &target, true);
+    let tp = TopicPartition::new("t", 0);
+    h.handle(vec![batch("t", 0, 0..10), batch("t", 1, 0..4)])
+        .await
+        .unwrap();
+    assert_eq!(loads(&store), 1);
+    assert_eq!(h.cached_progress(&tp).map(|p| p.next_target), Some(10));
+    for n in 1..5 {
+        h.handle(vec![batch("t", 0, n * 10..n * 10 + 10)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        loads(&store),
+        1,
+        "no progress read while the cache is current"
+    );
+    assert_eq!(store.calls(StoreOp::CommitProgress), 5);
+    // Redelivery of something already mirrored: skipped, still no read, no duplicate.
+    let s = h.handle(vec![batch("t", 0, 25..50)]).await.unwrap();
+    assert_eq!((s.skipped, s.produced), (25, 0));
+    assert_eq!(loads(&store), 1);
+    assert_exactly_once(&target, &tp, 50);
+    // A record written behind the cache's back (a foreign writer) is still caught: the end
+    // offset no longer matches, progress is read, and the protocol reports the writer.
+    target.foreign_write(&tp);
+    let err = h.handle(vec![batch("t", 0, 50..52)]).await.unwrap_err();
+    assert_eq!(err.kind().error_type(), "Ferry.TargetIntegrity", "{err}");
+    assert_eq!(loads(&store), 2);
+    assert_eq!(
+        h.cached_progress(&tp),
+        None,
+        "a failure drops the cached progress"
+    );
+    assert_eq!(
+        store.progress(&tp).unwrap().next_target,
+        50,
+        "nothing recorded"
+    );
+}
+
+#[tokio::test]
+async fn crash_mid_batch_and_lost_commit_responses_with_a_warm_cache() {
+    let store = InMemoryStateStore::default();
+    let target = FakeTarget::default().with_topic("t", 1);
+    let tp = TopicPartition::new("t", 0);
+    let h = sandbox(&store, &target, true);
+    h.handle(vec![batch("t", 0, 0..10)]).await.unwrap();
+    // Dies after writing 4 of 10 records (same sandbox survives, e.g. produce error).
+    *target.die_after.lock().unwrap() = Some(4);
+    assert!(h.handle(vec![batch("t", 0, 10..20)]).await.is_err());
+    assert_eq!(h.cached_progress(&tp), None);
+    let s = h.handle(vec![batch("t", 0, 10..20)]).await.unwrap();
+    assert_eq!((s.reconciled, s.produced), (4, 6));
+    assert_exactly_once(&target, &tp, 20);
+    // The sandbox dies after producing everything, before the commit; a fresh sandbox (empty
+    // cache) gets the redelivery.
+    *target.die_after.lock().unwrap() = Some(usize::MAX);
+    assert!(h.handle(vec![batch("t", 0, 20..30)]).await.is_err());
+    drop(h);
+    let fresh = sandbox(&store, &target, true);
+    let s = fresh.handle(vec![batch("t", 0, 20..35)]).await.unwrap();
+    assert_eq!((s.reconciled, s.produced), (10, 5));
+    assert_exactly_once(&target, &tp, 35);
+    // DynamoDB applied the commit but the response was lost: the sandbox must not trust what it
+    // believes; it reads progress on the next batch.
+    store.lose_next_commit_responses(1);
+    assert!(fresh.handle(vec![batch("t", 0, 35..40)]).await.is_err());
+    assert_eq!(fresh.cached_progress(&tp), None);
+    let before = loads(&store);
+    let s = fresh.handle(vec![batch("t", 0, 35..45)]).await.unwrap();
+    assert_eq!((s.skipped, s.produced), (5, 5));
+    assert_eq!(loads(&store), before + 1);
+    assert_exactly_once(&target, &tp, 45);
+}
+
+#[tokio::test]
+async fn two_sandboxes_taking_turns_on_one_partition_use_fresh_progress() {
+    // The ESM may hand a partition's next batch to any sandbox: each one's cache goes stale.
+    let store = InMemoryStateStore::default();
+    let target = FakeTarget::default().with_topic("t", 1);
+    let tp = TopicPartition::new("t", 0);
+    let a = sandbox(&store, &target, true);
+    let b = sandbox(&store, &target, true);
+    a.handle(vec![batch("t", 0, 0..10)]).await.unwrap();
+    b.handle(vec![batch("t", 0, 10..25)]).await.unwrap();
+    // A's cache says 10, the target says 25: A reads progress and continues correctly.
+    let loads_before = loads(&store);
+    let s = a.handle(vec![batch("t", 0, 25..30)]).await.unwrap();
+    assert_eq!((s.skipped, s.reconciled, s.produced), (0, 0, 5));
+    assert_eq!(loads(&store), loads_before + 1);
+    b.handle(vec![batch("t", 0, 30..40)]).await.unwrap();
+    // A redelivery that overlaps both sandboxes' work, to the sandbox with the stale cache.
+    let s = a.handle(vec![batch("t", 0, 20..45)]).await.unwrap();
+    assert_eq!((s.skipped, s.produced), (20, 5));
+    // B's stale cache, and records A wrote but never recorded (A died before its commit).
+    *target.die_after.lock().unwrap() = Some(usize::MAX);
+    assert!(a.handle(vec![batch("t", 0, 45..50)]).await.is_err());
+    let s = b.handle(vec![batch("t", 0, 45..55)]).await.unwrap();
+    assert_eq!((s.reconciled, s.produced), (5, 5));
+    assert_exactly_once(&target, &tp, 55);
+    let p = store.progress(&tp).unwrap();
+    assert_eq!((p.next_source, p.next_target), (55, 55));
+}
+
+#[tokio::test]
+async fn a_batch_that_races_another_sandbox_ends_exactly_like_without_the_cache() {
+    // Sandbox B mirrors the same batch while A is producing it (an invocation that outlived its
+    // timeout, say). Both sandboxes write; the protocol detects the second writer. The cache must
+    // not change any of that: run the interleaving with and without it and compare.
+    async fn run(cache: bool) -> (Vec<i64>, ferry_core::progress::Progress, String) {
+        let store = InMemoryStateStore::default();
+        let target = FakeTarget::default().with_topic("t", 1);
+        let tp = TopicPartition::new("t", 0);
+        let a = sandbox(&store, &target, cache);
+        a.handle(vec![batch("t", 0, 0..10)]).await.unwrap();
+        let b = sandbox(&store, &target, cache);
+        *target.before_produce.lock().unwrap() = Some(Hook(Box::new(move || {
+            futures::executor::block_on(b.handle(vec![batch("t", 0, 10..20)])).unwrap();
+        })));
+        let err = a.handle(vec![batch("t", 0, 10..20)]).await.unwrap_err();
+        (
+            source_offsets(&target.log(&tp)),
+            store.progress(&tp).unwrap(),
+            err.kind().error_type().to_string(),
+        )
+    }
+    let with = run(true).await;
+    assert_eq!(with, run(false).await);
+    assert_eq!(with.2, "Ferry.TargetIntegrity");
+    assert_eq!(
+        (with.1.next_source, with.1.next_target),
+        (20, 20),
+        "only B's write is recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_condition_failure_on_cached_progress_mirrors_again_on_fresh_progress() {
+    // Progress moved behind the sandbox's back while the target end offset still matched its
+    // cache (here: an operator recorded records 10..15 as mirrored while A was producing).
+    // A's conditional commit fails; A drops the cache and mirrors the batch again on fresh
+    // progress, reconciling what it just wrote instead of writing it twice.
+    let store = InMemoryStateStore::default();
+    let target = FakeTarget::default().with_topic("t", 1);
+    let tp = TopicPartition::new("t", 0);
+    let a = sandbox(&store, &target, true);
+    a.handle(vec![batch("t", 0, 0..10)]).await.unwrap();
+    let s2 = store.clone();
+    let tp2 = tp.clone();
+    *target.before_produce.lock().unwrap() = Some(Hook(Box::new(move || {
+        s2.set_progress(
+            &tp2,
+            Some(ferry_core::progress::Progress {
+                next_source: 15,
+                next_target: 15,
+            }),
+        );
+    })));
+    let s = a.handle(vec![batch("t", 0, 10..20)]).await.unwrap();
+    assert_eq!((s.skipped, s.reconciled, s.produced), (5, 5, 0));
+    assert_exactly_once(&target, &tp, 20);
+    let p = store.progress(&tp).unwrap();
+    assert_eq!((p.next_source, p.next_target), (20, 20));
+    assert_eq!(a.cached_progress(&tp), Some(p));
+}
+
+mod cache_equivalence {
+    //! Any sequence of deliveries (overlapping, re-split, redelivered) to two sandboxes, with
+    //! attempts dying mid-produce or after producing and commit responses lost, ends with the
+    //! same target log, progress and per-batch outcomes whether the sandboxes cache progress or
+    //! not; and the target never holds a source record twice.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Deliver { sandbox: usize, from: i64, len: i64 },
+        DieAfter(usize),
+        LoseCommitResponse,
+        Restart(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0..2usize, 0..60i64, 1..15i64).prop_map(|(sandbox, from, len)| Op::Deliver { sandbox, from, len }),
+            1 => prop_oneof![Just(0usize), Just(2), Just(usize::MAX)].prop_map(Op::DieAfter),
+            1 => Just(Op::LoseCommitResponse),
+            1 => (0..2usize).prop_map(Op::Restart),
+        ]
+    }
+
+    type Outcome = Result<(u64, u64, u64), String>;
+
+    fn run(
+        ops: &[Op],
+        cache: bool,
+    ) -> (
+        Vec<i64>,
+        Option<ferry_core::progress::Progress>,
+        Vec<Outcome>,
+    ) {
+        let store = InMemoryStateStore::default();
+        let target = FakeTarget::default().with_topic("t", 1);
+        let tp = TopicPartition::new("t", 0);
+        let mut sandboxes = [
+            sandbox(&store, &target, cache),
+            sandbox(&store, &target, cache),
+        ];
+        let mut outcomes = Vec::new();
+        // The ESM's committed position: it advances only when a batch succeeds, and every batch
+        // starts at or below it (redeliveries, re-split retries, rewinds).
+        let mut committed = 0i64;
+        for op in ops {
+            match op {
+                Op::Deliver {
+                    sandbox: i,
+                    from,
+                    len,
+                } => {
+                    let from = (*from).min(committed);
+                    let to = from + len;
+                    let r = futures::executor::block_on(sandboxes[*i].handle(vec![batch(
+                        "t",
+                        0,
+                        from..to,
+                    )]));
+                    if r.is_ok() {
+                        committed = committed.max(to);
+                    }
+                    outcomes.push(
+                        r.map(|s| (s.skipped, s.reconciled, s.produced))
+                            .map_err(|e| e.kind().error_type().to_string()),
+                    );
+                }
+                Op::DieAfter(n) => *target.die_after.lock().unwrap() = Some(*n),
+                Op::LoseCommitResponse => store.lose_next_commit_responses(1),
+                Op::Restart(i) => sandboxes[*i] = sandbox(&store, &target, cache),
+            }
+        }
+        (
+            source_offsets(&target.log(&tp)),
+            store.progress(&tp),
+            outcomes,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn cache_changes_nothing_but_the_reads(ops in proptest::collection::vec(op(), 1..40)) {
+            let cached = run(&ops, true);
+            let uncached = run(&ops, false);
+            prop_assert_eq!(&cached, &uncached);
+            let log = cached.0;
+            prop_assert!(log.windows(2).all(|w| w[0] + 1 == w[1]), "no duplicate, no gap: {:?}", log);
+            prop_assert!(log.first().is_none_or(|&f| f == 0));
+            if let Some(p) = cached.1 {
+                prop_assert!(p.next_target <= log.len() as i64);
+            }
+        }
+    }
 }
