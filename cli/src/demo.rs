@@ -143,19 +143,8 @@ async fn run_inner(args: &DemoArgs, deadline: Instant, phase: &Phase) -> anyhow:
     // 1. Topics and table.
     phase.set("creating topics and the DynamoDB table");
     let step = Instant::now();
-    let configs = [("message.timestamp.type", "CreateTime")];
-    for name in &names {
-        for (side, conn) in [("source", &source), ("target", &target)] {
-            ferry_kafka::create_topic(conn, name, args.partitions, &configs)
-                .await
-                .with_context(|| format!("cannot create topic {name:?} on the {side}"))?;
-        }
-    }
-    let client = ferry_aws::client_from_env().await;
-    ferry_aws::ensure_table(&client, &table)
-        .await
-        .with_context(|| format!("cannot create DynamoDB table {table}"))?;
-    let store = DynamoStateStore::new(client, table.clone());
+    let store =
+        state::create_topics_and_table(&source, &target, &names, args.partitions, &table).await?;
     eprintln!(
         "created {} topics on both clusters and table {table} ({:.1} s)",
         names.len(),

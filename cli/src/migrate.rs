@@ -21,8 +21,8 @@ use crate::apps::{self, Clusters, ConsumerReport, ProducerStats};
 use crate::args::{demo_topic_names, mirror_bin, DemoArgs};
 use crate::cutover;
 use crate::report::{paint, stderr_colors, stdout_colors, thousands, Color};
+use crate::state;
 use anyhow::Context as _;
-use ferry_aws::DynamoStateStore;
 use ferry_core::migration::{Cluster, MigrationState, Phase};
 use ferry_core::ports::MigrationStore;
 use ferry_local::{
@@ -178,19 +178,8 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     );
 
     // 1. Topics, table, preload.
-    let configs = [("message.timestamp.type", "CreateTime")];
-    for name in &names {
-        for (side, conn) in [("source", &source), ("target", &target)] {
-            ferry_kafka::create_topic(conn, name, args.partitions, &configs)
-                .await
-                .with_context(|| format!("cannot create topic {name:?} on the {side}"))?;
-        }
-    }
-    let client = ferry_aws::client_from_env().await;
-    ferry_aws::ensure_table(&client, &table)
-        .await
-        .with_context(|| format!("cannot create DynamoDB table {table}"))?;
-    let store = DynamoStateStore::new(client, table.clone());
+    let store =
+        state::create_topics_and_table(&source, &target, &names, args.partitions, &table).await?;
     let per_topic = args.records / names.len() as u64;
     futures::future::try_join_all(
         names

@@ -203,6 +203,30 @@ pub fn overall(states: &[PartitionState]) -> TopicTotals {
     })
 }
 
+/// Creates each demo topic on both clusters (`partitions` each, CreateTime timestamps) and the
+/// DynamoDB state table, and returns the store over that table. Shared by both demos.
+pub async fn create_topics_and_table(
+    source: &KafkaConnection,
+    target: &KafkaConnection,
+    names: &[String],
+    partitions: i32,
+    table: &str,
+) -> anyhow::Result<DynamoStateStore> {
+    let configs = [("message.timestamp.type", "CreateTime")];
+    for name in names {
+        for (side, conn) in [("source", source), ("target", target)] {
+            ferry_kafka::create_topic(conn, name, partitions, &configs)
+                .await
+                .with_context(|| format!("cannot create topic {name:?} on the {side}"))?;
+        }
+    }
+    let client = ferry_aws::client_from_env().await;
+    ferry_aws::ensure_table(&client, table)
+        .await
+        .with_context(|| format!("cannot create DynamoDB table {table}"))?;
+    Ok(DynamoStateStore::new(client, table.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -332,26 +332,10 @@ fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use ferry_core::memory::{InMemoryTopicAdmin, StaticStorage};
-    use ferry_core::topics::{ConfigValue, StorageInfo};
+    use ferry_core::topics::StorageInfo;
 
     fn topic(name: &str, partitions: i32, configs: &[(&str, &str)]) -> TopicDescription {
-        let mut map: BTreeMap<String, ConfigValue> = [
-            ("max.message.bytes", "1048588"),
-            ("cleanup.policy", "delete"),
-            ("retention.ms", "604800000"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), ConfigValue::default_value(*v)))
-        .collect();
-        for (k, v) in configs {
-            map.insert(k.to_string(), ConfigValue::topic(*v));
-        }
-        TopicDescription {
-            name: name.into(),
-            partitions,
-            replication_factor: 3,
-            configs: map,
-        }
+        TopicDescription::with_broker_defaults(name, partitions, 3, configs)
     }
 
     fn config(dry_run: bool) -> PreflightConfig {

@@ -126,6 +126,35 @@ pub struct TopicDescription {
 }
 
 impl TopicDescription {
+    /// A description as a stock broker would give it: `max.message.bytes` 1048588,
+    /// `cleanup.policy` delete, `retention.ms` 7 days and `message.timestamp.type` CreateTime as
+    /// broker defaults, plus `explicit` set on the topic. For fakes and tests.
+    pub fn with_broker_defaults(
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        explicit: &[(&str, &str)],
+    ) -> Self {
+        let mut configs: BTreeMap<String, ConfigValue> = [
+            ("max.message.bytes", "1048588"),
+            ("cleanup.policy", "delete"),
+            ("retention.ms", "604800000"),
+            ("message.timestamp.type", "CreateTime"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), ConfigValue::default_value(*v)))
+        .collect();
+        for (k, v) in explicit {
+            configs.insert(k.to_string(), ConfigValue::topic(*v));
+        }
+        Self {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            configs,
+        }
+    }
+
     /// The effective value of `name`, if described.
     pub fn config(&self, name: &str) -> Option<&str> {
         self.configs.get(name).and_then(|c| c.value.as_deref())
@@ -799,24 +828,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn desc(name: &str, partitions: i32, rf: i32, configs: &[(&str, &str)]) -> TopicDescription {
-        let mut map: BTreeMap<String, ConfigValue> = [
-            ("max.message.bytes", "1048588"),
-            ("cleanup.policy", "delete"),
-            ("retention.ms", "604800000"),
-            ("message.timestamp.type", "CreateTime"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), ConfigValue::default_value(*v)))
-        .collect();
-        for (k, v) in configs {
-            map.insert(k.to_string(), ConfigValue::topic(*v));
-        }
-        TopicDescription {
-            name: name.into(),
-            partitions,
-            replication_factor: rf,
-            configs: map,
-        }
+        TopicDescription::with_broker_defaults(name, partitions, rf, configs)
     }
 
     fn opts(brokers: i32) -> PlanOptions {

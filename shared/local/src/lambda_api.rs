@@ -16,8 +16,12 @@
 //!     `Function.ResponseSizeTooLarge`) is also `200`, with `X-Amz-Function-Error: Unhandled`
 //!     and `{"errorType","errorMessage"}` (see [`InvokeError::error_type`]); Step Functions
 //!     `Retry`/`Catch` match on that `errorType`.
-//!   * `Event`: `202`, the invocation runs in the background (no retries; failures are logged);
-//!     payloads over 1 MB (AWS's asynchronous limit) are refused.
+//!   * `Event`: `202`, the invocation runs in the background; a function error is retried
+//!     [`ASYNC_RETRY_ATTEMPTS`] times like AWS's asynchronous invocation (whose default
+//!     `MaximumRetryAttempts` is 2; AWS waits about 1 and 2 minutes, the emulator
+//!     [`ASYNC_RETRY_DELAY`] × attempt), and a final failure is logged as an error (AWS would
+//!     drop the event or send it to the on-failure destination); payloads over 1 MB (AWS's
+//!     asynchronous limit) are refused.
 //!   * `DryRun`: `204` once the function is known.
 //!
 //!   An empty body is sent to the function as `{}`; a body that is not JSON is a `400`
@@ -63,6 +67,13 @@ pub const DEFAULT_LAMBDA_API_ADDR: &str = "127.0.0.1:4570";
 
 /// AWS's payload limit for asynchronous (`Event`) invocations.
 pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// Retries of a failed asynchronous (`Event`) invocation (AWS's default `MaximumRetryAttempts`).
+pub const ASYNC_RETRY_ATTEMPTS: u32 = 2;
+
+/// Delay before the first retry of a failed asynchronous invocation; the n-th waits n times as
+/// long (AWS waits about a minute, then two).
+pub const ASYNC_RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// Request bodies above this are cut off by the HTTP layer (well above the 6 MB limit, so the
 /// handler can answer `RequestTooLargeException` itself).
@@ -457,21 +468,38 @@ async fn invoke(
         }
         InvocationType::Event => {
             let id = request_id.clone();
-            tokio::spawn(async move {
-                match invoker.invoke(&function, payload).await {
-                    Ok(_) => {
-                        tracing::debug!(%function, request_id = %id, "asynchronous invocation done")
-                    }
-                    Err(err) => {
-                        tracing::warn!(%function, request_id = %id, error = %err, error_type = err.error_type(), "asynchronous invocation failed")
-                    }
-                }
-            });
+            tokio::spawn(async move { invoke_async(&*invoker, &function, &id, payload).await });
             (StatusCode::ACCEPTED, request_id_header(&request_id)).into_response()
         }
         InvocationType::RequestResponse => {
             let outcome = invoker.invoke(&function, payload).await;
             respond(&function, &request_id, outcome)
+        }
+    }
+}
+
+/// An asynchronous invocation with AWS's retries of function errors.
+async fn invoke_async(invoker: &dyn Invoker, function: &str, request_id: &str, payload: Bytes) {
+    for attempt in 0..=ASYNC_RETRY_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(ASYNC_RETRY_DELAY * attempt).await;
+        }
+        match invoker.invoke(function, payload.clone()).await {
+            Ok(_) => {
+                tracing::debug!(%function, %request_id, attempt, "asynchronous invocation done");
+                return;
+            }
+            // Nothing to retry: the function is gone.
+            Err(err @ InvokeError::UnknownFunction { .. }) => {
+                tracing::error!(%function, %request_id, error = %err, "asynchronous invocation dropped");
+                return;
+            }
+            Err(err) if attempt < ASYNC_RETRY_ATTEMPTS => {
+                tracing::warn!(%function, %request_id, attempt, error = %err, error_type = err.error_type(), "asynchronous invocation failed; retrying");
+            }
+            Err(err) => {
+                tracing::error!(%function, %request_id, attempt, error = %err, error_type = err.error_type(), "asynchronous invocation failed after {ASYNC_RETRY_ATTEMPTS} retries; event dropped");
+            }
         }
     }
 }
@@ -935,6 +963,40 @@ mod tests {
         assert!(s.deregister_function("sink"));
         let (status, _, _) = call(&s, "sink", None, "{}").await;
         assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn event_invocations_are_retried_like_aws() {
+        let s = server().await;
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let counter = calls.clone();
+        // Fails twice, then succeeds on the last of AWS's two retries.
+        s.register_function(
+            "flaky",
+            Arc::new(FnInvoker::new(move |v: serde_json::Value| {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let tx = tx.clone();
+                async move {
+                    if n <= ASYNC_RETRY_ATTEMPTS {
+                        return Err(format!("attempt {n} fails"));
+                    }
+                    tx.send(v).map_err(|e| e.to_string())?;
+                    Ok::<_, String>(json!(null))
+                }
+            })),
+        );
+        let (status, _, _) = call(&s, "flaky", Some("Event"), r#"{"n":1}"#).await;
+        assert_eq!(status, 202);
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the last retry succeeds")
+            .unwrap();
+        assert_eq!(got, json!({"n": 1}));
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            ASYNC_RETRY_ATTEMPTS + 1
+        );
     }
 
     #[tokio::test]
