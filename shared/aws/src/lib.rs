@@ -9,6 +9,9 @@
 //!   ([`client_from_env`], [`ClientTimeouts`]).
 //! * [`esm`]: [`esm::LambdaMappings`], event source mapping control (disable the mirror's
 //!   mappings at cutover) through the Lambda API.
+//! * [`secrets`]: cluster credentials from Secrets Manager (`<PREFIX>_SECRET_ARN`,
+//!   `<PREFIX>_CA_SECRET_ARN`), resolved into `ferry_kafka` connections at cold start
+//!   ([`secrets::resolve_connections`]) behind the one-capability [`secrets::SecretSource`].
 //! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade
 //!   ([`init_metrics`]) and the Lambda wiring that flushes once per invocation.
 //!
@@ -19,9 +22,11 @@ pub mod dynamo;
 pub mod esm;
 pub mod lambda;
 pub mod metrics;
+pub mod secrets;
 
 pub use dynamo::{
     client_from_env, client_from_env_with, ensure_table, ClientTimeouts, DynamoError,
     DynamoStateStore, TableSetup,
 };
 pub use metrics::{init_metrics, MetricsError};
+pub use secrets::{resolve_connections, SecretError, SecretSource, SecretsManagerSource};

@@ -4,10 +4,12 @@
 //! Each call builds a short-lived client from a [`KafkaConnection`]; these are not hot paths.
 //! Blocking metadata calls run on tokio's blocking pool.
 
+use crate::auth::{
+    admin_supported, serve_events, FerryConsumer, FerryContext, ADMIN_MSK_IAM_UNSUPPORTED,
+};
 use crate::config::{BuildError, KafkaConnection};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -61,18 +63,27 @@ pub(crate) fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> Admin
     move |source| AdminError::Kafka { what, source }
 }
 
+/// An admin client with [`FerryContext`]; refused up front for `msk-iam` (see
+/// [`crate::auth`]), instead of a request that could only time out.
 pub(crate) fn admin_client(
     conn: &KafkaConnection,
-) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+) -> Result<AdminClient<FerryContext>, AdminError> {
+    if !admin_supported(conn) {
+        return Err(AdminError::Build(BuildError::Unsupported {
+            what: ADMIN_MSK_IAM_UNSUPPORTED,
+        }));
+    }
     conn.client_config()?
-        .create()
+        .create_with_context(conn.context())
         .map_err(|e| AdminError::Build(BuildError::Client(e)))
 }
 
-pub(crate) fn metadata_consumer(conn: &KafkaConnection) -> Result<BaseConsumer, AdminError> {
+/// A group-less consumer for metadata requests. Call [`serve_events`] on it (on the blocking
+/// pool) before each blocking request.
+pub(crate) fn metadata_consumer(conn: &KafkaConnection) -> Result<FerryConsumer, AdminError> {
     conn.client_config()?
         .set("allow.auto.create.topics", "false")
-        .create()
+        .create_with_context(conn.context())
         .map_err(|e| AdminError::Build(BuildError::Client(e)))
 }
 
@@ -95,6 +106,7 @@ async fn metadata(
         None => "metadata request".to_owned(),
     };
     tokio::task::spawn_blocking(move || {
+        serve_events(&consumer);
         let md = consumer
             .fetch_metadata(topic.as_deref(), ADMIN_TIMEOUT)
             .map_err(kafka(what))?;
@@ -123,6 +135,7 @@ async fn ready_partitions(conn: &KafkaConnection, topic: &str) -> Result<Option<
     let consumer = metadata_consumer(conn)?;
     let name = topic.to_owned();
     tokio::task::spawn_blocking(move || {
+        serve_events(&consumer);
         let md = consumer
             .fetch_metadata(Some(&name), ADMIN_TIMEOUT)
             .map_err(kafka(format!("metadata request for topic {name:?}")))?;

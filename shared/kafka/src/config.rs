@@ -1,9 +1,10 @@
 //! Connection settings for one Kafka cluster (bootstrap servers + authentication).
 //!
 //! [`KafkaConnection::apply`] is the single place where Ferry translates its connection model
-//! into librdkafka properties; every client this crate builds (producer, consumers, admin) goes
-//! through it. Secrets are held in [`Secret`], whose `Debug` prints `***`, so connections can be
-//! logged safely.
+//! into librdkafka properties, and [`KafkaConnection::context`] the client context (MSK IAM
+//! tokens, see [`crate::auth`]); every client this crate builds (producer, consumers, admin) goes
+//! through both. Secrets are held in [`Secret`], whose `Debug` prints `***`, so connections can
+//! be logged safely.
 //!
 //! [`KafkaConnection::from_env`] reads a connection from `<PREFIX>_*` environment variables:
 //!
@@ -11,15 +12,31 @@
 //! |-----------------------------|----------------------------------------------------------------|
 //! | `<PREFIX>_BOOTSTRAP`        | bootstrap servers, `host:port[,host:port…]` (required)         |
 //! | `<PREFIX>_SECURITY`         | `plaintext` (default) · `scram-sha-512` · `scram-sha-256` · `tls` · `msk-iam` |
-//! | `<PREFIX>_SASL_USERNAME`    | SCRAM user name (required for `scram-*`)                       |
-//! | `<PREFIX>_SASL_PASSWORD`    | SCRAM password (required for `scram-*`)                        |
-//! | `<PREFIX>_TLS_CA_PEM`       | optional CA certificate(s), PEM (for `tls`)                    |
+//! | `<PREFIX>_SECRET_ARN`       | Secrets Manager ARN of the credentials (`scram-*`: `{"username","password"}`; `tls`: `{"certificate","privateKey"[,"privateKeyPassword"]}`), read at cold start by `ferry_aws::secrets` |
+//! | `<PREFIX>_CA_SECRET_ARN`    | Secrets Manager ARN of a private root CA, `{"certificate": "<PEM>"}` (`scram-*`, `tls`) |
+//! | `<PREFIX>_SASL_USERNAME`    | SCRAM user name (`scram-*` without `<PREFIX>_SECRET_ARN`)      |
+//! | `<PREFIX>_SASL_PASSWORD`    | SCRAM password (`scram-*` without `<PREFIX>_SECRET_ARN`; local use only) |
+//! | `<PREFIX>_TLS_CA_PEM`       | optional CA certificate(s), PEM (`tls`, `scram-*`)             |
 //! | `<PREFIX>_TLS_CERT_PEM`     | optional client certificate, PEM (for `tls`, mutual TLS)       |
-//! | `<PREFIX>_TLS_KEY_PEM`      | optional client private key, PEM (for `tls`, mutual TLS)       |
+//! | `<PREFIX>_TLS_KEY_PEM`      | optional client private key, PEM (for `tls`, mutual TLS; local use only) |
 //! | `<PREFIX>_REGION`           | AWS region for `msk-iam` (falls back to `AWS_REGION`)          |
 //! | `<PREFIX>_CLIENT_ID`        | optional `client.id`                                           |
 //!
 //! Empty values count as unset.
+//!
+//! **Secrets Manager.** With `<PREFIX>_SECRET_ARN` (or `<PREFIX>_CA_SECRET_ARN`) set,
+//! [`KafkaConnection::from_lookup`] records the reference in [`KafkaConnection::secrets`] and
+//! leaves the values it stands for empty; the function then resolves it at cold start
+//! (`ferry_aws::secrets::resolve_connections`) before building any client — a connection with
+//! unresolved secrets refuses to build clients ([`BuildError::SecretsNotResolved`]). The secret
+//! formats are the ones the Lambda Kafka event source mapping reads. The ARN is the only source
+//! of what it holds: setting both an ARN and a value it provides (`SASL_USERNAME`,
+//! `SASL_PASSWORD`, `TLS_CERT_PEM`, `TLS_KEY_PEM`; `TLS_CA_PEM` for the CA secret) is a
+//! configuration error naming both ([`ConfigError::Conflict`]), and so is an ARN for a security
+//! mode that has no use for it (`plaintext`, `msk-iam`).
+//!
+//! **MSK IAM** (`msk-iam`): `SASL_SSL` + `OAUTHBEARER` with tokens signed from the function's
+//! AWS credentials (see [`crate::auth`]); admin requests are not supported with it yet.
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -98,6 +115,8 @@ pub enum Security {
         username: String,
         /// Password.
         password: Secret,
+        /// CA certificate(s) to trust, PEM; `None` uses the system trust store.
+        ca_pem: Option<String>,
     },
     /// TLS, optionally mutual (`SSL`), e.g. MSK TLS on port 9094.
     Tls {
@@ -107,10 +126,12 @@ pub enum Security {
         cert_pem: Option<String>,
         /// Client private key for mutual TLS, PEM.
         key_pem: Option<Secret>,
+        /// Password of an encrypted client private key.
+        key_password: Option<Secret>,
     },
-    /// Amazon MSK IAM authentication (`SASL_SSL` + `OAUTHBEARER`), e.g. port 9098.
-    /// The token signer is not implemented yet: building a client with this fails with
-    /// [`BuildError::Unsupported`].
+    /// Amazon MSK IAM authentication (`SASL_SSL` + `OAUTHBEARER`), e.g. port 9098; tokens come
+    /// from [`crate::auth::FerryContext`]. Admin requests are not supported with it
+    /// ([`crate::auth::admin_supported`]).
     MskIam {
         /// AWS region of the cluster.
         region: String,
@@ -145,6 +166,63 @@ pub struct KafkaConnection {
     pub security: Security,
     /// Optional `client.id` (shows up in broker logs and quotas).
     pub client_id: Option<String>,
+    /// Secrets Manager secrets still to be read into `security` (see the module docs).
+    pub secrets: SecretRefs,
+}
+
+/// A Secrets Manager secret named by a setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// The setting that names it, e.g. `FERRY_SOURCE_SECRET_ARN`.
+    pub var: String,
+    /// The secret's ARN (not a secret itself).
+    pub arn: String,
+}
+
+/// The secrets a connection still has to read (both `None` once resolved).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRefs {
+    /// `<PREFIX>_SECRET_ARN`: SCRAM credentials or the mutual-TLS client certificate.
+    pub credentials: Option<SecretRef>,
+    /// `<PREFIX>_CA_SECRET_ARN`: a private root CA.
+    pub ca: Option<SecretRef>,
+}
+
+impl SecretRefs {
+    /// Nothing left to read.
+    pub fn is_empty(&self) -> bool {
+        self.credentials.is_none() && self.ca.is_none()
+    }
+}
+
+/// The contents of a credentials secret, already parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// SASL/SCRAM user and password.
+    Scram {
+        /// User name.
+        username: String,
+        /// Password.
+        password: Secret,
+    },
+    /// Mutual-TLS client certificate.
+    ClientCertificate {
+        /// Certificate (chain), PEM.
+        cert_pem: String,
+        /// Private key, PEM.
+        key_pem: Secret,
+        /// Password of an encrypted private key.
+        key_password: Option<Secret>,
+    },
+}
+
+/// Which [`Credentials`] a connection's credentials secret must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsKind {
+    /// `{"username", "password"}`.
+    Scram,
+    /// `{"certificate", "privateKey", "privateKeyPassword"?}`.
+    ClientCertificate,
 }
 
 /// A connection could not be read from the environment.
@@ -166,6 +244,16 @@ pub enum ConfigError {
         /// What would have been accepted.
         expected: &'static str,
     },
+    /// Two settings that must not be given together are both set.
+    #[error("environment variables {var} and {other} are both set: {var} provides {what}, remove {other}")]
+    Conflict {
+        /// The setting that wins conceptually (the secret ARN).
+        var: String,
+        /// The setting that must be removed.
+        other: String,
+        /// What `var` provides.
+        what: &'static str,
+    },
 }
 
 /// A Kafka client could not be built.
@@ -180,6 +268,27 @@ pub enum BuildError {
     /// librdkafka rejected the configuration.
     #[error("could not create Kafka client: {0}")]
     Client(#[source] KafkaError),
+    /// The connection names a secret that was never read (a bug in the caller: resolve
+    /// connections at cold start with `ferry_aws::secrets`).
+    #[error("{var} ({arn}) has not been read from Secrets Manager")]
+    SecretsNotResolved {
+        /// The setting naming the secret.
+        var: String,
+        /// Its ARN.
+        arn: String,
+    },
+    /// The secret given does not fit the connection's security mode.
+    #[error("{var}: secret {arn} holds {found} credentials, but the connection uses {security}")]
+    CredentialsMismatch {
+        /// The setting naming the secret.
+        var: String,
+        /// Its ARN.
+        arn: String,
+        /// What the secret holds.
+        found: &'static str,
+        /// The connection's security mode.
+        security: &'static str,
+    },
 }
 
 impl KafkaConnection {
@@ -189,7 +298,98 @@ impl KafkaConnection {
             bootstrap_servers: bootstrap_servers.into(),
             security: Security::Plaintext,
             client_id: None,
+            secrets: SecretRefs::default(),
         }
+    }
+
+    /// The client context for this connection (MSK IAM tokens; inert otherwise). Build every
+    /// client with `config.create_with_context(conn.context())`.
+    pub fn context(&self) -> crate::auth::FerryContext {
+        crate::auth::FerryContext::for_connection(self)
+    }
+
+    /// Which credentials `secrets.credentials` must hold for this security mode (`None`: the
+    /// mode takes no credentials secret).
+    pub fn credentials_kind(&self) -> Option<CredentialsKind> {
+        match self.security {
+            Security::SaslScram { .. } => Some(CredentialsKind::Scram),
+            Security::Tls { .. } => Some(CredentialsKind::ClientCertificate),
+            Security::Plaintext | Security::MskIam { .. } => None,
+        }
+    }
+
+    /// Fills in the credentials read from `secrets.credentials` and marks it resolved.
+    pub fn resolve_credentials(&mut self, credentials: Credentials) -> Result<(), BuildError> {
+        let Some(reference) = self.secrets.credentials.clone() else {
+            return Ok(());
+        };
+        let security = self.security.name();
+        match (&mut self.security, credentials) {
+            (
+                Security::SaslScram {
+                    username, password, ..
+                },
+                Credentials::Scram {
+                    username: u,
+                    password: p,
+                },
+            ) => {
+                *username = u;
+                *password = p;
+            }
+            (
+                Security::Tls {
+                    cert_pem,
+                    key_pem,
+                    key_password,
+                    ..
+                },
+                Credentials::ClientCertificate {
+                    cert_pem: c,
+                    key_pem: k,
+                    key_password: kp,
+                },
+            ) => {
+                *cert_pem = Some(c);
+                *key_pem = Some(k);
+                *key_password = kp;
+            }
+            (_, found) => {
+                return Err(BuildError::CredentialsMismatch {
+                    var: reference.var,
+                    arn: reference.arn,
+                    found: match found {
+                        Credentials::Scram { .. } => "SCRAM",
+                        Credentials::ClientCertificate { .. } => "client certificate",
+                    },
+                    security,
+                })
+            }
+        }
+        self.secrets.credentials = None;
+        Ok(())
+    }
+
+    /// Fills in the CA read from `secrets.ca` and marks it resolved.
+    pub fn resolve_ca(&mut self, pem: String) -> Result<(), BuildError> {
+        let Some(reference) = self.secrets.ca.clone() else {
+            return Ok(());
+        };
+        match &mut self.security {
+            Security::SaslScram { ca_pem, .. } | Security::Tls { ca_pem, .. } => {
+                *ca_pem = Some(pem);
+            }
+            Security::Plaintext | Security::MskIam { .. } => {
+                return Err(BuildError::CredentialsMismatch {
+                    var: reference.var,
+                    arn: reference.arn,
+                    found: "CA certificate",
+                    security: self.security.name(),
+                })
+            }
+        }
+        self.secrets.ca = None;
+        Ok(())
     }
 
     /// Returns a copy with `client.id` set.
@@ -213,17 +413,22 @@ impl KafkaConnection {
                 mechanism,
                 username,
                 password,
+                ca_pem,
             } => {
                 config
                     .set("security.protocol", "SASL_SSL")
                     .set("sasl.mechanism", mechanism.as_rdkafka())
                     .set("sasl.username", username)
                     .set("sasl.password", password.expose());
+                if let Some(ca) = ca_pem {
+                    config.set("ssl.ca.pem", ca);
+                }
             }
             Security::Tls {
                 ca_pem,
                 cert_pem,
                 key_pem,
+                key_password,
             } => {
                 config.set("security.protocol", "SSL");
                 if let Some(ca) = ca_pem {
@@ -235,6 +440,9 @@ impl KafkaConnection {
                 if let Some(key) = key_pem {
                     config.set("ssl.key.pem", key.expose());
                 }
+                if let Some(password) = key_password {
+                    config.set("ssl.key.password", password.expose());
+                }
             }
             Security::MskIam { .. } => {
                 config
@@ -245,11 +453,18 @@ impl KafkaConnection {
     }
 
     /// A fresh [`ClientConfig`] with this connection applied, or
-    /// [`BuildError::Unsupported`] if clients cannot be built for it yet.
+    /// [`BuildError::SecretsNotResolved`] if a secret it names was never read. Build the client
+    /// with [`KafkaConnection::context`].
     pub fn client_config(&self) -> Result<ClientConfig, BuildError> {
-        if let Security::MskIam { .. } = self.security {
-            return Err(BuildError::Unsupported {
-                what: "MSK IAM authentication (security msk-iam)",
+        if let Some(r) = self
+            .secrets
+            .credentials
+            .as_ref()
+            .or(self.secrets.ca.as_ref())
+        {
+            return Err(BuildError::SecretsNotResolved {
+                var: r.var.clone(),
+                arn: r.arn.clone(),
             });
         }
         let mut config = ClientConfig::new();
@@ -279,6 +494,29 @@ impl KafkaConnection {
 
         let bootstrap_servers = required(var("BOOTSTRAP"))?.trim().to_owned();
         let client_id = get(&var("CLIENT_ID"));
+        let secret_ref = |suffix: &str| {
+            let name = var(suffix);
+            get(&name).map(|arn| SecretRef {
+                var: name,
+                arn: arn.trim().to_owned(),
+            })
+        };
+        let secrets = SecretRefs {
+            credentials: secret_ref("SECRET_ARN"),
+            ca: secret_ref("CA_SECRET_ARN"),
+        };
+        // A value the secret provides must not also come from the environment.
+        let conflict = |reference: &Option<SecretRef>, suffix: &str, what: &'static str| match (
+            reference,
+            get(&var(suffix)),
+        ) {
+            (Some(r), Some(_)) => Err(ConfigError::Conflict {
+                var: r.var.clone(),
+                other: var(suffix),
+                what,
+            }),
+            _ => Ok(()),
+        };
         let security_var = var("SECURITY");
         let security_value = get(&security_var);
         let security = match security_value
@@ -287,20 +525,42 @@ impl KafkaConnection {
             .as_deref()
         {
             None | Some("plaintext") => Security::Plaintext,
-            Some(s @ ("scram-sha-512" | "scram-sha-256")) => Security::SaslScram {
-                mechanism: if s == "scram-sha-256" {
-                    ScramMechanism::Sha256
+            Some(s @ ("scram-sha-512" | "scram-sha-256")) => {
+                let (username, password) = if secrets.credentials.is_some() {
+                    let what = "the SCRAM credentials";
+                    conflict(&secrets.credentials, "SASL_USERNAME", what)?;
+                    conflict(&secrets.credentials, "SASL_PASSWORD", what)?;
+                    (String::new(), Secret::new(""))
                 } else {
-                    ScramMechanism::Sha512
-                },
-                username: required(var("SASL_USERNAME"))?,
-                password: Secret::new(required(var("SASL_PASSWORD"))?),
-            },
-            Some("tls") => Security::Tls {
-                ca_pem: get(&var("TLS_CA_PEM")),
-                cert_pem: get(&var("TLS_CERT_PEM")),
-                key_pem: get(&var("TLS_KEY_PEM")).map(Secret::new),
-            },
+                    (
+                        required(var("SASL_USERNAME"))?,
+                        Secret::new(required(var("SASL_PASSWORD"))?),
+                    )
+                };
+                conflict(&secrets.ca, "TLS_CA_PEM", "the CA certificate")?;
+                Security::SaslScram {
+                    mechanism: if s == "scram-sha-256" {
+                        ScramMechanism::Sha256
+                    } else {
+                        ScramMechanism::Sha512
+                    },
+                    username,
+                    password,
+                    ca_pem: get(&var("TLS_CA_PEM")),
+                }
+            }
+            Some("tls") => {
+                let what = "the client certificate and key";
+                conflict(&secrets.credentials, "TLS_CERT_PEM", what)?;
+                conflict(&secrets.credentials, "TLS_KEY_PEM", what)?;
+                conflict(&secrets.ca, "TLS_CA_PEM", "the CA certificate")?;
+                Security::Tls {
+                    ca_pem: get(&var("TLS_CA_PEM")),
+                    cert_pem: get(&var("TLS_CERT_PEM")),
+                    key_pem: get(&var("TLS_KEY_PEM")).map(Secret::new),
+                    key_password: None,
+                }
+            }
             Some("msk-iam") => {
                 let region_var = var("REGION");
                 let region = get(&region_var)
@@ -316,6 +576,15 @@ impl KafkaConnection {
                 })
             }
         };
+        if matches!(security, Security::Plaintext | Security::MskIam { .. }) {
+            if let Some(r) = secrets.credentials.as_ref().or(secrets.ca.as_ref()) {
+                return Err(ConfigError::Invalid {
+                    var: r.var.clone(),
+                    value: r.arn.clone(),
+                    expected: "no secret with security plaintext or msk-iam (secrets are for scram-* and tls)",
+                });
+            }
+        }
         if let Security::Tls {
             cert_pem, key_pem, ..
         } = &security
@@ -337,6 +606,7 @@ impl KafkaConnection {
             bootstrap_servers,
             security,
             client_id,
+            secrets,
         })
     }
 }
@@ -522,7 +792,7 @@ mod tests {
     }
 
     #[test]
-    fn msk_iam_needs_a_region_and_is_not_buildable_yet() {
+    fn msk_iam_needs_a_region_and_builds_with_oauthbearer() {
         let err = KafkaConnection::from_lookup(
             "FERRY_TARGET",
             env(&[
@@ -556,9 +826,17 @@ mod tests {
         let p = props(&conn);
         assert_eq!(p["security.protocol"], "SASL_SSL");
         assert_eq!(p["sasl.mechanism"], "OAUTHBEARER");
-        let err = conn.client_config().unwrap_err();
-        assert!(matches!(err, BuildError::Unsupported { .. }));
-        assert!(err.to_string().contains("not supported yet"));
+        let config = conn.client_config().expect("msk-iam clients can be built");
+        assert_eq!(config.get("sasl.mechanism"), Some("OAUTHBEARER"));
+        assert_eq!(conn.context().msk_iam_region(), Some("eu-west-1"));
+        // The context is installed: a consumer builds with it (nothing connects yet).
+        let consumer: crate::auth::FerryConsumer = config
+            .create_with_context(conn.context())
+            .expect("consumer");
+        assert_eq!(
+            rdkafka::consumer::Consumer::context(&consumer).msk_iam_region(),
+            Some("eu-west-1")
+        );
     }
 
     #[test]
@@ -569,8 +847,10 @@ mod tests {
                 mechanism: ScramMechanism::Sha512,
                 username: "alice".into(),
                 password: Secret::new("hunter2-password"),
+                ca_pem: None,
             },
             client_id: None,
+            secrets: SecretRefs::default(),
         };
         let dbg = format!("{conn:?} {:#?}", conn);
         assert!(!dbg.contains("hunter2"), "{dbg}");
@@ -581,9 +861,176 @@ mod tests {
             ca_pem: None,
             cert_pem: Some("CERT".into()),
             key_pem: Some(Secret::new("-----BEGIN PRIVATE KEY----- abc")),
+            key_password: Some(Secret::new("key-password-xyz")),
         };
         let dbg = format!("{tls:?}");
         assert!(!dbg.contains("PRIVATE"), "{dbg}");
+        assert!(!dbg.contains("key-password"), "{dbg}");
         assert_eq!(Secret::new("x").to_string(), "***");
+    }
+
+    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_ferry-AbCdEf";
+    const CA_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ferry-ca-AbCdEf";
+
+    #[test]
+    fn secret_arn_replaces_scram_variables_and_must_be_resolved() {
+        let mut conn = KafkaConnection::from_lookup(
+            "FERRY_SOURCE",
+            env(&[
+                ("FERRY_SOURCE_BOOTSTRAP", "b:9096"),
+                ("FERRY_SOURCE_SECURITY", "scram-sha-512"),
+                ("FERRY_SOURCE_SECRET_ARN", ARN),
+                ("FERRY_SOURCE_CA_SECRET_ARN", CA_ARN),
+            ]),
+        )
+        .expect("no SASL_* variables needed with a secret");
+        assert_eq!(
+            conn.secrets.credentials,
+            Some(SecretRef {
+                var: "FERRY_SOURCE_SECRET_ARN".into(),
+                arn: ARN.into()
+            })
+        );
+        assert_eq!(conn.secrets.ca.as_ref().unwrap().arn, CA_ARN);
+        assert_eq!(conn.credentials_kind(), Some(CredentialsKind::Scram));
+        let err = conn.client_config().unwrap_err();
+        assert!(
+            matches!(&err, BuildError::SecretsNotResolved { var, .. } if var == "FERRY_SOURCE_SECRET_ARN"),
+            "{err}"
+        );
+
+        let wrong = Credentials::ClientCertificate {
+            cert_pem: "CERT".into(),
+            key_pem: Secret::new("KEY"),
+            key_password: None,
+        };
+        let err = conn.clone().resolve_credentials(wrong).unwrap_err();
+        assert!(err.to_string().contains("FERRY_SOURCE_SECRET_ARN"), "{err}");
+        assert!(err.to_string().contains("scram-sha-512"), "{err}");
+
+        conn.resolve_credentials(Credentials::Scram {
+            username: "ferry".into(),
+            password: Secret::new("pw"),
+        })
+        .unwrap();
+        assert!(matches!(
+            conn.client_config().unwrap_err(),
+            BuildError::SecretsNotResolved { ref var, .. } if var == "FERRY_SOURCE_CA_SECRET_ARN"
+        ));
+        conn.resolve_ca("CA-PEM".into()).unwrap();
+        assert!(conn.secrets.is_empty());
+        let p = props(&conn);
+        assert_eq!(p["sasl.username"], "ferry");
+        assert_eq!(p["sasl.password"], "pw");
+        assert_eq!(p["ssl.ca.pem"], "CA-PEM");
+        conn.client_config().expect("resolved");
+    }
+
+    #[test]
+    fn secret_arn_for_mutual_tls() {
+        let mut conn = KafkaConnection::from_lookup(
+            "FERRY_TARGET",
+            env(&[
+                ("FERRY_TARGET_BOOTSTRAP", "b:9094"),
+                ("FERRY_TARGET_SECURITY", "tls"),
+                ("FERRY_TARGET_SECRET_ARN", ARN),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            conn.credentials_kind(),
+            Some(CredentialsKind::ClientCertificate)
+        );
+        conn.resolve_credentials(Credentials::ClientCertificate {
+            cert_pem: "CERT".into(),
+            key_pem: Secret::new("KEY"),
+            key_password: Some(Secret::new("KP")),
+        })
+        .unwrap();
+        let p = props(&conn);
+        assert_eq!(p["security.protocol"], "SSL");
+        assert_eq!(p["ssl.certificate.pem"], "CERT");
+        assert_eq!(p["ssl.key.pem"], "KEY");
+        assert_eq!(p["ssl.key.password"], "KP");
+    }
+
+    #[test]
+    fn secret_arn_and_plaintext_value_together_is_an_error_naming_both() {
+        for (security, other) in [
+            ("scram-sha-512", "FERRY_SOURCE_SASL_PASSWORD"),
+            ("scram-sha-256", "FERRY_SOURCE_SASL_USERNAME"),
+            ("tls", "FERRY_SOURCE_TLS_KEY_PEM"),
+            ("tls", "FERRY_SOURCE_TLS_CERT_PEM"),
+        ] {
+            let err = KafkaConnection::from_lookup(
+                "FERRY_SOURCE",
+                env(&[
+                    ("FERRY_SOURCE_BOOTSTRAP", "b:9096"),
+                    ("FERRY_SOURCE_SECURITY", security),
+                    ("FERRY_SOURCE_SECRET_ARN", ARN),
+                    ("FERRY_SOURCE_SASL_USERNAME", "u"),
+                    (other, "plaintext-secret-value"),
+                ]),
+            )
+            .unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("FERRY_SOURCE_SECRET_ARN"), "{msg}");
+            assert!(
+                msg.contains(other) || msg.contains("FERRY_SOURCE_SASL_USERNAME"),
+                "{msg}"
+            );
+            assert!(!msg.contains("plaintext-secret-value"), "{msg}");
+        }
+        let err = KafkaConnection::from_lookup(
+            "FERRY_SOURCE",
+            env(&[
+                ("FERRY_SOURCE_BOOTSTRAP", "b:9094"),
+                ("FERRY_SOURCE_SECURITY", "tls"),
+                ("FERRY_SOURCE_CA_SECRET_ARN", CA_ARN),
+                ("FERRY_SOURCE_TLS_CA_PEM", "CA"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Conflict {
+                var: "FERRY_SOURCE_CA_SECRET_ARN".into(),
+                other: "FERRY_SOURCE_TLS_CA_PEM".into(),
+                what: "the CA certificate",
+            }
+        );
+    }
+
+    #[test]
+    fn secret_arn_without_a_use_is_an_error() {
+        for security in ["plaintext", "msk-iam"] {
+            for var in ["FERRY_TARGET_SECRET_ARN", "FERRY_TARGET_CA_SECRET_ARN"] {
+                let err = KafkaConnection::from_lookup(
+                    "FERRY_TARGET",
+                    env(&[
+                        ("FERRY_TARGET_BOOTSTRAP", "b:9098"),
+                        ("FERRY_TARGET_SECURITY", security),
+                        ("AWS_REGION", "eu-west-1"),
+                        (var, ARN),
+                    ]),
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(&err, ConfigError::Invalid { var: v, .. } if v == var),
+                    "{err}"
+                );
+            }
+        }
+        // An empty ARN (the template's default) counts as unset.
+        let conn = KafkaConnection::from_lookup(
+            "FERRY_TARGET",
+            env(&[
+                ("FERRY_TARGET_BOOTSTRAP", "b:9092"),
+                ("FERRY_TARGET_SECRET_ARN", ""),
+                ("FERRY_TARGET_CA_SECRET_ARN", " "),
+            ]),
+        )
+        .unwrap();
+        assert!(conn.secrets.is_empty());
     }
 }

@@ -22,12 +22,13 @@
 //! Every call builds a short-lived client (these run once per scheduled checkpoint run, not on
 //! a hot path) and runs the blocking librdkafka calls on tokio's blocking pool.
 
+use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
 use ferry_core::ports::{
     GroupError, GroupState, SourceEndOffsets, SourceGroups, SourceTopics, TargetGroups,
 };
 use ferry_core::topic::TopicPartition;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::HashMap;
@@ -67,7 +68,9 @@ impl KafkaGroups {
         }
     }
 
-    fn consumer(&self, group: Option<&str>) -> Result<BaseConsumer, GroupError> {
+    /// A consumer (never subscribed) with [`crate::auth::FerryContext`]; [`serve_events`] runs in
+    /// [`KafkaGroups::blocking`] before the request.
+    fn consumer(&self, group: Option<&str>) -> Result<FerryConsumer, GroupError> {
         let mut config = self.conn.client_config().map_err(|e| self.unavailable(e))?;
         config
             .set("enable.auto.commit", "false")
@@ -77,7 +80,7 @@ impl KafkaGroups {
             config.set("group.id", g);
         }
         config
-            .create()
+            .create_with_context(self.conn.context())
             .map_err(|e| self.unavailable(BuildError::Client(e)))
     }
 
@@ -131,6 +134,7 @@ impl SourceGroups for KafkaGroups {
         let consumer = self.consumer(None)?;
         let this = self.clone();
         self.blocking(move || {
+            serve_events(&consumer);
             let list = consumer
                 .fetch_group_list(None, GROUP_TIMEOUT)
                 .map_err(|e| this.unavailable(e))?;
@@ -160,6 +164,7 @@ impl SourceGroups for KafkaGroups {
         let topics = topics.to_vec();
         let group = group.to_string();
         self.blocking(move || {
+            serve_events(&consumer);
             // One metadata request: for one topic ask for it, otherwise for all topics.
             let md = consumer
                 .fetch_metadata(
@@ -212,6 +217,7 @@ impl SourceTopics for KafkaGroups {
         let consumer = self.consumer(None)?;
         let this = self.clone();
         self.blocking(move || {
+            serve_events(&consumer);
             let md = consumer
                 .fetch_metadata(None, GROUP_TIMEOUT)
                 .map_err(|e| this.unavailable(e))?;
@@ -237,12 +243,13 @@ impl SourceEndOffsets for KafkaGroups {
     ) -> Result<HashMap<TopicPartition, i64>, GroupError> {
         let mut config = self.conn.client_config().map_err(|e| self.unavailable(e))?;
         config.set("isolation.level", "read_uncommitted");
-        let consumer: BaseConsumer = config
-            .create()
+        let consumer: FerryConsumer = config
+            .create_with_context(self.conn.context())
             .map_err(|e| self.unavailable(BuildError::Client(e)))?;
         let this = self.clone();
         let topics = topics.to_vec();
         self.blocking(move || {
+            serve_events(&consumer);
             let md = consumer
                 .fetch_metadata(None, GROUP_TIMEOUT)
                 .map_err(|e| this.unavailable(e))?;
@@ -279,6 +286,7 @@ impl TargetGroups for KafkaGroups {
         let this = self.clone();
         let group = group.to_string();
         self.blocking(move || {
+            serve_events(&consumer);
             let list = match consumer.fetch_group_list(Some(&group), GROUP_TIMEOUT) {
                 Ok(list) => list,
                 Err(KafkaError::GroupListFetch(RDKafkaErrorCode::GroupIdNotFound)) => {
@@ -317,6 +325,7 @@ impl TargetGroups for KafkaGroups {
                 })?;
         }
         self.blocking(move || {
+            serve_events(&consumer);
             let mut attempt = 0;
             loop {
                 match consumer.commit(&tpl, CommitMode::Sync) {

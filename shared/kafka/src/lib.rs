@@ -5,7 +5,10 @@
 //! * [`config`]: [`KafkaConnection`] — bootstrap servers and authentication (plaintext,
 //!   SASL/SCRAM, TLS, MSK IAM), read from `<PREFIX>_*` environment variables; the single place
 //!   where authentication is applied to a librdkafka configuration. Secrets never appear in
-//!   `Debug` output.
+//!   `Debug` output; settings naming Secrets Manager secrets (`<PREFIX>_SECRET_ARN`) are
+//!   recorded for `ferry_aws::secrets` to resolve at cold start.
+//! * [`auth`]: [`FerryContext`], the client context every client is built with, and MSK IAM
+//!   (`OAUTHBEARER` tokens signed on a dedicated thread).
 //! * [`target`]: [`TargetCluster`] — implements `ferry_core`'s target ports
 //!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
 //!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
@@ -26,6 +29,7 @@
 //! with timeouts; producing never blocks the runtime.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod groups;
 pub mod reader;
@@ -34,7 +38,11 @@ pub mod topics;
 pub mod validate;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
-pub use config::{BuildError, ConfigError, KafkaConnection, ScramMechanism, Secret, Security};
+pub use auth::{FerryConsumer, FerryContext};
+pub use config::{
+    BuildError, ConfigError, Credentials, CredentialsKind, KafkaConnection, ScramMechanism, Secret,
+    SecretRef, SecretRefs, Security,
+};
 pub use groups::KafkaGroups;
 pub use reader::{
     partition_checksum, read_partition, scan_partition, watermarks, Isolation, ReadError,

@@ -7,11 +7,12 @@
 //! seen a record at or past the end of the range, or when it reaches the end of the partition
 //! and the end offset it measured *before* starting already covered the range.
 
+use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
 use ferry_core::checksum::RangeChecksum;
 use ferry_core::record::{Header, MirrorRecord, TimestampType};
 use ferry_core::topic::TopicPartition;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -118,9 +119,12 @@ pub async fn watermarks(
     config
         .set("isolation.level", "read_uncommitted")
         .set("allow.auto.create.topics", "false");
-    let consumer: BaseConsumer = config.create().map_err(BuildError::Client)?;
+    let consumer: FerryConsumer = config
+        .create_with_context(conn.context())
+        .map_err(BuildError::Client)?;
     let tp = tp.clone();
     tokio::task::spawn_blocking(move || {
+        serve_events(&consumer);
         consumer
             .fetch_watermarks(&tp.topic, tp.partition, DEFAULT_READ_TIMEOUT)
             .map_err(|source| ReadError::Kafka {
@@ -198,7 +202,10 @@ where
         .map_err(ReadError::Task)?
 }
 
-fn range_consumer(conn: &KafkaConnection, isolation: Isolation) -> Result<BaseConsumer, ReadError> {
+fn range_consumer(
+    conn: &KafkaConnection,
+    isolation: Isolation,
+) -> Result<FerryConsumer, ReadError> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -219,7 +226,9 @@ fn range_consumer(conn: &KafkaConnection, isolation: Isolation) -> Result<BaseCo
         .set("auto.offset.reset", "error")
         .set("allow.auto.create.topics", "false")
         .set("isolation.level", isolation.as_rdkafka());
-    Ok(config.create().map_err(BuildError::Client)?)
+    Ok(config
+        .create_with_context(conn.context())
+        .map_err(BuildError::Client)?)
 }
 
 /// Converts a consumed message. A null header value becomes an empty one (Ferry's record model
@@ -266,7 +275,7 @@ fn is_terminal(e: &KafkaError) -> bool {
 }
 
 fn scan_blocking<A, F>(
-    consumer: &BaseConsumer,
+    consumer: &FerryConsumer,
     tp: TopicPartition,
     from: i64,
     to: Option<i64>,
@@ -285,6 +294,7 @@ where
         }
     };
     let request_timeout = options.timeout.min(DEFAULT_READ_TIMEOUT);
+    serve_events(consumer);
     // End measured before assigning: any end-of-partition event seen later is at or past it.
     let (low, mut end) = consumer
         .fetch_watermarks(&tp.topic, tp.partition, request_timeout)

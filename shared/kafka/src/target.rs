@@ -6,13 +6,18 @@
 //!
 //! * an idempotent [`FutureProducer`] (`acks=all`, `enable.idempotence=true`, at most 5 requests
 //!   in flight) that writes every record to an explicit partition, tuned by [`ProducerTuning`];
-//! * a group-less [`BaseConsumer`] used only for metadata and watermark queries, which are
+//! * a group-less [`FerryConsumer`] used only for metadata and watermark queries, which are
 //!   blocking librdkafka calls and therefore run on tokio's blocking pool with a timeout;
 //! * an [`AdminClient`] for `DescribeConfigs` (the topic's effective `max.message.bytes`).
+//!   With MSK IAM there is none (rdkafka's admin client cannot authenticate with it, see
+//!   [`crate::auth`]): the producer's `message.max.bytes` stands in for the topic's limit.
+//!
+//! All three use [`FerryContext`] (MSK IAM tokens).
 //!
 //! [`TargetMetadata::topic_info`] is called once per batch, so its answers are cached per topic
 //! for [`TargetOptions::topic_info_ttl`].
 
+use crate::auth::{admin_supported, serve_events, FerryConsumer, FerryContext};
 use crate::config::{BuildError, KafkaConnection};
 use crate::reader::{scan_partition, Isolation, ReadOptions};
 use ferry_core::ports::{
@@ -21,8 +26,7 @@ use ferry_core::ports::{
 use ferry_core::record::{MirrorRecord, TimestampType};
 use ferry_core::topic::TopicPartition;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -189,9 +193,9 @@ struct CachedInfo {
 /// Build it once per process and share it (`&TargetCluster` is all the ports need).
 pub struct TargetCluster {
     conn: KafkaConnection,
-    producer: FutureProducer,
-    meta: Arc<BaseConsumer>,
-    admin: AdminClient<DefaultClientContext>,
+    producer: FutureProducer<FerryContext>,
+    meta: Arc<FerryConsumer>,
+    admin: Option<AdminClient<FerryContext>>,
     options: TargetOptions,
     cache: Mutex<HashMap<String, CachedInfo>>,
 }
@@ -320,7 +324,9 @@ impl TargetCluster {
                 "topic.metadata.propagation.max.ms",
                 options.request_timeout.as_millis().to_string(),
             );
-        let producer: FutureProducer = producer_config.create().map_err(BuildError::Client)?;
+        let producer: FutureProducer<FerryContext> = producer_config
+            .create_with_context(conn.context())
+            .map_err(BuildError::Client)?;
 
         let mut meta_config = conn.client_config()?;
         meta_config
@@ -328,10 +334,19 @@ impl TargetCluster {
             .set("allow.auto.create.topics", "false")
             // The end offset Ferry needs is the high watermark, not the last stable offset.
             .set("isolation.level", "read_uncommitted");
-        let meta: BaseConsumer = meta_config.create().map_err(BuildError::Client)?;
+        let meta: FerryConsumer = meta_config
+            .create_with_context(conn.context())
+            .map_err(BuildError::Client)?;
 
-        let admin: AdminClient<DefaultClientContext> =
-            conn.client_config()?.create().map_err(BuildError::Client)?;
+        let admin = if admin_supported(conn) {
+            Some(
+                conn.client_config()?
+                    .create_with_context(conn.context())
+                    .map_err(BuildError::Client)?,
+            )
+        } else {
+            None
+        };
 
         Ok(Self {
             conn: conn.clone(),
@@ -370,11 +385,13 @@ impl TargetCluster {
     async fn blocking<T: Send + 'static>(
         &self,
         what: &'static str,
-        f: impl FnOnce(&BaseConsumer, Duration) -> Result<T, KafkaError> + Send + 'static,
+        f: impl FnOnce(&FerryConsumer, Duration) -> Result<T, KafkaError> + Send + 'static,
     ) -> Result<T, TargetError> {
         let consumer = Arc::clone(&self.meta);
         let timeout = self.options.request_timeout;
         let task = tokio::task::spawn_blocking(move || {
+            // Serves a pending MSK IAM token request first (see `crate::auth`).
+            serve_events(&consumer);
             let result = f(&consumer, timeout);
             // Serve queued events (errors, logs) so they do not pile up; no messages can
             // arrive, nothing is assigned.
@@ -428,10 +445,14 @@ impl TargetCluster {
 
     /// The topic's effective `max.message.bytes`; `None` if the topic does not exist.
     async fn max_message_bytes(&self, topic: &str) -> Result<Option<usize>, TargetError> {
+        let Some(admin) = &self.admin else {
+            // MSK IAM: no admin client (see the module docs).
+            return Ok(Some(self.options.tuning.message_max_bytes as usize));
+        };
         let timeout = self.options.request_timeout;
         let opts = AdminOptions::new().request_timeout(Some(timeout));
         let resources = [ResourceSpecifier::Topic(topic)];
-        let request = self.admin.describe_configs(&resources, &opts);
+        let request = admin.describe_configs(&resources, &opts);
         let results = match tokio::time::timeout(timeout + Duration::from_secs(1), request).await {
             Err(_elapsed) => {
                 return Err(TargetError::Unavailable(Box::new(RequestTimeout {
@@ -749,16 +770,16 @@ mod tests {
     use ferry_core::record::Header as RecordHeader;
 
     #[test]
-    fn msk_iam_is_not_supported_yet() {
+    fn msk_iam_builds_with_the_token_context_and_no_admin_client() {
         let conn = KafkaConnection {
-            bootstrap_servers: "b-1.example:9098".into(),
             security: Security::MskIam {
                 region: "eu-west-1".into(),
             },
-            client_id: None,
+            ..KafkaConnection::plaintext("b-1.example:9098")
         };
-        let err = TargetCluster::new(&conn, ProducerTuning::default()).unwrap_err();
-        assert!(matches!(err, BuildError::Unsupported { .. }), "{err:?}");
+        let cluster = TargetCluster::new(&conn, ProducerTuning::default()).unwrap();
+        assert_eq!(cluster.meta.context().msk_iam_region(), Some("eu-west-1"));
+        assert!(cluster.admin.is_none());
     }
 
     #[test]

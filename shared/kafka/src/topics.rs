@@ -105,6 +105,7 @@ impl KafkaTopicAdmin {
         let consumer = metadata_consumer(&self.conn).map_err(|e| self.unavailable(e))?;
         let topic = topic.map(str::to_owned);
         let result = tokio::task::spawn_blocking(move || {
+            crate::auth::serve_events(&consumer);
             let md = consumer.fetch_metadata(topic.as_deref(), ADMIN_TIMEOUT)?;
             let brokers = i32::try_from(md.brokers().len()).unwrap_or(i32::MAX);
             let topics = md

@@ -1,0 +1,410 @@
+//! The client context every Ferry Kafka client is built with, and Amazon MSK IAM authentication.
+//!
+//! [`FerryContext`] is librdkafka's per-client callback object ([`ClientContext`] +
+//! [`ConsumerContext`]). Every producer, consumer and admin client this crate builds uses it
+//! ([`KafkaConnection::context`](crate::KafkaConnection::context)), whatever the security mode;
+//! for anything but `msk-iam` it behaves like rdkafka's default context.
+//!
+//! **MSK IAM** (`Security::MskIam`, `SASL_SSL` + `OAUTHBEARER`, port 9098): librdkafka asks for a
+//! token when a client starts and again at 80 % of the token's lifetime, by queueing an
+//! `OAUTHBEARER_TOKEN_REFRESH` event that rdkafka serves from the thread that polls the client
+//! and hands to [`ClientContext::generate_oauth_token`]. The token is what the official MSK
+//! signers produce (`aws-msk-iam-sasl-signer`): a SigV4-presigned `kafka-cluster:Connect` URL for
+//! `kafka.<region>.amazonaws.com`, base64url-encoded, valid for 15 minutes, signed with the
+//! default AWS credentials chain (in Lambda: the function role's credentials from the
+//! environment).
+//!
+//! `generate_oauth_token` is synchronous and runs on whatever thread polls the client: the
+//! producer's own polling thread, a blocking-pool thread for consumers, never knowingly a tokio
+//! worker. The signer is async (credentials may come over HTTP), so it runs on **one dedicated
+//! signer thread** with its own current-thread tokio runtime; the callback sends a request and
+//! waits (at most [`SIGN_TIMEOUT`] + 1 s) for the answer. It never calls `block_on` on the
+//! caller's runtime, so it cannot deadlock a runtime or panic inside one, whichever thread
+//! librdkafka uses. The signer caches the AWS configuration (and so the credentials provider and
+//! its credentials cache) per region.
+//!
+//! **Polling.** A client only gets its first token once something polls it: the producer polls
+//! continuously; consumers used for metadata, watermarks and group offsets are polled once with
+//! a zero timeout ([`serve_events`]) before every blocking call, on the blocking pool.
+//! rdkafka 0.39's `AdminClient` never polls its main queue and does not enable the token
+//! refresh event (fede1024/rust-rdkafka#757), so it never asks for a token: admin requests
+//! (create topics, describe/alter configs, create partitions) cannot authenticate with MSK IAM
+//! and fail with [`BuildError::Unsupported`](crate::BuildError::Unsupported) before sending
+//! anything (see [`admin_supported`]).
+//!
+//! Nothing here has been run against a real MSK cluster (none is available to the tests): the
+//! unit tests check token generation with static credentials, the token's shape (a presigned
+//! URL for the right host, action, region and lifetime), the librdkafka configuration and that
+//! the token never shows in `Debug` output.
+
+use crate::config::{KafkaConnection, Security};
+use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use std::collections::HashMap;
+use std::error::Error;
+use std::fmt;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+/// How long one token signing may take (credentials lookup included).
+pub const SIGN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Principal name reported to librdkafka with MSK IAM tokens (MSK derives the identity from the
+/// signature; librdkafka only uses this for its logs).
+pub const MSK_IAM_PRINCIPAL: &str = "msk-iam";
+
+/// A consumer built with [`FerryContext`].
+pub type FerryConsumer = BaseConsumer<FerryContext>;
+
+/// The context of every client Ferry builds (see the module docs).
+#[derive(Clone, Default)]
+pub struct FerryContext {
+    msk_iam_region: Option<String>,
+}
+
+impl fmt::Debug for FerryContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FerryContext")
+            .field("msk_iam_region", &self.msk_iam_region)
+            .finish()
+    }
+}
+
+impl FerryContext {
+    /// The context for `conn`: MSK IAM token generation when its security is `msk-iam`.
+    pub fn for_connection(conn: &KafkaConnection) -> Self {
+        match &conn.security {
+            Security::MskIam { region } => Self {
+                msk_iam_region: Some(region.clone()),
+            },
+            _ => Self::default(),
+        }
+    }
+
+    /// The MSK IAM region, if this context signs tokens.
+    pub fn msk_iam_region(&self) -> Option<&str> {
+        self.msk_iam_region.as_deref()
+    }
+}
+
+impl ClientContext for FerryContext {
+    // librdkafka raises the refresh event only for `sasl.mechanism=OAUTHBEARER`, which only
+    // `msk-iam` connections set; for every other mode this is inert.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn Error>> {
+        let Some(region) = &self.msk_iam_region else {
+            return Err(
+                "an OAUTHBEARER token was requested but the connection is not msk-iam".into(),
+            );
+        };
+        let token = msk_iam_token(region)?;
+        tracing::debug!(
+            region = region.as_str(),
+            expires_at_ms = token.lifetime_ms,
+            "MSK IAM token generated"
+        );
+        Ok(OAuthToken {
+            token: token.token.into_inner(),
+            principal_name: MSK_IAM_PRINCIPAL.to_owned(),
+            lifetime_ms: token.lifetime_ms,
+        })
+    }
+}
+
+impl ConsumerContext for FerryContext {}
+
+/// Serves queued client events (token refresh, errors, logs) without waiting. Call on a thread
+/// that may block (the blocking pool), before blocking requests on a consumer: with MSK IAM the
+/// first call hands librdkafka its initial token. Consumers used this way never have partitions
+/// assigned, so no message can be returned.
+pub fn serve_events(consumer: &FerryConsumer) {
+    let _ = consumer.poll(Duration::ZERO);
+}
+
+/// Whether admin requests (rdkafka `AdminClient`) can authenticate with `conn`: not with
+/// `msk-iam` (see the module docs).
+pub fn admin_supported(conn: &KafkaConnection) -> bool {
+    !matches!(conn.security, Security::MskIam { .. })
+}
+
+/// What [`admin_supported`] refuses, for [`BuildError::Unsupported`](crate::BuildError).
+pub const ADMIN_MSK_IAM_UNSUPPORTED: &str = "Kafka admin requests (create topics, describe or alter configs, create partitions) with MSK IAM: rdkafka 0.39's AdminClient never requests an OAUTHBEARER token (fede1024/rust-rdkafka#757)";
+
+/// An MSK IAM token (the presigned URL, base64url) and when it expires. `Debug` hides the token.
+pub struct MskIamToken {
+    token: TokenString,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub lifetime_ms: i64,
+}
+
+impl fmt::Debug for MskIamToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MskIamToken")
+            .field("token", &self.token)
+            .field("lifetime_ms", &self.lifetime_ms)
+            .finish()
+    }
+}
+
+impl MskIamToken {
+    /// The token value (hand it only to librdkafka).
+    pub fn expose(&self) -> &str {
+        &self.token.0
+    }
+}
+
+struct TokenString(String);
+
+impl TokenString {
+    fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for TokenString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Signing an MSK IAM token failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The signer (credentials lookup or signing) failed.
+    #[error("MSK IAM token for region {region} could not be signed: {reason}")]
+    Signer {
+        /// Region.
+        region: String,
+        /// Cause (never contains credentials).
+        reason: String,
+    },
+    /// The signer did not answer in time.
+    #[error("MSK IAM token for region {region} was not signed within {timeout:?}")]
+    Timeout {
+        /// Region.
+        region: String,
+        /// How long the caller waited.
+        timeout: Duration,
+    },
+    /// The signer thread could not be started or is gone.
+    #[error("MSK IAM signer thread unavailable: {0}")]
+    Unavailable(String),
+}
+
+type Reply = Result<(String, i64), SignError>;
+
+struct SignRequest {
+    region: String,
+    reply: mpsc::SyncSender<Reply>,
+}
+
+/// Signs a fresh MSK IAM token for `region` with the default AWS credentials chain, on the
+/// dedicated signer thread (blocks the calling thread until it is signed or [`SIGN_TIMEOUT`]).
+pub fn msk_iam_token(region: &str) -> Result<MskIamToken, SignError> {
+    let sender = signer()?;
+    let (reply, answer) = mpsc::sync_channel(1);
+    sender
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .send(SignRequest {
+            region: region.to_owned(),
+            reply,
+        })
+        .map_err(|_| SignError::Unavailable("signer thread stopped".into()))?;
+    let wait = SIGN_TIMEOUT + Duration::from_secs(1);
+    match answer.recv_timeout(wait) {
+        Ok(Ok((token, lifetime_ms))) => Ok(MskIamToken {
+            token: TokenString(token),
+            lifetime_ms,
+        }),
+        Ok(Err(e)) => Err(e),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(SignError::Timeout {
+            region: region.to_owned(),
+            timeout: wait,
+        }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(SignError::Unavailable("signer thread stopped".into()))
+        }
+    }
+}
+
+fn signer() -> Result<&'static Mutex<mpsc::Sender<SignRequest>>, SignError> {
+    static SIGNER: OnceLock<Result<Mutex<mpsc::Sender<SignRequest>>, String>> = OnceLock::new();
+    SIGNER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<SignRequest>();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("tokio runtime: {e}"))?;
+            std::thread::Builder::new()
+                .name("ferry-msk-iam-signer".into())
+                .spawn(move || signer_loop(&runtime, &rx))
+                .map_err(|e| format!("thread: {e}"))?;
+            Ok(Mutex::new(tx))
+        })
+        .as_ref()
+        .map_err(|e| SignError::Unavailable(e.clone()))
+}
+
+fn signer_loop(runtime: &tokio::runtime::Runtime, requests: &mpsc::Receiver<SignRequest>) {
+    let mut configs: HashMap<String, aws_config::SdkConfig> = HashMap::new();
+    while let Ok(request) = requests.recv() {
+        let region = request.region;
+        let result = runtime.block_on(async {
+            let region_value = aws_config::Region::new(region.clone());
+            if !configs.contains_key(&region) {
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(region_value.clone())
+                    .load()
+                    .await;
+                configs.insert(region.clone(), config);
+            }
+            let provider = configs
+                .get(&region)
+                .and_then(aws_config::SdkConfig::credentials_provider)
+                .ok_or_else(|| SignError::Signer {
+                    region: region.clone(),
+                    reason: "no AWS credentials provider configured".into(),
+                })?;
+            let signed = tokio::time::timeout(
+                SIGN_TIMEOUT,
+                aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(
+                    region_value,
+                    provider,
+                ),
+            )
+            .await;
+            match signed {
+                Err(_elapsed) => Err(SignError::Timeout {
+                    region: region.clone(),
+                    timeout: SIGN_TIMEOUT,
+                }),
+                Ok(Err(e)) => Err(SignError::Signer {
+                    region: region.clone(),
+                    reason: e.to_string(),
+                }),
+                Ok(Ok(token)) => Ok(token),
+            }
+        });
+        // The caller may have given up waiting; nothing to do then.
+        let _ = request.reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn decode(token: &str) -> String {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .expect("base64url without padding");
+        String::from_utf8(bytes).expect("utf-8 url")
+    }
+
+    fn static_credentials() {
+        // Static credentials through the default chain (environment provider first); the tests
+        // of this module all set the same values, so concurrent tests agree.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDFERRYTEST");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "ferry-secret-access-key-test");
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        std::env::remove_var("AWS_PROFILE");
+    }
+
+    #[test]
+    fn token_is_a_presigned_connect_url_valid_for_fifteen_minutes() {
+        static_credentials();
+        let now_ms = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        let token = msk_iam_token("eu-west-1").expect("token");
+        let url = decode(token.expose());
+        assert!(
+            url.starts_with("https://kafka.eu-west-1.amazonaws.com/?"),
+            "{url}"
+        );
+        for part in [
+            "Action=kafka-cluster%3AConnect",
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Credential=AKIDFERRYTEST%2F",
+            "%2Feu-west-1%2Fkafka-cluster%2Faws4_request",
+            "X-Amz-Expires=900",
+            "X-Amz-Signature=",
+            "User-Agent=aws-msk-iam-sasl-signer",
+        ] {
+            assert!(url.contains(part), "{part} missing in {url}");
+        }
+        assert!(!url.contains("ferry-secret-access-key-test"), "{url}");
+        // Expires 15 minutes after signing (the signing time has second resolution).
+        let lifetime = token.lifetime_ms - now_ms;
+        assert!(
+            (898_000..=901_000).contains(&lifetime),
+            "lifetime {lifetime} ms"
+        );
+    }
+
+    #[test]
+    fn context_generates_tokens_only_for_msk_iam() {
+        static_credentials();
+        let conn = KafkaConnection {
+            security: Security::MskIam {
+                region: "us-east-2".into(),
+            },
+            ..KafkaConnection::plaintext("b-1.example:9098")
+        };
+        let ctx = conn.context();
+        assert_eq!(ctx.msk_iam_region(), Some("us-east-2"));
+        let token = ctx.generate_oauth_token(None).expect("token");
+        assert_eq!(token.principal_name, MSK_IAM_PRINCIPAL);
+        assert!(decode(&token.token).starts_with("https://kafka.us-east-2.amazonaws.com/"));
+        assert!(token.lifetime_ms > 0);
+
+        let plain = KafkaConnection::plaintext("b:9092").context();
+        assert_eq!(plain.msk_iam_region(), None);
+        assert!(plain.generate_oauth_token(None).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        static_credentials();
+        let token = msk_iam_token("eu-central-1").expect("token");
+        let dbg = format!("{token:?} {token:#?}");
+        assert!(!dbg.contains(token.expose()), "{dbg}");
+        assert!(!dbg.contains("X-Amz"), "{dbg}");
+        assert!(dbg.contains("***"), "{dbg}");
+        let ctx = FerryContext::for_connection(&KafkaConnection {
+            security: Security::MskIam {
+                region: "eu-central-1".into(),
+            },
+            ..KafkaConnection::plaintext("b:9098")
+        });
+        assert_eq!(
+            format!("{ctx:?}"),
+            "FerryContext { msk_iam_region: Some(\"eu-central-1\") }"
+        );
+    }
+
+    #[test]
+    fn signing_from_a_tokio_worker_does_not_deadlock() {
+        static_credentials();
+        // librdkafka may call the context from any thread; even a current-thread runtime's only
+        // worker blocking on it must get an answer (the signer has its own runtime).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let token = rt.block_on(async { msk_iam_token("ap-southeast-2") });
+        assert!(token.is_ok(), "{token:?}");
+    }
+}
