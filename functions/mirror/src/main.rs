@@ -4,6 +4,7 @@
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
+use ferry_aws::secrets::resolve_connections;
 use ferry_kafka::{ProducerTuning, TargetCluster};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
@@ -24,7 +25,11 @@ static TARGET_FAILURES: AtomicU32 = AtomicU32::new(0);
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
 
-    let config = MirrorConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
+    let mut config = MirrorConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
+    // Credentials named by FERRY_TARGET_SECRET_ARN, read once.
+    resolve_connections(&mut [&mut config.target])
+        .await
+        .inspect_err(|e| config_error(&e.to_string()))?;
     let faults = Faults::from_env().inspect_err(|e| config_error(e))?;
     tracing::info!(?config, faults_armed = faults.armed(), "mirror starting");
     let metrics = init_metrics(&config.metrics_namespace, "mirror")?;
