@@ -35,7 +35,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = init_metrics(&config.metrics_namespace, "mirror")?;
 
     let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
-    let target = TargetCluster::new(&config.target, ProducerTuning::default())?;
+    let tuning = ProducerTuning {
+        compression: config.compression,
+        ..ProducerTuning::default()
+    };
+    let target = TargetCluster::new(&config.target, tuning)?;
     let handler: &'static Handler = Box::leak(Box::new(
         MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
             .allow_non_empty_target(config.allow_non_empty_target)
