@@ -21,12 +21,6 @@ use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Connection settings that name a Secrets Manager secret and are not read by the functions
-/// yet (follow-up: `ferry_kafka` / `ferry_aws` read `<PREFIX>_SECRET_ARN` at cold start). Once a
-/// crate reads them (they appear in `shared/kafka/src/config.rs`'s table), they are checked
-/// like every other setting.
-const PENDING_CONNECTION_SETTINGS: [&str; 2] = ["SECRET_ARN", "CA_SECRET_ARN"];
-
 /// Environment variables that hold secrets and must never be set by the template.
 const SECRET_SETTINGS: [&str; 2] = ["SASL_PASSWORD", "TLS_KEY_PEM"];
 
@@ -273,9 +267,7 @@ fn environment_variables_match_what_each_crate_reads() {
                     problems.push(format!(
                         "{id}: {var} would put a secret into the environment"
                     ));
-                } else if connection.contains(setting)
-                    || PENDING_CONNECTION_SETTINGS.contains(&setting)
-                {
+                } else if connection.contains(setting) {
                     continue;
                 }
             }
@@ -297,11 +289,11 @@ fn environment_variables_match_what_each_crate_reads() {
             }
         }
     }
-    // Every pending setting is still pending (drop it from the list once it is read).
-    for setting in PENDING_CONNECTION_SETTINGS {
+    // The secret ARNs are read (ferry_kafka records them, ferry_aws::secrets resolves them).
+    for setting in ["SECRET_ARN", "CA_SECRET_ARN"] {
         assert!(
-            !connection.contains(setting),
-            "<PREFIX>_{setting} is now read by ferry_kafka: remove it from PENDING_CONNECTION_SETTINGS"
+            connection.contains(setting),
+            "<PREFIX>_{setting} missing from shared/kafka/src/config.rs"
         );
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
