@@ -3,7 +3,7 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `FERRY_TABLE` | DynamoDB state table | required |
-//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env` | required |
+//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env`; the secret the ARN names is read from Secrets Manager at cold start (`ferry_aws::secrets`), `msk-iam` signs tokens with the function role | required |
 //! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
 //! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes | all / none (internal topics always excluded) |
 //! | `FERRY_ALLOW_NON_EMPTY_TARGET` | start mirroring after records already in a target partition | `false` |
