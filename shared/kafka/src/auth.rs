@@ -407,4 +407,33 @@ mod tests {
         let token = rt.block_on(async { msk_iam_token("ap-southeast-2") });
         assert!(token.is_ok(), "{token:?}");
     }
+
+    #[tokio::test]
+    async fn every_client_builder_installs_the_context_and_admin_is_refused_up_front() {
+        use rdkafka::consumer::Consumer;
+        let conn = KafkaConnection {
+            security: Security::MskIam {
+                region: "eu-west-1".into(),
+            },
+            ..KafkaConnection::plaintext("b-1.example:9098")
+        };
+        let consumer = crate::admin::metadata_consumer(&conn).expect("metadata consumer");
+        assert_eq!(consumer.context().msk_iam_region(), Some("eu-west-1"));
+        assert!(!admin_supported(&conn));
+        assert!(admin_supported(&KafkaConnection::plaintext("b:9092")));
+        // Refused before anything is sent (no 30 s authentication timeout).
+        let started = std::time::Instant::now();
+        let err = crate::admin::create_topic(&conn, "t", 1, &[])
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            matches!(
+                err,
+                crate::admin::AdminError::Build(crate::BuildError::Unsupported { .. })
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("rust-rdkafka#757"), "{err}");
+    }
 }
