@@ -72,6 +72,9 @@ export class FerryStack extends cdk.Stack {
     const hasAnySecret = new CfnCondition(this, 'HasAnySecret', {
       expression: Fn.conditionOr(hasSourceSecret, hasSourceCa, hasTargetSecret),
     });
+    const hasAnySourceSecret = new CfnCondition(this, 'HasAnySourceSecret', {
+      expression: Fn.conditionOr(hasSourceSecret, hasSourceCa),
+    });
     const hasAlarmTopic = new CfnCondition(this, 'HasAlarmTopic', { expression: notEmpty(alarmTopic) });
     const ifCond = (c: CfnCondition, v: string) => Fn.conditionIf(c.logicalId, v, Aws.NO_VALUE).toString();
 
@@ -117,6 +120,13 @@ export class FerryStack extends cdk.Stack {
         ifCond(hasTargetSecret, targetSecret.valueAsString),
       ]),
     ], hasAnySecret);
+    // The heartbeat only connects to the source.
+    const sourceSecretsRead = managed('SourceSecretsReadPolicy', 'Ferry heartbeat - read the source cluster credentials given to this stack.', [
+      allow('SourceClusterCredentials', ['secretsmanager:GetSecretValue'], [
+        ifCond(hasSourceSecret, sourceSecret.valueAsString),
+        ifCond(hasSourceCa, sourceCaSecret.valueAsString),
+      ]),
+    ], hasAnySourceSecret);
     const targetWrite = managed('TargetMskWritePolicy', 'Ferry mirror - write and read back mirrored topics on the target MSK cluster.', [
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:WriteDataIdempotently'], [targetMskArn.valueAsString]),
       allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData', 'kafka-cluster:WriteData'], [kafkaArn(targetMskArn, 'topic', '*')]),
@@ -223,7 +233,7 @@ export class FerryStack extends cdk.Stack {
 
     const heartbeat = rust('heartbeat', 'Every minute, heartbeat records on the source (end-to-end latency).',
       { ...sourceEnv, FERRY_HEARTBEAT_TOPIC: heartbeatTopic.valueAsString },
-      [sourceHeartbeat, secretsRead], { memory: 256, timeout: 60 });
+      [sourceHeartbeat, sourceSecretsRead], { memory: 256, timeout: 60 });
 
     const validate = rust('validate', 'Every five minutes and as a cutover task: lag, counts, checksums, heartbeat latency, coverage.',
       {
