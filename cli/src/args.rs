@@ -151,27 +151,29 @@ pub struct ClusterArgs {
 
 impl ClusterArgs {
     /// The source connection: these bootstrap servers plus any `FERRY_SOURCE_*` security
-    /// settings from the environment.
-    pub fn source(&self) -> anyhow::Result<KafkaConnection> {
-        connection("FERRY_SOURCE", &self.source_bootstrap)
+    /// settings from the environment (a `FERRY_SOURCE_SECRET_ARN` / `_CA_SECRET_ARN` is read
+    /// from Secrets Manager, as the functions do).
+    pub async fn source(&self) -> anyhow::Result<KafkaConnection> {
+        connection("FERRY_SOURCE", &self.source_bootstrap).await
     }
 
     /// The target connection: these bootstrap servers plus any `FERRY_TARGET_*` security
-    /// settings from the environment.
-    pub fn target(&self) -> anyhow::Result<KafkaConnection> {
-        connection("FERRY_TARGET", &self.target_bootstrap)
+    /// settings from the environment (a `FERRY_TARGET_SECRET_ARN` is read from Secrets Manager).
+    pub async fn target(&self) -> anyhow::Result<KafkaConnection> {
+        connection("FERRY_TARGET", &self.target_bootstrap).await
     }
 }
 
-fn connection(prefix: &str, bootstrap: &str) -> anyhow::Result<KafkaConnection> {
+async fn connection(prefix: &str, bootstrap: &str) -> anyhow::Result<KafkaConnection> {
     let bootstrap_var = format!("{prefix}_BOOTSTRAP");
-    let conn = KafkaConnection::from_lookup(prefix, |name| {
+    let mut conn = KafkaConnection::from_lookup(prefix, |name| {
         if name == bootstrap_var {
             Some(bootstrap.to_owned())
         } else {
             std::env::var(name).ok()
         }
     })?;
+    ferry_aws::secrets::resolve_connections(&mut [&mut conn]).await?;
     Ok(conn.with_client_id("ferry-cli"))
 }
 

@@ -104,8 +104,8 @@ impl Phase {
 async fn run_inner(args: &DemoArgs, deadline: Instant, phase: &Phase) -> anyhow::Result<bool> {
     phase.set("checking the local stack");
     let mirror_bin = mirror_bin(args.mirror_bin.as_ref())?;
-    let source = args.clusters.source()?;
-    let target = args.clusters.target()?;
+    let source = args.clusters.source().await?;
+    let target = args.clusters.target().await?;
     check_stack(&source, &target).await?;
 
     let suffix = suffix();

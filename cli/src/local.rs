@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs until Ctrl-C (or a mapping fails).
 pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     let mirror_bin = mirror_bin(args.mirror_bin.as_ref())?;
-    let source = args.clusters.source()?;
+    let source = args.clusters.source().await?;
     let client = ferry_aws::client_from_env().await;
     let setup = ferry_aws::ensure_table(&client, &args.table)
         .await

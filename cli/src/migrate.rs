@@ -145,8 +145,8 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     let mirror = mirror_bin(args.mirror_bin.as_ref())?;
     let validate_bin = sibling_bin(&mirror, "validate")?;
     let cutover_bin = sibling_bin(&mirror, "cutover")?;
-    let source = args.clusters.source()?;
-    let target = args.clusters.target()?;
+    let source = args.clusters.source().await?;
+    let target = args.clusters.target().await?;
     crate::demo::check_stack(&source, &target).await?;
 
     let suffix = crate::demo::suffix();

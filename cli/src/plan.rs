@@ -505,7 +505,7 @@ pub fn read_plan(path: &Path) -> anyhow::Result<Plan> {
 
 /// Measures the source topics (see the module docs).
 pub async fn measure(args: &PlanArgs) -> anyhow::Result<Plan> {
-    let source = args.clusters.source()?;
+    let source = args.clusters.source().await?;
     let names = if args.topics.is_empty() {
         let filter = TopicFilter::from_lists(&args.include, &args.exclude)
             .context("invalid --include/--exclude")?;

@@ -21,8 +21,8 @@ struct StatusReport<'a> {
 
 /// Prints the status table (or JSON).
 pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
-    let source = args.clusters.source()?;
-    let target = args.clusters.target()?;
+    let source = args.clusters.source().await?;
+    let target = args.clusters.target().await?;
     let store = DynamoStateStore::new(ferry_aws::client_from_env().await, args.table.clone());
     let topics = state::describe_topics(&source, &args.topics).await?;
     let tps = state::all_tps(&topics);
