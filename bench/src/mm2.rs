@@ -5,7 +5,7 @@
 //!
 //! Tuning (documented in BENCHMARKS.md): IdentityReplicationPolicy; `tasks.max` = partitions;
 //! producer `linger.ms=5`, `batch.size=262144` (256 KiB), `acks=all` (Connect's default),
-//! `compression.type=lz4` like every other system here (Ferry's producer default); consumer `max.poll.records=2000`,
+//! `compression.type` as every other system here (`--compression`, default lz4 = Ferry's default); consumer `max.poll.records=2000`,
 //! `fetch.min.bytes=1`; checkpoints and heartbeats off (Ferry's checkpoint function is not part
 //! of its mirror path either); offset syncs on (MM2's own bookkeeping); a per-run cluster
 //! alias so MM2's internal topics are fresh and can be deleted afterwards.
@@ -17,6 +17,7 @@ pub fn properties(
     target: &str,
     topics: &[String],
     tasks: usize,
+    compression: &str,
 ) -> String {
     let src = format!("{alias}src");
     let dst = format!("{alias}dst");
@@ -50,7 +51,7 @@ refresh.topics.interval.seconds = 5
 refresh.groups.enabled = false
 {dst}.producer.linger.ms = 5
 {dst}.producer.batch.size = 262144
-{dst}.producer.compression.type = lz4
+{dst}.producer.compression.type = {compression}
 {dst}.producer.acks = all
 {dst}.producer.buffer.memory = 67108864
 {src}.consumer.max.poll.records = 2000

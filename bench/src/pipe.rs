@@ -34,6 +34,9 @@ pub struct PipeArgs {
     /// Producer linger.ms.
     #[arg(long, default_value = "5")]
     pub linger_ms: u32,
+    /// Producer `compression.type`.
+    #[arg(long, default_value = "lz4")]
+    pub compression: String,
 }
 
 /// Copies until SIGTERM / SIGINT, then flushes.
@@ -75,7 +78,7 @@ pub fn run(args: &PipeArgs) -> anyhow::Result<()> {
         .set("acks", "all")
         .set("linger.ms", args.linger_ms.to_string())
         .set("batch.size", "1000000")
-        .set("compression.type", "lz4")
+        .set("compression.type", &args.compression)
         .set("queue.buffering.max.kbytes", "1048576")
         .create()
         .context("cannot create the pipe producer")?;

@@ -106,6 +106,13 @@ pub struct RunArgs {
     /// Ferry: batching window, ms.
     #[arg(long, default_value = "20")]
     pub ferry_window_ms: u64,
+    /// Target producer `compression.type` of every system (Ferry: FERRY_TARGET_COMPRESSION).
+    #[arg(long, default_value = "lz4")]
+    pub compression: String,
+    /// Ferry: the mirror's warm-sandbox progress cache (FERRY_PROGRESS_CACHE; `false` = read
+    /// progress every batch, as before session 3).
+    #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
+    pub ferry_progress_cache: bool,
     /// Ferry: memory size, MB (cost estimate).
     #[arg(long, default_value = "512")]
     pub ferry_memory_mb: u32,
@@ -279,12 +286,13 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             "value_bytes": VALUE_BYTES,
             "ferry": {"pollers": args.ferry_pollers, "batch_size": args.ferry_batch_size,
                       "window_ms": args.ferry_window_ms, "memory_mb": args.ferry_memory_mb,
-                      "w3_sandboxes": args.w3_concurrency},
+                      "w3_sandboxes": args.w3_concurrency, "progress_cache": args.ferry_progress_cache},
             "mm2": {"tasks_max": "partitions (W3: w3_concurrency)", "heap": args.jvm_heap,
-                    "producer": "linger.ms=5 batch.size=262144 acks=all compression=lz4",
+                    "producer": format!("linger.ms=5 batch.size=262144 acks=all compression={}", args.compression),
                     "consumer": "max.poll.records=2000"},
-            "pipe": {"producer": "linger.ms=5 batch.size=1000000 acks=all compression=lz4"},
-            "perf": {"producer": "linger.ms=5 batch.size=262144 acks=all compression=lz4", "heap": args.jvm_heap},
+            "pipe": {"producer": format!("linger.ms=5 batch.size=1000000 acks=all compression={}", args.compression)},
+            "perf": {"producer": format!("linger.ms=5 batch.size=262144 acks=all compression={}", args.compression), "heap": args.jvm_heap},
+            "compression": args.compression,
             "lambda_arm64_usd_per_gb_s": LAMBDA_ARM_GB_S,
             "lambda_usd_per_request": LAMBDA_REQUEST,
         }),
@@ -519,14 +527,23 @@ async fn start_system(
                 .arg("--mirror-log")
                 .arg(ctx.out.join(format!("{tag}-mirror.log")))
                 .env("AWS_ENDPOINT_URL", &ctx.proxy_url)
-                .env("FERRY_REPLICATION_POLICY", "prefix:ferry");
+                .env("FERRY_REPLICATION_POLICY", "prefix:ferry")
+                .env("FERRY_TARGET_COMPRESSION", &a.compression)
+                .env("FERRY_PROGRESS_CACHE", a.ferry_progress_cache.to_string());
         }
         "mm2" => {
             let props = ctx.out.join(format!("{tag}.properties"));
             let alias = format!("{}{workload}", ctx.run);
             std::fs::write(
                 &props,
-                mm2::properties(&alias, &a.source, &a.target, sources, concurrency),
+                mm2::properties(
+                    &alias,
+                    &a.source,
+                    &a.target,
+                    sources,
+                    concurrency,
+                    &a.compression,
+                ),
             )?;
             cmd = Command::new(a.root.join("scripts/stack"));
             cmd.args(["kafka", "mirror-maker"])
@@ -540,7 +557,9 @@ async fn start_system(
                 .arg("--topics")
                 .arg(sources.join(","))
                 .arg("--partitions")
-                .arg(partitions.to_string());
+                .arg(partitions.to_string())
+                .arg("--compression")
+                .arg(&a.compression);
         }
         other => anyhow::bail!("unknown system {other}"),
     }
@@ -795,12 +814,8 @@ async fn perf(ctx: &Ctx, n: u64) -> anyhow::Result<SystemResult> {
         .arg(VALUE_BYTES.to_string())
         .args(["--throughput", "-1", "--producer-props"])
         .arg(format!("bootstrap.servers={}", a.target))
-        .args([
-            "acks=all",
-            "linger.ms=5",
-            "batch.size=262144",
-            "compression.type=lz4",
-        ])
+        .args(["acks=all", "linger.ms=5", "batch.size=262144"])
+        .arg(format!("compression.type={}", a.compression))
         .env("FERRY_TOOL_HEAP", &a.jvm_heap)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log)?)
@@ -1041,7 +1056,7 @@ mod tests {
 
     #[test]
     fn mm2_properties_name_the_topics_and_policy() {
-        let p = mm2::properties("x", "s:1", "t:2", &["a.b".to_owned()], 12);
+        let p = mm2::properties("x", "s:1", "t:2", &["a.b".to_owned()], 12, "lz4");
         assert!(p.contains("xsrc->xdst.topics = a\\.b"));
         assert!(p.contains("IdentityReplicationPolicy"));
         assert!(p.contains("tasks.max = 12"));

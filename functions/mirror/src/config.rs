@@ -9,6 +9,7 @@
 //! | `FERRY_ALLOW_NON_EMPTY_TARGET` | start mirroring after records already in a target partition | `false` |
 //! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
 //! | `FERRY_TARGET_COMPRESSION` | target producer `compression.type`: `none`, `gzip`, `snappy`, `lz4`, `zstd` | `lz4` |
+//! | `FERRY_PROGRESS_CACHE` | reuse a partition's progress from this sandbox's last commit instead of reading it every batch (see `handler`'s module doc; `false` reads it every batch) | `true` |
 //!
 //! Bad values fail the cold start with an error that names the variable.
 //!
@@ -53,6 +54,8 @@ pub struct MirrorConfig {
     pub metrics_namespace: String,
     /// Target producer compression (`FERRY_TARGET_COMPRESSION`).
     pub compression: Compression,
+    /// Warm-sandbox progress cache (`FERRY_PROGRESS_CACHE`).
+    pub progress_cache: bool,
 }
 
 impl MirrorConfig {
@@ -84,6 +87,7 @@ impl MirrorConfig {
                     _ => None,
                 },
             )?,
+            progress_cache: settings.flag("FERRY_PROGRESS_CACHE", true)?,
         })
     }
 }
@@ -114,6 +118,7 @@ mod tests {
             ("FERRY_TOPICS_INCLUDE", "("),
             ("FERRY_ALLOW_NON_EMPTY_TARGET", "maybe"),
             ("FERRY_TARGET_COMPRESSION", "brotli"),
+            ("FERRY_PROGRESS_CACHE", "maybe"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((k, v));
@@ -136,6 +141,7 @@ mod tests {
         assert!(!c.allow_non_empty_target);
         assert!(c.filter.matches("orders"));
         assert_eq!(c.compression, Compression::Lz4);
+        assert!(c.progress_cache);
     }
 
     #[test]

@@ -722,8 +722,8 @@ mod tests {
         }
 
         /// `Ok(batches)` or the name of the error variant.
-        pub fn decode(payload: &serde_json::Value) -> Result<Vec<PartitionBatch>, &'static str> {
-            let event: KafkaEvent = serde_json::from_value(payload.clone()).map_err(|_| "Shape")?;
+        pub fn decode(payload: serde_json::Value) -> Result<Vec<PartitionBatch>, &'static str> {
+            let event: KafkaEvent = serde_json::from_value(payload).map_err(|_| "Shape")?;
             let mut batches = Vec::new();
             for (key, records) in event.records {
                 let tp = TopicPartition::parse_esm_key(&key).ok_or("BadKey")?;
@@ -911,7 +911,7 @@ mod tests {
         /// rejections are compared).
         #[test]
         fn one_pass_decoder_matches_the_reference(ev in event_value()) {
-            let expected = reference::decode(&ev);
+            let expected = reference::decode(ev.clone());
             let bytes = serde_json::to_vec(&ev).unwrap();
             let got = decode_slice(&bytes);
             let via_value = decode(ev.clone());
@@ -950,7 +950,7 @@ mod tests {
                 r[k] = v.clone();
             }
             let ev = serde_json::json!({"records": {"t-0": [r]}});
-            assert_eq!(reference::decode(&ev).unwrap_err(), want, "{ev}");
+            assert_eq!(reference::decode(ev.clone()).unwrap_err(), want, "{ev}");
             let bytes = serde_json::to_vec(&ev).unwrap();
             let got = decode_slice(&bytes).unwrap_err();
             assert_eq!(variant(&got), want, "{got}");
@@ -962,7 +962,7 @@ mod tests {
             let ev = serde_json::json!({"records": {"t-0": [r]}});
             let missing = decode_slice(&serde_json::to_vec(&ev).unwrap()).unwrap_err();
             assert_eq!(variant(&missing), "Shape");
-            assert_eq!(reference::decode(&ev).unwrap_err(), "Shape");
+            assert_eq!(reference::decode(ev.clone()).unwrap_err(), "Shape");
         }
     }
 
@@ -985,6 +985,56 @@ mod tests {
         }
         let event: EsmEvent = serde_json::from_str(FIXTURE).unwrap();
         assert_eq!(event.into_batches().unwrap()[0].records.len(), 1);
+    }
+
+    /// Decode time of a full 6 MB payload (4,000 records × 1 KiB random values), one-pass vs the
+    /// reference (`Value` tree, then serde-derived structs, then base64 from `String`s).
+    /// `cargo test --release -p mirror --lib -- --ignored --nocapture decode_speed`.
+    #[test]
+    #[ignore = "timing, run by hand in release mode"]
+    fn decode_speed() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut byte = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        let mut parts = serde_json::Map::new();
+        for p in 0..3 {
+            let records: Vec<serde_json::Value> = (0..1333)
+                .map(|o| {
+                    let value: Vec<u8> = (0..1024).map(|_| byte()).collect();
+                    serde_json::json!({"topic": "bench", "partition": p, "offset": o,
+                        "timestamp": 1_700_000_000_000_i64 + o, "timestampType": "CREATE_TIME",
+                        "key": base64::engine::general_purpose::STANDARD.encode(format!("key-{o}")),
+                        "value": base64::engine::general_purpose::STANDARD.encode(value),
+                        "headers": []})
+                })
+                .collect();
+            parts.insert(format!("bench-{p}"), records.into());
+        }
+        let payload = serde_json::to_vec(
+            &serde_json::json!({"eventSource": "SelfManagedKafka", "records": parts}),
+        )
+        .unwrap();
+        let rounds = 20;
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(reference::decode(v).unwrap().len(), 3);
+        }
+        let reference = t.elapsed() / rounds;
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            assert_eq!(decode_slice(&payload).unwrap().len(), 3);
+        }
+        let one_pass = t.elapsed() / rounds;
+        eprintln!(
+            "payload {} bytes: reference {reference:?}, one-pass {one_pass:?} ({:.2}x)",
+            payload.len(),
+            reference.as_secs_f64() / one_pass.as_secs_f64()
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler: &'static Handler = Box::leak(Box::new(
         MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
             .allow_non_empty_target(config.allow_non_empty_target)
+            .cache_progress(config.progress_cache)
             .with_faults(Arc::new(faults)),
     ));
 

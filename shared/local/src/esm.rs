@@ -176,7 +176,9 @@ pub struct EsmConfig {
     pub isolation_level: IsolationLevel,
     /// How often to look for new partitions.
     pub metadata_refresh: Duration,
-    /// Extra librdkafka settings for the source consumer (security, timeouts, ...).
+    /// Extra librdkafka settings for the source consumer (security, timeouts, ...); they
+    /// override the emulator's defaults, e.g. its prefetch bound
+    /// `queued.max.messages.kbytes` = [`DEFAULT_PREFETCH_KBYTES`].
     pub consumer_config: Vec<(String, String)>,
     /// Fault injection.
     pub faults: FaultConfig,
@@ -273,6 +275,10 @@ impl EsmConfig {
             .set("enable.partition.eof", "false")
             .set("isolation.level", self.isolation_level.as_kafka())
             .set(
+                "queued.max.messages.kbytes",
+                DEFAULT_PREFETCH_KBYTES.to_string(),
+            )
+            .set(
                 "auto.offset.reset",
                 match self.starting_position {
                     StartingPosition::TrimHorizon => "earliest",
@@ -285,6 +291,12 @@ impl EsmConfig {
         cfg
     }
 }
+
+/// Prefetch bound per poller (librdkafka `queued.max.messages.kbytes`; its default is 64 MiB):
+/// 16 MiB holds more than two full 6 MB payloads' worth of records (~4.4 MB of raw data each),
+/// so a poller never waits for the broker between batches, while 100 mappings (W3) no longer
+/// reserve 6 GiB of consumer buffers on the host. It does not change what a batch contains.
+pub const DEFAULT_PREFETCH_KBYTES: u32 = 16 * 1024;
 
 /// Errors that stop a mapping.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,13 @@
 //! stops growing before it would exceed the record count or the payload byte limit (6 MB by
 //! default: the synchronous invoke limit, base64 and JSON overhead included). The JSON is
 //! assembled from pre-serialized record entries; its bytes equal what `serde_json` produces
-//! for [`EsmEvent`], which the tests check.
+//! for [`EsmEvent`], which the tests check (a property test over arbitrary records included).
+//!
+//! Record entries are written by [`write_entry`] rather than `serde_json`: base64 is encoded
+//! straight into the entry buffer and copied without an escape scan (its alphabet never needs
+//! escaping), the topic's JSON string is serialized once per batch, and entries of a partition
+//! are appended to one buffer (no allocation per record). Header names still go through
+//! `serde_json` (they may need escaping).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -251,13 +257,100 @@ struct Group {
     range: PartitionRange,
     /// Pre-serialized `"<topic>-<partition>":[` prefix.
     key_json: Vec<u8>,
-    entries: Vec<Vec<u8>>,
+    /// The partition's record entries, comma-separated.
+    body: Vec<u8>,
+}
+
+/// Writes one record entry exactly as `serde_json` serializes [`EsmRecord`] (`topic_json` is the
+/// topic as a JSON string, quotes included).
+pub fn write_entry(
+    out: &mut Vec<u8>,
+    topic_json: &[u8],
+    partition: i32,
+    record: &MirrorRecord,
+) -> Result<(), PayloadError> {
+    fn b64(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+        match bytes {
+            None => out.extend_from_slice(b"null"),
+            Some(bytes) => {
+                out.push(b'"');
+                let start = out.len();
+                out.resize(
+                    start + base64::encoded_len(bytes.len(), true).unwrap_or(0),
+                    0,
+                );
+                let written = BASE64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+                out.truncate(start + written);
+                out.push(b'"');
+            }
+        }
+    }
+    let mut int = itoa_buf::Buffer::new();
+    out.extend_from_slice(b"{\"topic\":");
+    out.extend_from_slice(topic_json);
+    out.extend_from_slice(b",\"partition\":");
+    out.extend_from_slice(int.format(partition).as_bytes());
+    out.extend_from_slice(b",\"offset\":");
+    out.extend_from_slice(int.format(record.offset).as_bytes());
+    out.extend_from_slice(b",\"timestamp\":");
+    out.extend_from_slice(int.format(record.timestamp).as_bytes());
+    out.extend_from_slice(b",\"timestampType\":\"");
+    out.extend_from_slice(record.timestamp_type.as_esm().as_bytes());
+    out.extend_from_slice(b"\",\"key\":");
+    b64(out, record.key.as_deref());
+    out.extend_from_slice(b",\"value\":");
+    b64(out, record.value.as_deref());
+    out.extend_from_slice(b",\"headers\":");
+    if record.headers.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        serde_json::to_writer(&mut *out, &EsmHeaders(&record.headers))?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Integer formatting without `fmt` (what `serde_json` does too, so digits are identical).
+mod itoa_buf {
+    /// A stack buffer for one integer.
+    pub struct Buffer([u8; 20]);
+
+    impl Buffer {
+        pub fn new() -> Self {
+            Self([0; 20])
+        }
+
+        /// The decimal representation of `n`.
+        pub fn format(&mut self, n: impl Into<i64>) -> &str {
+            let n: i64 = n.into();
+            let mut i = self.0.len();
+            let negative = n < 0;
+            let mut v = n.unsigned_abs();
+            loop {
+                i -= 1;
+                self.0[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            if negative {
+                i -= 1;
+                self.0[i] = b'-';
+            }
+            std::str::from_utf8(&self.0[i..]).unwrap_or("0")
+        }
+    }
 }
 
 /// Accumulates records into one payload under [`BatchLimits`], tracking the exact JSON size.
 #[derive(Debug)]
 pub struct BatchBuilder {
     topic: String,
+    /// `topic` as a JSON string.
+    topic_json: Vec<u8>,
+    /// Reused buffer for the entry being added.
+    scratch: Vec<u8>,
     limits: BatchLimits,
     prefix: Vec<u8>,
     groups: Vec<Group>,
@@ -286,8 +379,12 @@ impl BatchBuilder {
         serde_json::to_writer(&mut prefix, bootstrap_servers)?;
         prefix.extend_from_slice(b",\"records\":{");
         let size = prefix.len() + SUFFIX.len();
+        let topic = topic.into();
+        let topic_json = serde_json::to_vec(&topic)?;
         Ok(Self {
-            topic: topic.into(),
+            topic,
+            topic_json,
+            scratch: Vec::new(),
             limits,
             prefix,
             groups: Vec::new(),
@@ -343,14 +440,16 @@ impl BatchBuilder {
         if self.is_full() {
             return Ok(Some(record));
         }
-        let entry = serde_json::to_vec(&EsmRecord::new(&self.topic, partition, &record))?;
+        let mut entry = std::mem::take(&mut self.scratch);
+        entry.clear();
+        write_entry(&mut entry, &self.topic_json, partition, &record)?;
         let group_index = self
             .groups
             .iter()
             .position(|g| g.range.partition == partition);
         let added = match group_index {
             // `,` + entry
-            Some(i) => entry.len() + usize::from(!self.groups[i].entries.is_empty()),
+            Some(i) => entry.len() + usize::from(!self.groups[i].body.is_empty()),
             // [`,`] + `"key":[` + entry + `]`
             None => {
                 let key_len = esm_key_json(&self.topic, partition)?.len();
@@ -358,6 +457,7 @@ impl BatchBuilder {
             }
         };
         if !self.is_empty() && self.size + added > self.limits.max_payload_bytes {
+            self.scratch = entry;
             return Ok(Some(record));
         }
         self.size += added;
@@ -367,7 +467,11 @@ impl BatchBuilder {
                 let group = &mut self.groups[i];
                 group.range.last_offset = record.offset;
                 group.range.records += 1;
-                group.entries.push(entry);
+                if !group.body.is_empty() {
+                    group.body.push(b',');
+                }
+                group.body.extend_from_slice(&entry);
+                self.scratch = entry;
             }
             None => {
                 let mut key_json = esm_key_json(&self.topic, partition)?;
@@ -380,7 +484,7 @@ impl BatchBuilder {
                         records: 1,
                     },
                     key_json,
-                    entries: vec![entry],
+                    body: entry,
                 });
             }
         }
@@ -396,12 +500,7 @@ impl BatchBuilder {
                 out.push(b',');
             }
             out.extend_from_slice(&group.key_json);
-            for (ei, entry) in group.entries.iter().enumerate() {
-                if ei > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(entry);
-            }
+            out.extend_from_slice(&group.body);
             out.push(b']');
         }
         out.extend_from_slice(SUFFIX);
@@ -455,6 +554,88 @@ pub fn split_into_batches(
 mod tests {
     use super::*;
     use ferry_core::{Header, TimestampType};
+
+    /// xorshift64 for the arbitrary-record test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn bytes(&mut self, max_len: u64) -> Vec<u8> {
+            let n = self.below(max_len + 1);
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    #[test]
+    fn write_entry_equals_serde_for_arbitrary_records() {
+        // Many pseudo-random records (lengths 0..=70 so every base64 padding case appears;
+        // nulls, negative and extreme integers, header names that need escaping).
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let types = [
+            TimestampType::CreateTime,
+            TimestampType::LogAppendTime,
+            TimestampType::NoTimestamp,
+        ];
+        let names = ["h", "", "q\"uote", "back\\slash", "ctl\u{1}\n", "ünï"];
+        let ints = [0, -1, 1, i64::MIN, i64::MAX, 1_700_000_000_000];
+        for i in 0..5_000 {
+            let headers = (0..rng.below(3))
+                .map(|_| Header {
+                    key: names[rng.below(names.len() as u64) as usize].to_owned(),
+                    value: rng.bytes(4),
+                })
+                .collect();
+            let offset = if i % 7 == 0 {
+                ints[rng.below(6) as usize]
+            } else {
+                (rng.next() >> 1) as i64
+            };
+            let timestamp = if i % 5 == 0 {
+                ints[rng.below(6) as usize]
+            } else {
+                (rng.next() >> 20) as i64
+            };
+            let timestamp_type = types[rng.below(3) as usize];
+            let key = (rng.below(4) != 0).then(|| rng.bytes(70));
+            let value = (rng.below(5) != 0).then(|| rng.bytes(70));
+            let record = MirrorRecord {
+                offset,
+                timestamp,
+                timestamp_type,
+                key,
+                value,
+                headers,
+            };
+            let topic = if i % 2 == 0 {
+                "orders"
+            } else {
+                "we\"ird/tøpic"
+            };
+            let partition = [0, 1, 11, i32::MAX][rng.below(4) as usize];
+            let expected = serde_json::to_vec(&EsmRecord::new(topic, partition, &record)).unwrap();
+            let mut got = Vec::new();
+            write_entry(
+                &mut got,
+                &serde_json::to_vec(topic).unwrap(),
+                partition,
+                &record,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "{record:?}"
+            );
+        }
+    }
 
     fn rec(offset: i64, value_len: usize) -> MirrorRecord {
         MirrorRecord {
