@@ -24,7 +24,8 @@
 //!   target offset, `next_source` strictly increasing with it) means it still *is* `C`: the
 //!   plan is exactly what a fresh read would give.
 //! * Otherwise (another sandbox advanced the partition, or an earlier attempt left unrecorded
-//!   records) the partition falls back to the full path: read progress, then `E` again.
+//!   records) the partition takes the full path: its progress is read (in the one read call of
+//!   the batch, with the uncached partitions), then `E` again.
 //!
 //! The commit stays conditioned on the progress the plan used, so a writer racing in between is
 //! still caught by the condition; if a batch that used cached progress gets a condition failure,
@@ -91,9 +92,9 @@ struct PartitionOutcome {
 enum Known {
     /// Read from the store (or initialised) in this attempt.
     Read(Progress),
-    /// From this sandbox's cache: valid only if the target end offset still equals its
-    /// `next_target`.
-    Cached(Progress),
+    /// From this sandbox's cache, with the target end offset just read, which equals its
+    /// `next_target` (checked before).
+    Cached(Progress, i64),
 }
 
 impl<S, T> MirrorHandler<S, T>
@@ -226,14 +227,34 @@ where
     ) -> Result<BatchSummary, MirrorError> {
         // 2. Progress (cached, else read in one call), and initialisation of first-seen partitions.
         let mut known: HashMap<TopicPartition, Known> = HashMap::with_capacity(batches.len());
+        let mut cached: Vec<(TopicPartition, Progress)> = Vec::new();
         if use_cache {
             self.cache_update(|c| {
                 for b in batches {
                     if let Some(p) = c.get(&b.tp) {
-                        known.insert(b.tp.clone(), Known::Cached(*p));
+                        cached.push((b.tp.clone(), *p));
                     }
                 }
             });
+        }
+        // Cached progress is used only where the target end offset still equals its
+        // `next_target`; the others are read below, in the same single call as the uncached ones.
+        let ends = join_all(
+            cached
+                .iter()
+                .map(|(tp, _)| async move { self.target.end_offset(&self.target_tp(tp)).await }),
+        )
+        .await;
+        for ((tp, p), end) in cached.into_iter().zip(ends) {
+            let end = end?;
+            if end == p.next_target {
+                known.insert(tp, Known::Cached(p, end));
+            } else {
+                tracing::debug!(source = %tp, cached_next_target = p.next_target, target_end = end, "cached progress not current: reading it");
+                self.cache_update(|c| {
+                    c.remove(&tp);
+                });
+            }
         }
         let to_read: Vec<TopicPartition> = batches
             .iter()
@@ -379,28 +400,10 @@ where
             source,
         };
         let offsets: Vec<i64> = b.records.iter().map(|r| r.offset).collect();
-        let mut end = self.target.end_offset(&target).await?;
-        let p = match known {
-            Known::Read(p) => p,
-            Known::Cached(p) if end == p.next_target => p,
-            Known::Cached(cached) => {
-                // Someone else advanced the partition, or an attempt left unrecorded records:
-                // the full path, progress first and then the end offset.
-                tracing::debug!(source = %b.tp, cached_next_target = cached.next_target, target_end = end, "cached progress not current: reading it");
-                self.cache_update(|c| {
-                    c.remove(&b.tp);
-                });
-                let read = self
-                    .store
-                    .load_progress(std::slice::from_ref(&b.tp))
-                    .await?;
-                let p = match read.get(&b.tp) {
-                    Some(p) => *p,
-                    None => self.init_partition(b).await?,
-                };
-                end = self.target.end_offset(&target).await?;
-                p
-            }
+        // Progress first, then the end offset (for cached progress both were just checked).
+        let (p, end) = match known {
+            Known::Read(p) => (p, self.target.end_offset(&target).await?),
+            Known::Cached(p, end) => (p, end),
         };
         let plan = plan_partition(p, end, &offsets).map_err(integrity)?;
         if !plan.reconcile.is_empty() {
