@@ -61,26 +61,10 @@ impl<F> std::fmt::Debug for Settings<F> {
     }
 }
 
-impl Settings<fn(&str) -> Option<String>> {
-    /// Reads from the process environment.
-    pub fn from_env() -> Self {
-        fn env(name: &str) -> Option<String> {
-            std::env::var(name).ok()
-        }
-        Self { get: env }
-    }
-}
-
 impl<F: Fn(&str) -> Option<String>> Settings<F> {
     /// Reads through `get` (tests pass a map).
     pub fn new(get: F) -> Self {
         Self { get }
-    }
-
-    /// The raw value of `name`, exactly as set (for readers that parse a whole group of
-    /// variables themselves, e.g. `ferry_kafka::KafkaConnection::from_lookup`).
-    pub fn raw(&self, name: &str) -> Option<String> {
-        (self.get)(name)
     }
 
     /// The trimmed value of `name`, `None` when unset or empty.
