@@ -114,7 +114,11 @@ pub async fn run(args: &FerryArgs) -> anyhow::Result<()> {
     function.env = vec![
         ("FERRY_TABLE".to_owned(), args.table.clone()),
         ("FERRY_TARGET_BOOTSTRAP".to_owned(), args.target.clone()),
-        ("RUST_LOG".to_owned(), "warn".to_owned()),
+        // One `batch mirrored` line per batch (phase timings for the report), warnings otherwise.
+        (
+            "RUST_LOG".to_owned(),
+            "warn,mirror::telemetry=info".to_owned(),
+        ),
     ];
     function.timeout = Duration::from_secs(60);
     function.memory_mb = args.memory_mb;

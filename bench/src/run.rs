@@ -176,6 +176,47 @@ pub struct FerryExtra {
     pub gb_s_per_gb: f64,
     /// Estimated Lambda $ per TB mirrored (arm64 compute + requests).
     pub lambda_usd_per_tb: f64,
+    /// Mean milliseconds per successful batch, from the mirror's `batch mirrored` log lines.
+    pub phases: BatchPhases,
+}
+
+/// Where a successful batch's time went inside the mirror handler (means, milliseconds).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchPhases {
+    /// Batches counted.
+    pub batches: u64,
+    /// Whole handler.
+    pub duration_ms: f64,
+    /// Progress: cache check, read, initialisation.
+    pub progress_ms: f64,
+    /// Partitions mirrored: end offsets, produce, delivery reports.
+    pub produce_ms: f64,
+    /// Conditional progress commit.
+    pub commit_ms: f64,
+}
+
+impl BatchPhases {
+    /// Averages the `batch mirrored` JSON log lines of the mirror's log.
+    fn from_log(text: &str) -> Self {
+        let mut p = Self::default();
+        for line in text.lines().filter(|l| l.contains("\"batch mirrored\"")) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let f = |k: &str| v["fields"][k].as_f64().unwrap_or(0.0);
+            p.batches += 1;
+            p.duration_ms += f("duration_ms");
+            p.progress_ms += f("progress_ms");
+            p.produce_ms += f("produce_ms");
+            p.commit_ms += f("commit_ms");
+        }
+        let n = p.batches.max(1) as f64;
+        p.duration_ms /= n;
+        p.progress_ms /= n;
+        p.produce_ms /= n;
+        p.commit_ms /= n;
+        p
+    }
 }
 
 /// The JSON document of a run.
@@ -473,6 +514,7 @@ struct Running {
     started: Instant,
     table: Option<String>,
     stats_out: PathBuf,
+    mirror_log: Option<PathBuf>,
 }
 
 async fn start_system(
@@ -582,6 +624,7 @@ async fn start_system(
         started: Instant::now(),
         table,
         stats_out,
+        mirror_log: (system == "ferry").then(|| ctx.out.join(format!("{tag}-mirror.log"))),
     })
 }
 
@@ -653,6 +696,12 @@ async fn finish(
             moto: moto.unwrap_or_default(),
             gb_s_per_gb: billed_s * mem_gb / gb.max(1e-9),
             lambda_usd_per_tb: usd / gb.max(1e-9) * 1000.0,
+            phases: running
+                .mirror_log
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map(|t| BatchPhases::from_log(&t))
+                .unwrap_or_default(),
             aws_calls: calls,
             stats,
         });
@@ -940,8 +989,12 @@ pub fn table(report: &Report) -> String {
         if let Some(f) = &r.ferry {
             let _ = write!(
                 notes,
-                "{:.0} rec/batch, {:.2} DynamoDB calls/batch, {} batches, {} failed, sandboxes {:.0} MB peak / {} procs, moto {:.1} CPU s {:.0} MB, Lambda ${:.2}/TB",
+                "{:.0} rec/batch, {:.0} ms/batch (progress {:.0}, produce {:.0}, commit {:.0}), {:.2} DynamoDB calls/batch, {} batches, {} failed, sandboxes {:.0} MB peak / {} procs, moto {:.1} CPU s {:.0} MB, Lambda ${:.2}/TB",
                 f.records_per_batch,
+                f.phases.duration_ms,
+                f.phases.progress_ms,
+                f.phases.produce_ms,
+                f.phases.commit_ms,
                 f.dynamodb_calls_per_batch,
                 f.stats.invocations,
                 f.stats.failures,

@@ -78,6 +78,21 @@ pub struct MirrorHandler<S, T> {
     cache: Option<Mutex<HashMap<TopicPartition, Progress>>>,
 }
 
+/// Where a batch's time went (milliseconds), reported with [`MirrorEvent::BatchCompleted`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PhaseTimes {
+    /// Cached progress checked against target end offsets, progress read, partitions initialised.
+    pub progress_ms: f64,
+    /// Partitions mirrored concurrently: end offsets, reconcile reads, produce and delivery.
+    pub produce_ms: f64,
+    /// The conditional progress commit.
+    pub commit_ms: f64,
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 struct PartitionOutcome {
     commit: Option<ProgressCommit>,
     /// The progress the plan used (cached or read).
@@ -162,12 +177,16 @@ where
     /// Mirrors one delivered batch. On error nothing is acknowledged; the batch must be redelivered.
     pub async fn handle(&self, batches: Vec<PartitionBatch>) -> Result<BatchSummary, MirrorError> {
         let started = Instant::now();
-        let result = self.mirror(&batches).await;
+        let mut times = PhaseTimes::default();
+        let result = self.mirror(&batches, &mut times).await;
         match &result {
             Ok(summary) => MirrorEvent::BatchCompleted {
                 partitions: batches.len(),
                 records: summary.records as usize,
-                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                duration_ms: ms_since(started),
+                progress_ms: times.progress_ms,
+                produce_ms: times.produce_ms,
+                commit_ms: times.commit_ms,
             }
             .emit(),
             Err(e) => MirrorEvent::BatchFailed {
@@ -179,7 +198,11 @@ where
         result
     }
 
-    async fn mirror(&self, batches: &[PartitionBatch]) -> Result<BatchSummary, MirrorError> {
+    async fn mirror(
+        &self,
+        batches: &[PartitionBatch],
+        times: &mut PhaseTimes,
+    ) -> Result<BatchSummary, MirrorError> {
         let batches: Vec<&PartitionBatch> =
             batches.iter().filter(|b| !b.records.is_empty()).collect();
         // 1. Preconditions, before anything is written.
@@ -191,13 +214,13 @@ where
             batches.iter().any(|b| c.contains_key(&b.tp))
         });
         // Boxed: keeps the handler future's type shallow (the runtime's layers nest it deeply).
-        let result = Box::pin(self.mirror_checked(&batches, true)).await;
+        let result = Box::pin(self.mirror_checked(&batches, true, times)).await;
         match result {
             Err(MirrorError::Store(StoreError::Conflict { tp })) if used_cache => {
                 // Cached progress was used and a racing writer changed it: mirror once more on
                 // freshly read progress, exactly like a redelivery of this batch.
                 tracing::info!(%tp, "progress changed since this sandbox cached it: mirroring the batch again on fresh progress");
-                Box::pin(self.mirror_checked(&batches, false)).await
+                Box::pin(self.mirror_checked(&batches, false, times)).await
             }
             other => other,
         }
@@ -207,8 +230,9 @@ where
         &self,
         batches: &[&PartitionBatch],
         use_cache: bool,
+        times: &mut PhaseTimes,
     ) -> Result<BatchSummary, MirrorError> {
-        let result = self.mirror_once(batches, use_cache).await;
+        let result = self.mirror_once(batches, use_cache, times).await;
         if result.is_err() {
             // Whatever happened (a failed commit may even have been applied), read next time.
             self.cache_update(|c| {
@@ -224,7 +248,9 @@ where
         &self,
         batches: &[&PartitionBatch],
         use_cache: bool,
+        times: &mut PhaseTimes,
     ) -> Result<BatchSummary, MirrorError> {
+        let phase = Instant::now();
         // 2. Progress (cached, else read in one call), and initialisation of first-seen partitions.
         let mut known: HashMap<TopicPartition, Known> = HashMap::with_capacity(batches.len());
         let mut cached: Vec<(TopicPartition, Progress)> = Vec::new();
@@ -271,13 +297,16 @@ where
                 known.insert(b.tp.clone(), Known::Read(p));
             }
         }
+        times.progress_ms += ms_since(phase);
         // 3. Mirror partitions concurrently; every future runs to completion so nothing is left in flight.
+        let phase = Instant::now();
         let outcomes = join_all(
             batches
                 .iter()
                 .map(|b| self.mirror_partition(b, known[&b.tp])),
         )
         .await;
+        times.produce_ms += ms_since(phase);
         let mut summary = BatchSummary {
             partitions: batches.len() as u64,
             ..BatchSummary::default()
@@ -305,7 +334,9 @@ where
         self.faults.at(FaultPoint::AfterProduce);
         // 4. Record what succeeded, even if another partition failed (less to reconcile next time).
         if !commits.is_empty() {
+            let phase = Instant::now();
             let committed = self.store.commit_progress(&commits).await;
+            times.commit_ms += ms_since(phase);
             if committed.is_ok() {
                 self.cache_update(|c| {
                     for commit in &commits {

@@ -36,6 +36,12 @@ pub enum MirrorEvent<'a> {
         records: usize,
         /// Handler duration.
         duration_ms: f64,
+        /// Of which: progress (cache check, read, initialisation).
+        progress_ms: f64,
+        /// Of which: mirroring the partitions (end offsets, produce, delivery reports).
+        produce_ms: f64,
+        /// Of which: the conditional progress commit.
+        commit_ms: f64,
     },
     /// A batch failed and will be redelivered.
     BatchFailed {
@@ -93,9 +99,23 @@ impl MirrorEvent<'_> {
                 partitions,
                 records,
                 duration_ms,
+                progress_ms,
+                produce_ms,
+                commit_ms,
             } => {
-                tracing::info!(partitions, records, duration_ms, "batch mirrored");
+                tracing::info!(
+                    partitions,
+                    records,
+                    duration_ms,
+                    progress_ms,
+                    produce_ms,
+                    commit_ms,
+                    "batch mirrored"
+                );
                 histogram!("batch-duration-ms").record(*duration_ms);
+                histogram!("batch-phase-ms", "phase" => "progress").record(*progress_ms);
+                histogram!("batch-phase-ms", "phase" => "produce").record(*produce_ms);
+                histogram!("batch-phase-ms", "phase" => "commit").record(*commit_ms);
                 counter!("batch-count").increment(1);
             }
             Self::BatchFailed { kind, message } => {
