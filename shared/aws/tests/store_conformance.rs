@@ -160,6 +160,47 @@ async fn commit_without_progress_conflicts<S: ProgressStore + SegmentStore>(stor
     assert!(store.segments(&tp).await.unwrap().is_empty());
 }
 
+/// One partition without new segments: DynamoDB commits it with a conditional `UpdateItem`
+/// instead of a transaction; the semantics are the same.
+async fn single_partition_commit_without_segments<S: ProgressStore + SegmentStore>(store: &S) {
+    let tp = TopicPartition::new("single", 0);
+    store.init_progress(&tp, p(0, 0)).await.unwrap();
+    store
+        .commit_progress(&[commit(&tp, p(0, 0), p(10, 10), vec![])])
+        .await
+        .unwrap();
+    store
+        .commit_progress(&[commit(&tp, p(10, 10), p(20, 20), vec![])])
+        .await
+        .unwrap();
+    // Stale expected progress (a redelivered batch racing the commit above).
+    let err = store
+        .commit_progress(&[commit(&tp, p(10, 10), p(30, 30), vec![])])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { tp: t } if t == tp));
+    assert_eq!(
+        store
+            .load_progress(std::slice::from_ref(&tp))
+            .await
+            .unwrap()[&tp],
+        p(20, 20)
+    );
+    assert_eq!(store.segments(&tp).await.unwrap(), vec![seg(0, 0)]);
+    // Never initialised: a conflict, and no progress item is created.
+    let never = TopicPartition::new("single-never-initialised", 1);
+    let err = store
+        .commit_progress(&[commit(&never, p(0, 0), p(5, 5), vec![])])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { tp: t } if t == never));
+    assert!(store
+        .load_progress(std::slice::from_ref(&never))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn duplicate_partition_in_one_call_is_rejected<S: ProgressStore + SegmentStore>(store: &S) {
     let tp = TopicPartition::new("orders", 0);
     store.init_progress(&tp, p(0, 0)).await.unwrap();
@@ -326,6 +367,7 @@ conformance!(
     commit_with_right_expected_is_visible,
     stale_commit_conflicts_and_changes_nothing,
     commit_without_progress_conflicts,
+    single_partition_commit_without_segments,
     duplicate_partition_in_one_call_is_rejected,
     many_segments_sorted_across_pages,
     large_multi_partition_commit,
