@@ -59,6 +59,12 @@ pub struct FerryArgs {
     /// Memory size the sandboxes are told (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) and cost is based on.
     #[arg(long, default_value = "512")]
     pub memory_mb: u32,
+    /// glibc `MALLOC_ARENA_MAX` for the sandboxes (0 = unset).
+    #[arg(long, default_value = "0")]
+    pub malloc_arena_max: u32,
+    /// Prefetch per poller, KiB (0 = the emulator's default).
+    #[arg(long, default_value = "0")]
+    pub prefetch_kib: u32,
     /// Where the counters go (JSON) when stopped.
     #[arg(long)]
     pub stats_out: PathBuf,
@@ -120,6 +126,12 @@ pub async fn run(args: &FerryArgs) -> anyhow::Result<()> {
             "warn,mirror::telemetry=info".to_owned(),
         ),
     ];
+    if args.malloc_arena_max > 0 {
+        function.env.push((
+            "MALLOC_ARENA_MAX".to_owned(),
+            args.malloc_arena_max.to_string(),
+        ));
+    }
     function.timeout = Duration::from_secs(60);
     function.memory_mb = args.memory_mb;
     function.sandboxes = if args.sandboxes == 0 {
@@ -145,6 +157,12 @@ pub async fn run(args: &FerryArgs) -> anyhow::Result<()> {
         c.batch_size = args.batch_size;
         c.batching_window = Duration::from_millis(args.window_ms);
         c.pollers = args.pollers;
+        if args.prefetch_kib > 0 {
+            c.consumer_config.push((
+                "queued.max.messages.kbytes".to_owned(),
+                args.prefetch_kib.to_string(),
+            ));
+        }
         c.retry_initial_backoff = Duration::from_millis(50);
         c.retry_max_backoff = Duration::from_secs(2);
         let esm = EventSourceMapping::new(c, Arc::clone(&invoker))

@@ -97,8 +97,9 @@ pub struct RunArgs {
     /// W3 records in total (before scaling).
     #[arg(long, default_value = "500000")]
     pub w3_records: u64,
-    /// Ferry: pollers per mapping (W1, W2).
-    #[arg(long, default_value = "4")]
+    /// Ferry: pollers per mapping (W1, W2). Default 12 = one per partition, the concurrency
+    /// Lambda's Kafka event source mapping scales a busy topic to.
+    #[arg(long, default_value = "12")]
     pub ferry_pollers: usize,
     /// Ferry: BatchSize.
     #[arg(long, default_value = "10000")]
@@ -113,6 +114,14 @@ pub struct RunArgs {
     /// progress every batch, as before session 3).
     #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
     pub ferry_progress_cache: bool,
+    /// Ferry: glibc `MALLOC_ARENA_MAX` of the sandboxes and the host (0 = glibc's default,
+    /// 8 arenas per core). Default 2, as the SAM template sets it for the mirror function.
+    #[arg(long, default_value = "2")]
+    pub ferry_malloc_arena_max: u32,
+    /// Ferry: ESM emulator prefetch per poller, KiB (`queued.max.messages.kbytes`; 0 = the
+    /// emulator's default).
+    #[arg(long, default_value = "0")]
+    pub ferry_prefetch_kib: u32,
     /// Ferry: memory size, MB (cost estimate).
     #[arg(long, default_value = "512")]
     pub ferry_memory_mb: u32,
@@ -327,7 +336,8 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             "value_bytes": VALUE_BYTES,
             "ferry": {"pollers": args.ferry_pollers, "batch_size": args.ferry_batch_size,
                       "window_ms": args.ferry_window_ms, "memory_mb": args.ferry_memory_mb,
-                      "w3_sandboxes": args.w3_concurrency, "progress_cache": args.ferry_progress_cache},
+                      "w3_sandboxes": args.w3_concurrency, "progress_cache": args.ferry_progress_cache,
+                      "malloc_arena_max": args.ferry_malloc_arena_max, "prefetch_kib": args.ferry_prefetch_kib},
             "mm2": {"tasks_max": "partitions (W3: w3_concurrency)", "heap": args.jvm_heap,
                     "producer": format!("linger.ms=5 batch.size=262144 acks=all compression={}", args.compression),
                     "consumer": "max.poll.records=2000"},
@@ -564,6 +574,10 @@ async fn start_system(
                 .arg((if many { concurrency } else { 0 }).to_string())
                 .arg("--memory-mb")
                 .arg(a.ferry_memory_mb.to_string())
+                .arg("--malloc-arena-max")
+                .arg(a.ferry_malloc_arena_max.to_string())
+                .arg("--prefetch-kib")
+                .arg(a.ferry_prefetch_kib.to_string())
                 .arg("--stats-out")
                 .arg(&stats_out)
                 .arg("--mirror-log")
@@ -572,6 +586,9 @@ async fn start_system(
                 .env("FERRY_REPLICATION_POLICY", "prefix:ferry")
                 .env("FERRY_TARGET_COMPRESSION", &a.compression)
                 .env("FERRY_PROGRESS_CACHE", a.ferry_progress_cache.to_string());
+            if a.ferry_malloc_arena_max > 0 {
+                cmd.env("MALLOC_ARENA_MAX", a.ferry_malloc_arena_max.to_string());
+            }
         }
         "mm2" => {
             let props = ctx.out.join(format!("{tag}.properties"));
