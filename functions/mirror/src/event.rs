@@ -343,13 +343,19 @@ impl<'de> Deserialize<'de> for B64 {
                 Ok(B64::Null)
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<B64, D::Error> {
-                d.deserialize_str(self)
+                // As bytes: serde_json then hands over the string's raw bytes without UTF-8
+                // validation (the base64 decoder checks every byte anyway; ~2 % of the
+                // mirror's CPU in the profile). Other deserializers give a `str`.
+                d.deserialize_bytes(self)
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<B64, E> {
-                Ok(match decode_base64(v.as_bytes()) {
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<B64, E> {
+                Ok(match decode_base64(v) {
                     Ok(bytes) => B64::Bytes(bytes),
                     Err(e) => B64::Invalid(e),
                 })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<B64, E> {
+                self.visit_bytes(v.as_bytes())
             }
         }
         d.deserialize_option(V)
@@ -1159,6 +1165,18 @@ mod tests {
         assert_eq!(r.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(r.headers[0].value, vec![255, 0, 127, 128]);
         assert_eq!(r.headers[1].value, Vec::<u8>::new());
+    }
+
+    #[test]
+    fn escaped_base64_strings_decode() {
+        // A JSON encoder may escape `/` as `\/`; base64 fields are read as raw bytes with the
+        // escapes resolved.
+        let raw = br#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":2,
+            "timestampType":"CREATE_TIME","key":"\u002Fw==","value":"a2V5\/w==","headers":[]}]}}"#;
+        let b = decode_slice(raw).unwrap();
+        let r = &b[0].records[0];
+        assert_eq!(r.key.as_deref(), Some(&[0xff][..]));
+        assert_eq!(r.value.as_deref(), Some(&[b'k', b'e', b'y', 0xff][..]));
     }
 
     #[test]
