@@ -97,6 +97,11 @@ pub struct RunArgs {
     /// W3 records in total (before scaling).
     #[arg(long, default_value = "500000")]
     pub w3_records: u64,
+    /// W1 rounds: Ferry, MM2 and the pipe each copy the W1 topic this many times, interleaved
+    /// (ferry, mm2, pipe, ferry, ...); ratios use each system's median. Single runs of the same
+    /// set-up varied by up to 1.7× on this 2-core machine.
+    #[arg(long, default_value = "3")]
+    pub w1_rounds: u32,
     /// Ferry: pollers per mapping for the backfill (W1). Default 12 = one per partition, the
     /// concurrency Lambda's Kafka event source mapping scales a topic with a large lag to.
     #[arg(long, default_value = "12")]
@@ -147,6 +152,8 @@ pub struct RunArgs {
 pub struct SystemResult {
     /// `w1`, `w2`, `w3`.
     pub workload: String,
+    /// Round of the workload (1-based; W1 runs `--w1-rounds` rounds).
+    pub round: u32,
     /// `ferry`, `mm2`, `pipe`, `perf`.
     pub system: String,
     /// Records mirrored (or produced, for perf).
@@ -436,20 +443,34 @@ async fn w1(
     })
     .await?;
     eprintln!("  produced to the source in {:.1} s", took.as_secs_f64());
-    for system in ["ferry", "mm2", "pipe"] {
-        if wants(ctx, system) {
-            let r = bulk(
-                ctx,
-                "w1",
-                system,
-                std::slice::from_ref(&topic),
-                a.partitions,
-                n,
-                a.partitions as usize,
-            )
-            .await?;
-            print_one(&r);
-            results.push(r);
+    let rounds = a.w1_rounds.max(1);
+    for round in 1..=rounds {
+        if rounds > 1 {
+            eprintln!("  -- round {round}/{rounds}");
+        }
+        // Names (logs, groups, MM2 alias, state table) per round, so each round starts fresh.
+        let label = if round == 1 {
+            "w1".to_owned()
+        } else {
+            format!("w1r{round}")
+        };
+        for system in ["ferry", "mm2", "pipe"] {
+            if wants(ctx, system) {
+                let mut r = bulk(
+                    ctx,
+                    &label,
+                    system,
+                    std::slice::from_ref(&topic),
+                    a.partitions,
+                    n,
+                    a.partitions as usize,
+                )
+                .await?;
+                r.workload = "w1".to_owned();
+                r.round = round;
+                print_one(&r);
+                results.push(r);
+            }
         }
     }
     if wants(ctx, "perf") {
@@ -785,6 +806,7 @@ async fn bulk(
         );
     }
     Ok(SystemResult {
+        round: 1,
         workload: workload.to_owned(),
         system: system.to_owned(),
         records: completion.records,
@@ -864,6 +886,7 @@ async fn paced(
     let (usage, ferry) = finish(ctx, system, running, &targets, latency.records as i64).await?;
     let gb = latency.records as f64 * bytes_per_record() / 1e9;
     Ok(SystemResult {
+        round: 1,
         workload: "w2".to_owned(),
         system: system.to_owned(),
         records: latency.records as i64,
@@ -933,6 +956,7 @@ async fn perf(ctx: &Ctx, n: u64) -> anyhow::Result<SystemResult> {
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(0.0);
     Ok(SystemResult {
+        round: 1,
         workload: "w1".to_owned(),
         system: "perf".to_owned(),
         records: n as i64,
@@ -965,8 +989,16 @@ fn print_one(r: &SystemResult) {
     );
 }
 
-fn find<'a>(rs: &'a [SystemResult], w: &str, s: &str) -> Option<&'a SystemResult> {
-    rs.iter().find(|r| r.workload == w && r.system == s)
+/// The median of `f` over every round of system `s` on workload `w` (upper median for an even
+/// count).
+fn median(rs: &[SystemResult], w: &str, s: &str, f: fn(&SystemResult) -> f64) -> Option<f64> {
+    let mut v: Vec<f64> = rs
+        .iter()
+        .filter(|r| r.workload == w && r.system == s)
+        .map(f)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
 fn ratios(rs: &[SystemResult]) -> serde_json::Value {
@@ -974,7 +1006,7 @@ fn ratios(rs: &[SystemResult]) -> serde_json::Value {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    let get = |w: &str, s: &str, f: fn(&SystemResult) -> f64| find(rs, w, s).map(f);
+    let get = |w: &str, s: &str, f: fn(&SystemResult) -> f64| median(rs, w, s, f);
     let rps = |r: &SystemResult| r.records_per_s;
     let p99 = |r: &SystemResult| r.latency.as_ref().map_or(0.0, |l| l.p99_ms);
     let rss = |r: &SystemResult| r.usage.peak_rss_bytes as f64;
@@ -1047,7 +1079,11 @@ pub fn table(report: &Report) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.0} | {:.1} | {p50} | {p99} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
-            r.workload,
+            if r.round > 1 {
+                format!("{} #{}", r.workload, r.round)
+            } else {
+                r.workload.clone()
+            },
             r.system,
             r.records,
             r.records_per_s,
@@ -1082,7 +1118,7 @@ fn update_doc(path: &Path, report: &Report, table: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     let block = format!(
-        "{START}\nRun `{}` ({}), scale {}; machine: {}.\n\n{table}\nRatios: `{}`\n",
+        "{START}\nRun `{}` ({}), scale {}; machine: {}.\n\n{table}\nRatios (medians over the rounds of a workload): `{}`\n",
         report.run,
         unix_to_utc(report.started_unix),
         report.scale,
