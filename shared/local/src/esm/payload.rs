@@ -286,7 +286,8 @@ pub fn write_entry(
             }
         }
     }
-    let mut int = itoa_buf::Buffer::new();
+    // `itoa` is what `serde_json` formats integers with, so the digits are identical.
+    let mut int = itoa::Buffer::new();
     out.extend_from_slice(b"{\"topic\":");
     out.extend_from_slice(topic_json);
     out.extend_from_slice(b",\"partition\":");
@@ -309,39 +310,6 @@ pub fn write_entry(
     }
     out.push(b'}');
     Ok(())
-}
-
-/// Integer formatting without `fmt` (what `serde_json` does too, so digits are identical).
-mod itoa_buf {
-    /// A stack buffer for one integer.
-    pub struct Buffer([u8; 20]);
-
-    impl Buffer {
-        pub fn new() -> Self {
-            Self([0; 20])
-        }
-
-        /// The decimal representation of `n`.
-        pub fn format(&mut self, n: impl Into<i64>) -> &str {
-            let n: i64 = n.into();
-            let mut i = self.0.len();
-            let negative = n < 0;
-            let mut v = n.unsigned_abs();
-            loop {
-                i -= 1;
-                self.0[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
-            }
-            if negative {
-                i -= 1;
-                self.0[i] = b'-';
-            }
-            std::str::from_utf8(&self.0[i..]).unwrap_or("0")
-        }
-    }
 }
 
 /// Accumulates records into one payload under [`BatchLimits`], tracking the exact JSON size.
