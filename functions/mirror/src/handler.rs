@@ -35,7 +35,7 @@
 use crate::error::MirrorError;
 use crate::event::PartitionBatch;
 use crate::faults::{FaultPoint, Faults};
-use crate::telemetry::MirrorEvent;
+use crate::telemetry::{MirrorEvent, PhaseTimes};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ProgressCommit, ProgressStore, StoreError, TargetMetadata, TargetOffsets, TargetProducer,
@@ -76,17 +76,6 @@ pub struct MirrorHandler<S, T> {
     /// Progress per source partition as of this sandbox's last successful commit; `None` when
     /// caching is off.
     cache: Option<Mutex<HashMap<TopicPartition, Progress>>>,
-}
-
-/// Where a batch's time went (milliseconds), reported with [`MirrorEvent::BatchCompleted`].
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PhaseTimes {
-    /// Cached progress checked against target end offsets, progress read, partitions initialised.
-    pub progress_ms: f64,
-    /// Partitions mirrored concurrently: end offsets, reconcile reads, produce and delivery.
-    pub produce_ms: f64,
-    /// The conditional progress commit.
-    pub commit_ms: f64,
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -184,9 +173,7 @@ where
                 partitions: batches.len(),
                 records: summary.records as usize,
                 duration_ms: ms_since(started),
-                progress_ms: times.progress_ms,
-                produce_ms: times.produce_ms,
-                commit_ms: times.commit_ms,
+                phases: times,
             }
             .emit(),
             Err(e) => MirrorEvent::BatchFailed {

@@ -6,6 +6,17 @@
 use ferry_core::failure::FailureKind;
 use metrics::{counter, histogram};
 
+/// Where a batch's time went (milliseconds), reported with [`MirrorEvent::BatchCompleted`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PhaseTimes {
+    /// Cached progress checked against target end offsets, progress read, partitions initialised.
+    pub progress_ms: f64,
+    /// Partitions mirrored concurrently: end offsets, reconcile reads, produce and delivery.
+    pub produce_ms: f64,
+    /// The conditional progress commit.
+    pub commit_ms: f64,
+}
+
 /// Something worth a log line and a metric.
 #[derive(Debug)]
 pub enum MirrorEvent<'a> {
@@ -36,12 +47,8 @@ pub enum MirrorEvent<'a> {
         records: usize,
         /// Handler duration.
         duration_ms: f64,
-        /// Of which: progress (cache check, read, initialisation).
-        progress_ms: f64,
-        /// Of which: mirroring the partitions (end offsets, produce, delivery reports).
-        produce_ms: f64,
-        /// Of which: the conditional progress commit.
-        commit_ms: f64,
+        /// Of which, per phase.
+        phases: PhaseTimes,
     },
     /// A batch failed and will be redelivered.
     BatchFailed {
@@ -99,23 +106,25 @@ impl MirrorEvent<'_> {
                 partitions,
                 records,
                 duration_ms,
-                progress_ms,
-                produce_ms,
-                commit_ms,
+                phases,
             } => {
                 tracing::info!(
                     partitions,
                     records,
                     duration_ms,
-                    progress_ms,
-                    produce_ms,
-                    commit_ms,
+                    progress_ms = phases.progress_ms,
+                    produce_ms = phases.produce_ms,
+                    commit_ms = phases.commit_ms,
                     "batch mirrored"
                 );
                 histogram!("batch-duration-ms").record(*duration_ms);
-                histogram!("batch-phase-ms", "phase" => "progress").record(*progress_ms);
-                histogram!("batch-phase-ms", "phase" => "produce").record(*produce_ms);
-                histogram!("batch-phase-ms", "phase" => "commit").record(*commit_ms);
+                for (phase, ms) in [
+                    ("progress", phases.progress_ms),
+                    ("produce", phases.produce_ms),
+                    ("commit", phases.commit_ms),
+                ] {
+                    histogram!("batch-phase-ms", "phase" => phase).record(ms);
+                }
                 counter!("batch-count").increment(1);
             }
             Self::BatchFailed { kind, message } => {
