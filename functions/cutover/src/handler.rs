@@ -823,6 +823,7 @@ mod tests {
         store.put_segments(
             &tp(),
             &[Segment {
+                target_gap_before: 0,
                 source_start: 0,
                 target_start: 0,
             }],

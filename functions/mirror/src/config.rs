@@ -9,6 +9,9 @@
 //! | `FERRY_ALLOW_NON_EMPTY_TARGET` | start mirroring after records already in a target partition | `false` |
 //! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
 //! | `FERRY_TARGET_COMPRESSION` | target producer `compression.type`: `none`, `gzip`, `snappy`, `lz4`, `zstd` | `lz4` |
+//! | `FERRY_TARGET_FENCING` | `transactions`: every target partition is written in Kafka transactions by a producer with a stable `transactional.id`, so a newer invocation of the partition fences every older one (overlapping deliveries, zombies) at the broker; target consumers must read `read_committed`. `none`: one idempotent producer, exactly once only while one invocation at a time writes a partition (benchmarks, clusters that refuse transactions) | `transactions` |
+//! | `FERRY_TRANSACTIONAL_ID_PREFIX` | prefix of the `transactional.id`s (`<prefix><target topic>-<partition>`); the same for every mirror function of one migration, different between migrations | `ferry-<FERRY_TABLE>-` |
+//! | `FERRY_TRANSACTION_TIMEOUT_MS` | `transaction.timeout.ms`: how long a vanished writer's open transaction blocks `read_committed` readers of its partition if no newer writer fences it first; keep it above the function timeout | `60000` |
 //! | `FERRY_PROGRESS_CACHE` | reuse a partition's progress from this sandbox's last commit instead of reading it every batch (see `handler`'s module doc; `false` reads it every batch) | `true` |
 //!
 //! Bad values fail the cold start with an error that names the variable.
@@ -23,7 +26,8 @@
 
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::settings::{SettingError, Settings};
-use ferry_kafka::{Compression, KafkaConnection};
+use ferry_kafka::{Compression, Fencing, KafkaConnection};
+use std::time::Duration;
 use thiserror::Error;
 
 /// Invalid or missing configuration.
@@ -56,6 +60,9 @@ pub struct MirrorConfig {
     pub compression: Compression,
     /// Warm-sandbox progress cache (`FERRY_PROGRESS_CACHE`).
     pub progress_cache: bool,
+    /// Fencing of older writers (`FERRY_TARGET_FENCING`, `FERRY_TRANSACTIONAL_ID_PREFIX`,
+    /// `FERRY_TRANSACTION_TIMEOUT_MS`).
+    pub fencing: Fencing,
 }
 
 impl MirrorConfig {
@@ -67,8 +74,35 @@ impl MirrorConfig {
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let settings = Settings::new(&get);
+        let table = settings.table()?;
+        let transactions = settings.parsed(
+            "FERRY_TARGET_FENCING",
+            true,
+            "one of transactions, none",
+            |v| match v.to_ascii_lowercase().as_str() {
+                "transactions" => Some(true),
+                "none" => Some(false),
+                _ => None,
+            },
+        )?;
+        let fencing = if transactions {
+            let id_prefix =
+                settings.string_or("FERRY_TRANSACTIONAL_ID_PREFIX", &format!("ferry-{table}-"));
+            let timeout_ms: u64 = settings.number("FERRY_TRANSACTION_TIMEOUT_MS", 60_000, 1_000)?;
+            match Fencing::transactions(&table) {
+                Fencing::Transactions { max_producers, .. } => Fencing::Transactions {
+                    id_prefix,
+                    transaction_timeout: Duration::from_millis(timeout_ms),
+                    max_producers,
+                },
+                Fencing::None => Fencing::None,
+            }
+        } else {
+            Fencing::None
+        };
         Ok(Self {
-            table: settings.table()?,
+            table,
+            fencing,
             target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
             policy: settings.replication_policy()?,
             filter: settings.topic_filter()?,
@@ -119,6 +153,8 @@ mod tests {
             ("FERRY_ALLOW_NON_EMPTY_TARGET", "maybe"),
             ("FERRY_TARGET_COMPRESSION", "brotli"),
             ("FERRY_PROGRESS_CACHE", "maybe"),
+            ("FERRY_TARGET_FENCING", "locks"),
+            ("FERRY_TRANSACTION_TIMEOUT_MS", "5"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((k, v));
@@ -142,6 +178,14 @@ mod tests {
         assert!(c.filter.matches("orders"));
         assert_eq!(c.compression, Compression::Lz4);
         assert!(c.progress_cache);
+        assert_eq!(
+            c.fencing,
+            Fencing::Transactions {
+                id_prefix: "ferry-t-".into(),
+                transaction_timeout: Duration::from_secs(60),
+                max_producers: 256
+            }
+        );
     }
 
     #[test]

@@ -57,14 +57,17 @@ impl MirrorError {
                 PlanError::OffsetsNotAscending { .. } => FailureKind::BadInput,
                 PlanError::TargetBehind { .. }
                 | PlanError::NotContiguous { .. }
-                | PlanError::ForeignRecord { .. } => FailureKind::TargetIntegrity,
+                | PlanError::ForeignRecord { .. }
+                | PlanError::FoundOutOfOrder { .. } => FailureKind::TargetIntegrity,
             },
             Self::Target(e) => match e {
                 TargetError::TopicMissing { .. } | TargetError::TooFewPartitions { .. } => {
                     FailureKind::TargetNotReady
                 }
                 TargetError::RecordTooLarge { .. } => FailureKind::BadInput,
-                TargetError::Unavailable(_) | TargetError::Produce { .. } => FailureKind::Transient,
+                TargetError::Unavailable(_)
+                | TargetError::Produce { .. }
+                | TargetError::Fenced { .. } => FailureKind::Transient,
             },
             Self::Store(e) => match e {
                 StoreError::Unavailable(_)

@@ -5,6 +5,12 @@
 //! aborts (like a Lambda sandbox dying) right after all records were produced but before the state
 //! commit, or at a random moment (0–30 ms) after producing started. The integration tests use it to
 //! prove that a killed invocation never causes a duplicate or a loss.
+//!
+//! Late writers (a zombie invocation whose requests reach the broker after its retry started):
+//! `late_produce=0.2` sleeps `late_ms` (default 3000) right before producing a partition's
+//! records, `late_commit=0.2` right before committing its transaction. With an invocation
+//! timeout (or the ESM emulator's `abandon_after`) shorter than `late_ms`, the retry runs while
+//! the late invocation is still about to write; fencing must make the late write harmless.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +21,10 @@ pub enum FaultPoint {
     ProduceStarted,
     /// Every record was produced; the state commit has not happened.
     AfterProduce,
+    /// About to produce a partition's records (a late writer may sleep here).
+    BeforeProduce,
+    /// About to commit a partition's transaction (a late writer may sleep here).
+    BeforeTransactionCommit,
 }
 
 /// Parsed fault plan.
@@ -22,6 +32,9 @@ pub enum FaultPoint {
 pub struct Faults {
     after_produce: f64,
     mid_produce: f64,
+    late_produce: f64,
+    late_commit: f64,
+    late_ms: u64,
     state: AtomicU64,
 }
 
@@ -41,7 +54,10 @@ impl Faults {
 
     /// Parses a spec like `after_produce=0.05,mid_produce=0.05,seed=7`.
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut f = Self::none();
+        let mut f = Self {
+            late_ms: 3000,
+            ..Self::none()
+        };
         let mut seed = std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
@@ -54,6 +70,9 @@ impl Faults {
             match k {
                 "after_produce" => f.after_produce = num(v)?,
                 "mid_produce" => f.mid_produce = num(v)?,
+                "late_produce" => f.late_produce = num(v)?,
+                "late_commit" => f.late_commit = num(v)?,
+                "late_ms" => f.late_ms = num(v)? as u64,
                 "seed" => seed ^= num(v)? as u64,
                 _ => return Err(format!("invalid setting FERRY_FAULTS: unknown fault {k:?}")),
             }
@@ -64,7 +83,23 @@ impl Faults {
 
     /// Whether any fault is armed.
     pub fn armed(&self) -> bool {
-        self.after_produce > 0.0 || self.mid_produce > 0.0
+        self.after_produce > 0.0
+            || self.mid_produce > 0.0
+            || self.late_produce > 0.0
+            || self.late_commit > 0.0
+    }
+
+    /// Called by the handler where a late writer may be delayed; sleeps when the fault fires.
+    pub async fn delay_at(&self, point: FaultPoint) {
+        let p = match point {
+            FaultPoint::BeforeProduce => self.late_produce,
+            FaultPoint::BeforeTransactionCommit => self.late_commit,
+            _ => 0.0,
+        };
+        if p > 0.0 && self.next_f64() < p {
+            eprintln!("FERRY_FAULTS: delaying {point:?} by {} ms", self.late_ms);
+            tokio::time::sleep(std::time::Duration::from_millis(self.late_ms)).await;
+        }
     }
 
     fn next_f64(&self) -> f64 {
@@ -108,6 +143,9 @@ mod tests {
     fn parse() {
         assert!(!Faults::parse("").unwrap().armed());
         assert!(Faults::parse("after_produce=0.5,seed=3").unwrap().armed());
+        let late = Faults::parse("late_produce=1,late_ms=20").unwrap();
+        assert!(late.armed());
+        assert_eq!(late.late_ms, 20);
         assert!(Faults::parse("explode=1")
             .unwrap_err()
             .contains("FERRY_FAULTS"));

@@ -38,10 +38,13 @@ use crate::faults::{FaultPoint, Faults};
 use crate::telemetry::{MirrorEvent, PhaseTimes};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ProgressCommit, ProgressStore, StoreError, TargetMetadata, TargetOffsets, TargetProducer,
-    TargetReader,
+    ProgressCommit, ProgressStore, StoreError, TargetError, TargetMetadata, TargetOffsets,
+    TargetReader, TargetWriter,
 };
-use ferry_core::progress::{advance, check_contiguous, plan_partition, verify_reconcile, Progress};
+use ferry_core::progress::{
+    advance_to, check_produced, plan_partition, verify_reconcile, PlanError, ProducedCheck,
+    Progress,
+};
 use ferry_core::TopicPartition;
 use futures::future::join_all;
 use serde::Serialize;
@@ -75,7 +78,27 @@ pub struct MirrorHandler<S, T> {
     faults: Arc<Faults>,
     /// Progress per source partition as of this sandbox's last successful commit; `None` when
     /// caching is off.
-    cache: Option<Mutex<HashMap<TopicPartition, Progress>>>,
+    cache: Option<Mutex<HashMap<TopicPartition, Cached>>>,
+}
+
+/// What a warm sandbox remembers of a partition after its last successful commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cached {
+    /// The progress committed.
+    progress: Progress,
+    /// Where this sandbox's own last transaction on the partition puts its commit marker
+    /// (`progress.next_target`, right after its last record), when that transaction was this
+    /// sandbox's and committed.
+    own_marker_at: Option<i64>,
+}
+
+impl Cached {
+    /// Whether the target end offset `end` shows nothing but this sandbox's own records (and
+    /// possibly its own commit marker) past the cached progress.
+    fn current_at(&self, end: i64) -> bool {
+        let t = self.progress.next_target;
+        end == t || (end == t + 1 && self.own_marker_at == Some(t))
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -85,7 +108,9 @@ fn ms_since(t: Instant) -> f64 {
 struct PartitionOutcome {
     commit: Option<ProgressCommit>,
     /// The progress the plan used (cached or read).
-    used: Progress,
+    used: Cached,
+    /// Where the commit marker of this batch's transaction sits, if it produced in one.
+    own_marker_at: Option<i64>,
     produced: u64,
     reconciled: u64,
     skipped: u64,
@@ -96,15 +121,15 @@ struct PartitionOutcome {
 enum Known {
     /// Read from the store (or initialised) in this attempt.
     Read(Progress),
-    /// From this sandbox's cache, with the target end offset just read, which equals its
-    /// `next_target` (checked before).
-    Cached(Progress, i64),
+    /// From this sandbox's cache, with the target end offset just read, which shows nothing
+    /// but this sandbox's own writes past it (checked before, [`Cached::current_at`]).
+    Cached(Cached, i64),
 }
 
 impl<S, T> MirrorHandler<S, T>
 where
     S: ProgressStore,
-    T: TargetMetadata + TargetOffsets + TargetProducer + TargetReader,
+    T: TargetMetadata + TargetOffsets + TargetWriter + TargetReader,
 {
     /// Builds a handler.
     pub fn new(store: S, target: T, policy: ReplicationPolicy, filter: TopicFilter) -> Self {
@@ -131,11 +156,11 @@ where
             c.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(tp)
-                .copied()
+                .map(|c| c.progress)
         })
     }
 
-    fn cache_update(&self, f: impl FnOnce(&mut HashMap<TopicPartition, Progress>)) {
+    fn cache_update(&self, f: impl FnOnce(&mut HashMap<TopicPartition, Cached>)) {
         if let Some(c) = &self.cache {
             f(&mut c.lock().unwrap_or_else(PoisonError::into_inner));
         }
@@ -238,9 +263,25 @@ where
         times: &mut PhaseTimes,
     ) -> Result<BatchSummary, MirrorError> {
         let phase = Instant::now();
-        // 2. Progress (cached, else read in one call), and initialisation of first-seen partitions.
+        // 2a. Fencing: this sandbox becomes the only writer of every partition of the batch
+        // before anything on them is read (a no-op for partitions it already holds).
+        for (b, fenced) in batches.iter().zip(
+            join_all(
+                batches
+                    .iter()
+                    .map(|b| async move { self.target.fence(&self.target_tp(&b.tp)).await }),
+            )
+            .await,
+        ) {
+            fenced.inspect_err(|_| {
+                self.cache_update(|c| {
+                    c.remove(&b.tp);
+                });
+            })?;
+        }
+        // 2b. Progress (cached, else read in one call), and initialisation of first-seen partitions.
         let mut known: HashMap<TopicPartition, Known> = HashMap::with_capacity(batches.len());
-        let mut cached: Vec<(TopicPartition, Progress)> = Vec::new();
+        let mut cached: Vec<(TopicPartition, Cached)> = Vec::new();
         if use_cache {
             self.cache_update(|c| {
                 for b in batches {
@@ -250,20 +291,21 @@ where
                 }
             });
         }
-        // Cached progress is used only where the target end offset still equals its
-        // `next_target`; the others are read below, in the same single call as the uncached ones.
+        // Cached progress is used only where the target end offset shows nothing but this
+        // sandbox's own writes past it; the others are read below, in the same single call as
+        // the uncached ones.
         let ends = join_all(
             cached
                 .iter()
                 .map(|(tp, _)| async move { self.target.end_offset(&self.target_tp(tp)).await }),
         )
         .await;
-        for ((tp, p), end) in cached.into_iter().zip(ends) {
+        for ((tp, c), end) in cached.into_iter().zip(ends) {
             let end = end?;
-            if end == p.next_target {
-                known.insert(tp, Known::Cached(p, end));
+            if c.current_at(end) {
+                known.insert(tp, Known::Cached(c, end));
             } else {
-                tracing::debug!(source = %tp, cached_next_target = p.next_target, target_end = end, "cached progress not current: reading it");
+                tracing::debug!(source = %tp, cached_next_target = c.progress.next_target, target_end = end, "cached progress not current: reading it");
                 self.cache_update(|c| {
                     c.remove(&tp);
                 });
@@ -308,7 +350,7 @@ where
                     summary.reconciled += o.reconciled;
                     summary.skipped += o.skipped;
                     match o.commit {
-                        Some(c) => commits.push(c),
+                        Some(c) => commits.push((c, o.own_marker_at)),
                         None => unchanged.push((b.tp.clone(), o.used)),
                     }
                 }
@@ -322,12 +364,20 @@ where
         // 4. Record what succeeded, even if another partition failed (less to reconcile next time).
         if !commits.is_empty() {
             let phase = Instant::now();
+            let (commits, markers): (Vec<ProgressCommit>, Vec<Option<i64>>) =
+                commits.into_iter().unzip();
             let committed = self.store.commit_progress(&commits).await;
             times.commit_ms += ms_since(phase);
             if committed.is_ok() {
                 self.cache_update(|c| {
-                    for commit in &commits {
-                        c.insert(commit.tp.clone(), commit.new);
+                    for (commit, own_marker_at) in commits.iter().zip(markers) {
+                        c.insert(
+                            commit.tp.clone(),
+                            Cached {
+                                progress: commit.new,
+                                own_marker_at,
+                            },
+                        );
                     }
                 });
             }
@@ -419,32 +469,68 @@ where
         };
         let offsets: Vec<i64> = b.records.iter().map(|r| r.offset).collect();
         // Progress first, then the end offset (for cached progress both were just checked).
-        let (p, end) = match known {
-            Known::Read(p) => (p, self.target.end_offset(&target).await?),
-            Known::Cached(p, end) => (p, end),
+        let (used, end) = match known {
+            Known::Read(p) => (
+                Cached {
+                    progress: p,
+                    own_marker_at: None,
+                },
+                self.target.end_offset(&target).await?,
+            ),
+            Known::Cached(c, end) => (c, end),
         };
-        let plan = plan_partition(p, end, &offsets).map_err(integrity)?;
+        let p = used.progress;
+        // Committed records past recorded progress: an earlier attempt's, never recorded. With
+        // fencing done, no transaction of an older writer is still open, so `read_committed`
+        // sees everything that will ever be visible there. A cached partition whose end shows
+        // at most this sandbox's own marker has none (no read).
+        let found = if end > p.next_target && matches!(known, Known::Read(_)) {
+            self.target
+                .read_committed(&target, p.next_target, end)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let found_offsets: Vec<i64> = found.iter().map(|r| r.offset).collect();
+        let plan = plan_partition(p, end, &found_offsets, &offsets).map_err(integrity)?;
         if !plan.reconcile.is_empty() {
             let expected = &b.records[plan.reconcile.clone()];
-            let found = self
-                .target
-                .read_range(
-                    &target,
-                    p.next_target,
-                    p.next_target + expected.len() as i64,
-                )
-                .await?;
-            verify_reconcile(p.next_target, expected, &found).map_err(integrity)?;
+            verify_reconcile(expected, &found[..expected.len()]).map_err(integrity)?;
         }
         let to_produce = &b.records[plan.produce.clone()];
+        let mut assigned = Vec::new();
         if !to_produce.is_empty() {
+            self.faults.delay_at(FaultPoint::BeforeProduce).await;
             self.faults.at(FaultPoint::ProduceStarted);
-            let assigned = self.target.produce(&target, to_produce).await?;
-            check_contiguous(plan.produce_target_start, &assigned).map_err(integrity)?;
+            assigned = self.target.produce(&target, to_produce).await?;
+            if let Err(e) = self
+                .check_produced(&target, end, used.own_marker_at, &assigned, to_produce)
+                .await
+            {
+                // Nothing of this transaction may become visible.
+                if let Err(abort) = self.target.abort(&target).await {
+                    tracing::warn!(%target, error = %abort, "aborting the transaction after a failed check failed (the next writer's fencing aborts it)");
+                }
+                return Err(e.into_mirror(integrity));
+            }
+            self.faults
+                .delay_at(FaultPoint::BeforeTransactionCommit)
+                .await;
+            self.target.commit(&target).await?;
         }
-        let appended = &offsets[plan.appended()];
+        let mut appended: Vec<(i64, i64)> = offsets[plan.reconcile.clone()]
+            .iter()
+            .copied()
+            .zip(found_offsets.iter().copied())
+            .collect();
+        appended.extend(
+            offsets[plan.produce.clone()]
+                .iter()
+                .copied()
+                .zip(assigned.iter().copied()),
+        );
         let commit = (!appended.is_empty()).then(|| {
-            let (new, segments) = advance(p, appended);
+            let (new, segments) = advance_to(p, &appended);
             ProgressCommit {
                 tp: b.tp.clone(),
                 expected: p,
@@ -452,6 +538,12 @@ where
                 segments,
             }
         });
+        let own_marker_at = match (assigned.last(), self.target.transactional()) {
+            (Some(&last), true) => Some(last + 1),
+            (Some(_), false) => None,
+            // Nothing produced: the cached marker (if any) still sits where it was.
+            (None, _) => used.own_marker_at,
+        };
         let now = now_ms();
         let produced = to_produce.len() as u64;
         MirrorEvent::PartitionMirrored {
@@ -467,11 +559,59 @@ where
         .emit();
         Ok(PartitionOutcome {
             commit,
-            used: p,
+            used,
+            own_marker_at,
             produced,
             reconciled: plan.reconcile.len() as u64,
             skipped: plan.skip.len() as u64,
         })
+    }
+
+    /// Checks where the produced records landed (see [`check_produced`]); scans the offsets
+    /// between what was read and the records when they are not explained by this writer's own
+    /// commit marker.
+    async fn check_produced(
+        &self,
+        target: &TopicPartition,
+        end: i64,
+        own_marker_at: Option<i64>,
+        assigned: &[i64],
+        produced: &[ferry_core::MirrorRecord],
+    ) -> Result<(), CheckFailure> {
+        match check_produced(end, own_marker_at, assigned).map_err(CheckFailure::Plan)? {
+            ProducedCheck::Clean => Ok(()),
+            ProducedCheck::Scan(range) => {
+                let between = self
+                    .target
+                    .read_range(target, range.start, range.end)
+                    .await
+                    .map_err(CheckFailure::Target)?;
+                match between.first() {
+                    None => Ok(()),
+                    Some(foreign) => Err(CheckFailure::Plan(PlanError::ForeignRecord {
+                        target_offset: foreign.offset,
+                        source_offset: produced.first().map_or(-1, |r| r.offset),
+                    })),
+                }
+            }
+        }
+    }
+}
+
+/// Why the produced records' placement could not be confirmed.
+enum CheckFailure {
+    /// Placement is wrong (a foreign writer).
+    Plan(PlanError),
+    /// The scan could not be done.
+    Target(TargetError),
+}
+
+impl CheckFailure {
+    fn into_mirror(self, integrity: impl FnOnce(PlanError) -> MirrorError) -> MirrorError {
+        match self {
+            Self::Plan(e) => integrity(e),
+            Self::Target(e) => MirrorError::Target(e),
+        }
     }
 }
 

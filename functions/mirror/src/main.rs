@@ -5,7 +5,7 @@ use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
 use ferry_aws::secrets::resolve_connections;
-use ferry_kafka::{ProducerTuning, TargetCluster};
+use ferry_kafka::{ProducerTuning, TargetCluster, TargetOptions};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
 use mirror::telemetry::MirrorEvent;
@@ -35,11 +35,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = init_metrics(&config.metrics_namespace, "mirror")?;
 
     let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
-    let tuning = ProducerTuning {
-        compression: config.compression,
-        ..ProducerTuning::default()
+    let options = TargetOptions {
+        tuning: ProducerTuning {
+            compression: config.compression,
+            ..ProducerTuning::default()
+        },
+        fencing: config.fencing.clone(),
+        ..TargetOptions::default()
     };
-    let target = TargetCluster::new(&config.target, tuning)?;
+    let target = TargetCluster::new(&config.target, options)?;
     let handler: &'static Handler = Box::leak(Box::new(
         MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
             .allow_non_empty_target(config.allow_non_empty_target)

@@ -4,8 +4,8 @@
 use ferry_core::memory::{InMemoryStateStore, StoreOp};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetProducer,
-    TargetReader, TopicInfo,
+    ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetReader,
+    TargetWriter, TopicInfo,
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
@@ -81,10 +81,41 @@ impl TargetReader for FakeTarget {
         to: i64,
     ) -> Result<Vec<MirrorRecord>, TargetError> {
         let log = self.log(tp);
-        Ok(log[(from as usize).min(log.len())..(to as usize).min(log.len())].to_vec())
+        let from = (from as usize).min(log.len());
+        let to = (to as usize).min(log.len());
+        // Records carry their target offset, as the port says.
+        Ok(log[from..to]
+            .iter()
+            .zip(from..)
+            .map(|(r, t)| MirrorRecord {
+                offset: t as i64,
+                ..r.clone()
+            })
+            .collect())
+    }
+    async fn read_committed(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<MirrorRecord>, TargetError> {
+        // Not transactional: everything written is committed.
+        self.read_range(tp, from, to).await
     }
 }
-impl TargetProducer for FakeTarget {
+impl TargetWriter for FakeTarget {
+    async fn fence(&self, _tp: &TopicPartition) -> Result<(), TargetError> {
+        Ok(())
+    }
+    async fn commit(&self, _tp: &TopicPartition) -> Result<(), TargetError> {
+        Ok(())
+    }
+    async fn abort(&self, _tp: &TopicPartition) -> Result<(), TargetError> {
+        Ok(())
+    }
+    fn transactional(&self) -> bool {
+        false
+    }
     async fn produce(
         &self,
         tp: &TopicPartition,

@@ -22,9 +22,9 @@ use ferry_core::ports::{
     SourceTopics,
 };
 use ferry_core::validate::{
-    compare_records, group_coverage, heartbeat_status, mirrored_range, pending_range, plan_windows,
-    source_of, target_start_of, verdict, GroupCoverage, Heartbeat, HeartbeatStatus, Mismatch,
-    MismatchKind, Verdict,
+    compare_records, group_coverage, heartbeat_status, mirrored_range, mirrored_records_from,
+    pending_range, plan_windows, source_of, target_start_of, verdict, GroupCoverage, Heartbeat,
+    HeartbeatStatus, Mismatch, MismatchKind, Verdict,
 };
 use ferry_core::{Progress, Segment, TopicPartition};
 use metrics::{counter, gauge, histogram};
@@ -614,7 +614,7 @@ where
                 .await?
         };
         let t_start = target_start_of(segments, p, source_range.start);
-        let target_count = (p.next_target - t_start).max(0) as u64;
+        let target_count = mirrored_records_from(segments, p, source_range.start).max(0) as u64;
         if source_count != target_count {
             return Ok((
                 Some(compared),

@@ -4,7 +4,7 @@
 //! | PK                           | SK                          | attributes                                   |
 //! |------------------------------|-----------------------------|----------------------------------------------|
 //! | `TP#<topic>#<partition>`     | `PROGRESS`                  | `next_source` N, `next_target` N, `updated_at` N (epoch ms) |
-//! | `TP#<topic>#<partition>`     | `SEG#<source_start, 20 digits>` | `source_start` N, `target_start` N       |
+//! | `TP#<topic>#<partition>`     | `SEG#<source_start, 20 digits>` | `source_start` N, `target_start` N, `target_gap_before` N (only when non-zero: target commit markers / aborted records before the run) |
 //!
 //! | `GROUP#<group>`              | `TP#<topic>#<partition>`    | `source_offset` N, `target_offset` N, `at` N (epoch ms) |
 //!
@@ -682,12 +682,16 @@ fn progress_item(tp: &TopicPartition, p: Progress, now_ms: i64) -> Item {
 }
 
 fn segment_item(tp: &TopicPartition, seg: Segment) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (PK.to_string(), s(partition_key(tp))),
         (SK.to_string(), s(segment_sort_key(seg.source_start))),
         ("source_start".to_string(), n(seg.source_start)),
         ("target_start".to_string(), n(seg.target_start)),
-    ])
+    ]);
+    if seg.target_gap_before != 0 {
+        item.insert("target_gap_before".to_string(), n(seg.target_gap_before));
+    }
+    item
 }
 
 fn item_key(item: &Item) -> String {
@@ -725,6 +729,11 @@ fn parse_segment(item: &Item) -> Result<Segment, StoreError> {
     Ok(Segment {
         source_start: number(item, "source_start")?,
         target_start: number(item, "target_start")?,
+        target_gap_before: if item.contains_key("target_gap_before") {
+            number(item, "target_gap_before")?
+        } else {
+            0
+        },
     })
 }
 
@@ -1177,6 +1186,7 @@ mod tests {
         let start = p(0, 0);
         let segments: Vec<Segment> = (0..n as i64)
             .map(|i| Segment {
+                target_gap_before: 0,
                 source_start: 1 + 3 * i,
                 target_start: 2 * i,
             })
@@ -1273,6 +1283,7 @@ mod tests {
             segments: vec![],
         };
         let seg = |s, t| Segment {
+            target_gap_before: 0,
             source_start: s,
             target_start: t,
         };

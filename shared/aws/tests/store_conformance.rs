@@ -26,6 +26,7 @@ fn p(next_source: i64, next_target: i64) -> Progress {
 
 fn seg(source_start: i64, target_start: i64) -> Segment {
     Segment {
+        target_gap_before: 0,
         source_start,
         target_start,
     }

@@ -168,6 +168,7 @@ mod tests {
                 next_target: 100,
             }),
             segments: vec![Segment {
+                target_gap_before: 0,
                 source_start: 0,
                 target_start: 0,
             }],

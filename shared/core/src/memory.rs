@@ -1169,6 +1169,7 @@ mod tests {
 
     fn seg(s: i64, t: i64) -> Segment {
         Segment {
+            target_gap_before: 0,
             source_start: s,
             target_start: t,
         }

@@ -123,6 +123,14 @@ pub enum TargetError {
     /// The target cluster did not answer.
     #[error("target cluster unavailable: {0}")]
     Unavailable(#[source] BoxError),
+    /// A newer writer (another invocation of the same partition) fenced this one: nothing this
+    /// writer had in flight on the partition becomes visible. Retryable: the batch is
+    /// redelivered and mirrored by whoever holds the partition.
+    #[error("writer of target {tp} was fenced by a newer writer (an overlapping or later invocation): its transaction was aborted")]
+    Fenced {
+        /// Target partition.
+        tp: TopicPartition,
+    },
     /// A produce request failed.
     #[error("produce to target {tp} failed: {source}")]
     Produce {
@@ -161,15 +169,65 @@ pub trait TargetOffsets: Send + Sync {
     ) -> impl Future<Output = Result<i64, TargetError>> + Send;
 }
 
-/// Reads records back from the target (reconciliation after a failed attempt, validation).
+/// Reads records back from the target (reconciliation after a failed attempt, foreign-writer
+/// checks). Every returned record carries its target offset in [`MirrorRecord::offset`].
 pub trait TargetReader: Send + Sync {
-    /// Records at target offsets `[from, to)`, in order (fewer if the partition ends earlier).
+    /// Every data record at target offsets `[from, to)`, in order, as `read_uncommitted`
+    /// sees them (records of open and aborted transactions included; control markers are
+    /// never returned). Fewer if the partition ends earlier.
     fn read_range(
         &self,
         tp: &TopicPartition,
         from: i64,
         to: i64,
     ) -> impl Future<Output = Result<Vec<MirrorRecord>, TargetError>> + Send;
+
+    /// The *committed* data records at target offsets `[from, to)`, in order, as a
+    /// `read_committed` consumer sees them (no markers, no aborted records). Callers make sure
+    /// no transaction of theirs is open on `tp`.
+    fn read_committed(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<MirrorRecord>, TargetError>> + Send;
+}
+
+/// Writes mirrored records to a target partition with **fencing**: one transactional writer
+/// per target partition (a stable `transactional.id`), so a newer writer makes every older
+/// one (an overlapping invocation, a zombie whose requests are still in flight) unable to
+/// leave any record on the partition. See `ferry_core::progress` for the protocol.
+///
+/// Adapters may also run without fencing (an idempotent producer; `fence`, `commit` and
+/// `abort` do nothing), which is only exactly-once while one invocation at a time writes a
+/// partition.
+pub trait TargetWriter: Send + Sync {
+    /// Makes this writer the current one for `tp` if it is not already: any older writer's
+    /// open transaction is aborted (or completed) and its later requests are rejected. Cheap
+    /// when this writer already holds `tp`. Must be called before reading what is on the
+    /// partition.
+    fn fence(&self, tp: &TopicPartition) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Begins a transaction on `tp`, produces `records` in order (same key, value, headers,
+    /// timestamp) and waits for every delivery report, also when one fails. Returns the target
+    /// offsets assigned, in order. The transaction stays open: [`TargetWriter::commit`] or
+    /// [`TargetWriter::abort`] ends it. On error the adapter aborts it itself.
+    fn produce(
+        &self,
+        tp: &TopicPartition,
+        records: &[MirrorRecord],
+    ) -> impl Future<Output = Result<Vec<i64>, TargetError>> + Send;
+
+    /// Commits the open transaction on `tp`. [`TargetError::Fenced`] if a newer writer took
+    /// the partition over in the meantime (nothing of the transaction is visible then).
+    fn commit(&self, tp: &TopicPartition) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Aborts the open transaction on `tp` (nothing of it becomes visible to `read_committed`
+    /// consumers).
+    fn abort(&self, tp: &TopicPartition) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Whether records produced on `tp` end with a commit marker (fencing on).
+    fn transactional(&self) -> bool;
 }
 
 /// Produces records to the target.

@@ -52,21 +52,53 @@ impl Progress {
 
     /// The segment that starts at this progress point.
     pub fn segment_here(&self) -> Segment {
-        Segment {
-            source_start: self.next_source,
-            target_start: self.next_target,
-        }
+        Segment::new(self.next_source, self.next_target)
     }
 }
 
-/// A maximal run of mirrored records with consecutive source offsets. Its length is implied by
-/// the next segment's `target_start` (or by `Progress::next_target` for the last segment).
+/// A maximal run of mirrored records with consecutive source offsets *and* consecutive target
+/// offsets. Its length is implied by the next segment: the run ends at the next segment's
+/// `target_start - target_gap_before` (or at `Progress::next_target` for the last segment).
+///
+/// With transactional fencing every transaction ends with a commit marker on the target, so
+/// every batch starts a new segment whose `target_gap_before` counts the target offsets in
+/// between that hold no mirrored record (the marker, and records of aborted attempts). A
+/// `read_committed` consumer never sees those offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Segment {
     /// First source offset of the run.
     pub source_start: i64,
     /// Target offset of that first record.
     pub target_start: i64,
+    /// Target offsets right before `target_start` that hold no mirrored record (transaction
+    /// markers, aborted records): the previous run ends at `target_start - target_gap_before`.
+    /// Zero for the first segment and for segments written before fencing existed.
+    #[serde(default)]
+    pub target_gap_before: i64,
+}
+
+impl Segment {
+    /// A segment with no target gap before it.
+    pub const fn new(source_start: i64, target_start: i64) -> Self {
+        Self {
+            source_start,
+            target_start,
+            target_gap_before: 0,
+        }
+    }
+
+    /// Target offset right after the previous segment's last record.
+    pub const fn previous_run_end(&self) -> i64 {
+        self.target_start - self.target_gap_before
+    }
+}
+
+/// Number of records in segment `i` of `segments` (sorted), the last one ending at `progress`.
+pub fn segment_len(segments: &[Segment], progress: Progress, i: usize) -> i64 {
+    let end = segments
+        .get(i + 1)
+        .map_or(progress.next_target, Segment::previous_run_end);
+    end - segments[i].target_start
 }
 
 /// What to do with one partition's records in a delivered batch. Index ranges refer to the
@@ -75,14 +107,18 @@ pub struct Segment {
 pub struct PartitionPlan {
     /// Records already mirrored and recorded: ignore.
     pub skip: Range<usize>,
-    /// Records an earlier attempt wrote to the target without recording them: record, do not produce.
+    /// Records an earlier attempt wrote (and committed) to the target without recording them:
+    /// record, do not produce. The `i`-th of them sits at the `i`-th offset of the `found` list
+    /// given to [`plan_partition`].
     pub reconcile: Range<usize>,
     /// Records to produce, in order.
     pub produce: Range<usize>,
-    /// Target offset the first produced record must get (the target end offset `E`).
+    /// Target offset at or after which the first produced record lands (the target end offset
+    /// `E` read before producing); see [`check_produced`].
     pub produce_target_start: i64,
-    /// Target records past `P.next_target` still unexplained after this batch (the earlier attempt
-    /// wrote more than this batch carries; a later batch reconciles them). Zero in the usual case.
+    /// Committed target records past `P.next_target` still unexplained after this batch (the
+    /// earlier attempt wrote more than this batch carries; a later batch reconciles them). Zero
+    /// in the usual case.
     pub unreconciled_after: i64,
 }
 
@@ -126,13 +162,21 @@ pub enum PlanError {
         /// Source record expected there.
         source_offset: i64,
     },
-    /// Delivery reports are not contiguous from the end offset read before producing.
+    /// Delivery reports are not contiguous, or start before the end offset read before
+    /// producing.
     #[error("target offsets are not contiguous: expected {expected}, delivery report says {actual} (another writer on the target partition?)")]
     NotContiguous {
         /// Expected target offset.
         expected: i64,
         /// Offset the target assigned.
         actual: i64,
+    },
+    /// Committed records found past recorded progress are not in ascending offset order, or
+    /// not at or past `next_target` (a reader bug or a corrupted target).
+    #[error("records found past recorded progress are out of order at target offset {offset}")]
+    FoundOutOfOrder {
+        /// Offending target offset.
+        offset: i64,
     },
 }
 
@@ -153,10 +197,15 @@ pub fn check_ascending(offsets: &[i64]) -> Result<(), PlanError> {
 /// The dedup decision for one partition of a batch (see the module docs).
 ///
 /// `offsets` are the batch's source offsets for the partition (strictly ascending);
-/// `target_end` is the target partition's end offset read after `progress`.
+/// `target_end` is the target partition's end offset read after `progress` (and, with fencing,
+/// after fencing every older writer); `found` are the target offsets of the *committed* data
+/// records in `[progress.next_target, target_end)` (ascending; transaction markers and aborted
+/// records are not in it). Without fencing the target is gapless and `found` is simply
+/// `progress.next_target..target_end`.
 pub fn plan_partition(
     progress: Progress,
     target_end: i64,
+    found: &[i64],
     offsets: &[i64],
 ) -> Result<PartitionPlan, PlanError> {
     check_ascending(offsets)?;
@@ -166,14 +215,18 @@ pub fn plan_partition(
             next_target: progress.next_target,
         });
     }
+    let mut floor = progress.next_target;
+    for &t in found {
+        if t < floor || t >= target_end {
+            return Err(PlanError::FoundOutOfOrder { offset: t });
+        }
+        floor = t + 1;
+    }
     let skip_end = offsets.partition_point(|&o| o < progress.next_source);
-    let unrecorded = target_end - progress.next_target;
     let remaining = offsets.len() - skip_end;
-    let reconcile_len = usize::try_from(unrecorded)
-        .unwrap_or(usize::MAX)
-        .min(remaining);
+    let reconcile_len = found.len().min(remaining);
     let reconcile_end = skip_end + reconcile_len;
-    let unreconciled_after = unrecorded - reconcile_len as i64;
+    let unreconciled_after = (found.len() - reconcile_len) as i64;
     // Only produce once every earlier write is accounted for; otherwise new records would land
     // behind unexplained ones.
     let produce = if unreconciled_after > 0 {
@@ -190,7 +243,8 @@ pub fn plan_partition(
     })
 }
 
-/// Checks that the target offsets reported for produced records are contiguous from `start`.
+/// Checks that the target offsets reported for produced records are contiguous from `start`
+/// (the non-transactional rule: nothing but Ferry's own records may sit in between).
 pub fn check_contiguous(start: i64, assigned: &[i64]) -> Result<(), PlanError> {
     for (i, &actual) in assigned.iter().enumerate() {
         let expected = start + i as i64;
@@ -201,16 +255,59 @@ pub fn check_contiguous(start: i64, assigned: &[i64]) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Checks that records found on the target past recorded progress (`found`, read from target
-/// offset `first_target`) are exactly the batch records planned for reconciliation (`expected`):
-/// same key, value, headers and timestamp, in order. Anything else is a foreign writer.
+/// What [`check_produced`] concluded about the target offsets before the produced records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProducedCheck {
+    /// The records follow what was read before producing, or only this writer's own previous
+    /// commit marker lies in between: nothing else to check.
+    Clean,
+    /// Offsets in this range lie between what was read and the produced records: they must hold
+    /// no data record (read them `read_uncommitted`; anything found is a foreign writer's).
+    Scan(Range<i64>),
+}
+
+/// Checks the delivery reports of one transaction (or one idempotent produce call):
+///
+/// * the produced records got consecutive offsets (a foreign record inside the run is
+///   [`PlanError::NotContiguous`]);
+/// * the first one is not before `end`, the end offset read before producing;
+/// * whatever lies in `[end, first)` is explained: nothing, or exactly one offset at
+///   `own_marker_at`, which the caller knows holds the commit marker of its own previous
+///   transaction on this partition (its last record was at `own_marker_at - 1`, and a
+///   transactional producer's next records always land after that marker). Otherwise the
+///   range must be scanned ([`ProducedCheck::Scan`]).
+pub fn check_produced(
+    end: i64,
+    own_marker_at: Option<i64>,
+    assigned: &[i64],
+) -> Result<ProducedCheck, PlanError> {
+    let Some(&first) = assigned.first() else {
+        return Ok(ProducedCheck::Clean);
+    };
+    check_contiguous(first, assigned)?;
+    if first < end {
+        return Err(PlanError::NotContiguous {
+            expected: end,
+            actual: first,
+        });
+    }
+    if first == end || (first == end + 1 && own_marker_at == Some(end)) {
+        Ok(ProducedCheck::Clean)
+    } else {
+        Ok(ProducedCheck::Scan(end..first))
+    }
+}
+
+/// Checks that records found on the target past recorded progress (`found`, each carrying its
+/// target offset) are exactly the batch records planned for reconciliation (`expected`): same
+/// key, value, headers and timestamp, in order. Anything else is a foreign writer.
 pub fn verify_reconcile(
-    first_target: i64,
     expected: &[MirrorRecord],
     found: &[MirrorRecord],
 ) -> Result<(), PlanError> {
     for (i, e) in expected.iter().enumerate() {
-        let same = found.get(i).is_some_and(|f| {
+        let f = found.get(i);
+        let same = f.is_some_and(|f| {
             f.key == e.key
                 && f.value == e.value
                 && f.headers == e.headers
@@ -218,7 +315,7 @@ pub fn verify_reconcile(
         });
         if !same {
             return Err(PlanError::ForeignRecord {
-                target_offset: first_target + i as i64,
+                target_offset: f.map_or(-1, |f| f.offset),
                 source_offset: e.offset,
             });
         }
@@ -227,24 +324,39 @@ pub fn verify_reconcile(
 }
 
 /// New progress and new segments after appending records with these source offsets
-/// (strictly ascending, all `>= progress.next_source`) to the target at `progress.next_target`.
+/// (strictly ascending, all `>= progress.next_source`) to a gapless target at
+/// `progress.next_target` (no transaction markers in between).
 pub fn advance(progress: Progress, appended_offsets: &[i64]) -> (Progress, Vec<Segment>) {
+    let pairs: Vec<(i64, i64)> = appended_offsets
+        .iter()
+        .zip(progress.next_target..)
+        .map(|(&s, t)| (s, t))
+        .collect();
+    advance_to(progress, &pairs)
+}
+
+/// New progress and new segments after appending records as `(source offset, target offset)`
+/// pairs, both strictly ascending and at or past `progress`. A new segment starts wherever the
+/// source or the target offset jumps (compaction gaps on the source; commit markers and aborted
+/// records on the target, counted in [`Segment::target_gap_before`]).
+pub fn advance_to(progress: Progress, appended: &[(i64, i64)]) -> (Progress, Vec<Segment>) {
     let mut p = progress;
     let mut segments = Vec::new();
-    for &offset in appended_offsets {
+    for &(source, target) in appended {
         debug_assert!(
-            offset >= p.next_source,
+            source >= p.next_source && target >= p.next_target,
             "appended offsets must follow progress"
         );
-        if offset != p.next_source {
+        if source != p.next_source || target != p.next_target {
             segments.push(Segment {
-                source_start: offset,
-                target_start: p.next_target,
+                source_start: source,
+                target_start: target,
+                target_gap_before: target - p.next_target,
             });
         }
         p = Progress {
-            next_source: offset + 1,
-            next_target: p.next_target + 1,
+            next_source: source + 1,
+            next_target: target + 1,
         };
     }
     (p, segments)
@@ -262,9 +374,14 @@ mod tests {
         }
     }
 
+    /// `found` for a gapless target: every offset in `[from, to)`.
+    fn all(from: i64, to: i64) -> Vec<i64> {
+        (from..to).collect()
+    }
+
     #[test]
     fn fresh_batch_produces_everything() {
-        let plan = plan_partition(p(0, 0), 0, &[0, 1, 2]).unwrap();
+        let plan = plan_partition(p(0, 0), 0, &[], &[0, 1, 2]).unwrap();
         assert_eq!(plan.skip, 0..0);
         assert_eq!(plan.reconcile, 0..0);
         assert_eq!(plan.produce, 0..3);
@@ -273,7 +390,7 @@ mod tests {
 
     #[test]
     fn redelivered_batch_is_skipped() {
-        let plan = plan_partition(p(3, 3), 3, &[0, 1, 2]).unwrap();
+        let plan = plan_partition(p(3, 3), 3, &[], &[0, 1, 2]).unwrap();
         assert_eq!(plan.skip, 0..3);
         assert!(plan.produce.is_empty());
     }
@@ -281,7 +398,7 @@ mod tests {
     #[test]
     fn crash_after_produce_is_reconciled() {
         // An attempt wrote offsets 3,4 to target 3,4 and died before recording.
-        let plan = plan_partition(p(3, 3), 5, &[2, 3, 4, 5, 6]).unwrap();
+        let plan = plan_partition(p(3, 3), 5, &all(3, 5), &[2, 3, 4, 5, 6]).unwrap();
         assert_eq!(plan.skip, 0..1);
         assert_eq!(plan.reconcile, 1..3);
         assert_eq!(plan.produce, 3..5);
@@ -290,8 +407,26 @@ mod tests {
     }
 
     #[test]
+    fn markers_and_aborted_records_are_not_reconciled() {
+        // Target: 3 = marker of the recorded transaction, 4..6 aborted, 6 abort marker,
+        // 7,8 committed by an attempt that died before recording, 9 its marker.
+        let plan = plan_partition(p(3, 3), 10, &[7, 8], &[3, 4, 5]).unwrap();
+        assert_eq!(plan.reconcile, 0..2);
+        assert_eq!(plan.produce, 2..3);
+        assert_eq!(plan.produce_target_start, 10);
+        assert_eq!(
+            plan_partition(p(3, 3), 10, &[2], &[3]),
+            Err(PlanError::FoundOutOfOrder { offset: 2 })
+        );
+        assert_eq!(
+            plan_partition(p(3, 3), 10, &[8, 7], &[3]),
+            Err(PlanError::FoundOutOfOrder { offset: 7 })
+        );
+    }
+
+    #[test]
     fn smaller_redelivery_reconciles_partially_and_produces_nothing() {
-        let plan = plan_partition(p(10, 100), 105, &[10, 11]).unwrap();
+        let plan = plan_partition(p(10, 100), 105, &all(100, 105), &[10, 11]).unwrap();
         assert_eq!(plan.reconcile, 0..2);
         assert!(plan.produce.is_empty());
         assert_eq!(plan.unreconciled_after, 3);
@@ -300,7 +435,7 @@ mod tests {
     #[test]
     fn target_behind_is_an_error() {
         assert_eq!(
-            plan_partition(p(10, 100), 99, &[10]),
+            plan_partition(p(10, 100), 99, &[], &[10]),
             Err(PlanError::TargetBehind {
                 target_end: 99,
                 next_target: 100
@@ -311,7 +446,7 @@ mod tests {
     #[test]
     fn unordered_offsets_are_an_error() {
         assert!(matches!(
-            plan_partition(p(0, 0), 0, &[1, 1]),
+            plan_partition(p(0, 0), 0, &[], &[1, 1]),
             Err(PlanError::OffsetsNotAscending { index: 1, .. })
         ));
     }
@@ -320,19 +455,29 @@ mod tests {
     fn advance_builds_segments_on_gaps_only() {
         let (np, segs) = advance(p(10, 0), &[10, 11, 13, 14, 20]);
         assert_eq!(np, p(21, 5));
+        assert_eq!(segs, vec![Segment::new(13, 2), Segment::new(20, 4)]);
+    }
+
+    #[test]
+    fn advance_to_counts_target_gaps() {
+        // Records 10,11 at 0,1; marker at 2; records 12,13 at 3,4; source gap; 20 at 5.
+        let (np, segs) = advance_to(p(10, 0), &[(10, 0), (11, 1), (12, 3), (13, 4), (20, 5)]);
+        assert_eq!(np, p(21, 6));
         assert_eq!(
             segs,
             vec![
                 Segment {
-                    source_start: 13,
-                    target_start: 2
+                    source_start: 12,
+                    target_start: 3,
+                    target_gap_before: 1
                 },
-                Segment {
-                    source_start: 20,
-                    target_start: 4
-                }
+                Segment::new(20, 5)
             ]
         );
+        let all = [Segment::new(10, 0), segs[0], segs[1]];
+        assert_eq!(segment_len(&all, np, 0), 2);
+        assert_eq!(segment_len(&all, np, 1), 2);
+        assert_eq!(segment_len(&all, np, 2), 1);
     }
 
     #[test]
@@ -345,6 +490,30 @@ mod tests {
                 actual: 7
             })
         );
+    }
+
+    #[test]
+    fn produced_check_allows_only_the_own_marker_without_a_scan() {
+        assert_eq!(check_produced(5, None, &[5, 6]), Ok(ProducedCheck::Clean));
+        assert_eq!(
+            check_produced(5, Some(5), &[6, 7]),
+            Ok(ProducedCheck::Clean)
+        );
+        assert_eq!(
+            check_produced(5, None, &[6, 7]),
+            Ok(ProducedCheck::Scan(5..6))
+        );
+        assert_eq!(
+            check_produced(5, Some(4), &[6]),
+            Ok(ProducedCheck::Scan(5..6))
+        );
+        assert_eq!(
+            check_produced(5, Some(5), &[9]),
+            Ok(ProducedCheck::Scan(5..9))
+        );
+        assert!(check_produced(5, None, &[4]).is_err());
+        assert!(check_produced(5, None, &[5, 7]).is_err());
+        assert_eq!(check_produced(5, None, &[]), Ok(ProducedCheck::Clean));
     }
 
     /// A simulated source log with gaps (compaction / transaction markers).
@@ -361,74 +530,165 @@ mod tests {
         })
     }
 
+    /// How an attempt ends.
+    #[derive(Debug, Clone, Copy)]
+    enum Death {
+        /// Dies after producing this many records, before committing its transaction: a
+        /// later writer's fencing aborts them (without fencing they stay, uncommitted-looking).
+        BeforeCommit(usize),
+        /// Its transaction commits, then it dies before recording.
+        AfterCommit,
+    }
+
     #[derive(Debug, Clone)]
     enum Step {
-        /// Deliver a batch starting at the committed position with this many records;
-        /// the attempt dies after producing `die_after` records (if Some) before recording.
-        Deliver {
-            size: usize,
-            die_after: Option<usize>,
-        },
+        /// Deliver a batch starting at the committed position with this many records.
+        Deliver { size: usize, death: Option<Death> },
         /// Redeliver an already-acknowledged window (duplicate delivery).
         Replay { back: usize, size: usize },
     }
 
     fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let death = prop_oneof![
+            (0usize..20).prop_map(Death::BeforeCommit),
+            Just(Death::AfterCommit),
+        ];
         prop::collection::vec(
             prop_oneof![
-                3 => (1usize..20, prop::option::of(0usize..20)).prop_map(|(size, die_after)| Step::Deliver { size, die_after }),
+                3 => (1usize..20, prop::option::of(death)).prop_map(|(size, death)| Step::Deliver { size, death }),
                 1 => (1usize..30, 1usize..20).prop_map(|(back, size)| Step::Replay { back, size }),
             ],
             1..80,
         )
     }
 
-    /// State of the simulated pipeline: the target partition (source offsets in target order),
+    /// One target offset.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Slot {
+        /// A committed data record: the source offset it mirrors.
+        Data(i64),
+        /// A record of an open transaction (aborted by the next writer's fencing).
+        Open(i64),
+        /// A control marker or an aborted record.
+        Control,
+    }
+
+    /// State of the simulated pipeline with transactional fencing: the target partition,
     /// recorded progress and segments.
     #[derive(Default)]
     struct Sim {
-        target: Vec<i64>,
+        target: Vec<Slot>,
         progress: Option<Progress>,
         segments: Vec<Segment>,
     }
 
     impl Sim {
-        /// Delivers `batch`; with `die_after = Some(d)` the attempt dies after producing `d`
-        /// records (or after producing all, before recording). Returns whether it succeeded.
-        fn deliver(&mut self, batch: &[i64], die_after: Option<usize>) -> bool {
+        fn end(&self) -> i64 {
+            self.target.len() as i64
+        }
+
+        /// Fencing: every open record of an older writer is aborted (plus an abort marker).
+        fn fence(&mut self) {
+            let mut open = false;
+            for s in &mut self.target {
+                if let Slot::Open(_) = s {
+                    *s = Slot::Control;
+                    open = true;
+                }
+            }
+            if open {
+                self.target.push(Slot::Control);
+            }
+        }
+
+        /// Delivers `batch`; returns whether the attempt succeeded (was recorded).
+        fn deliver(&mut self, batch: &[i64], death: Option<Death>) -> bool {
             if batch.is_empty() {
                 return true;
             }
+            self.fence();
+            let end = self.end();
             let pr = *self.progress.get_or_insert_with(|| {
-                let init = Progress::initial(batch[0], self.target.len() as i64);
+                let init = Progress::initial(batch[0], end);
                 self.segments.push(init.segment_here());
                 init
             });
-            let plan = plan_partition(pr, self.target.len() as i64, batch).unwrap();
+            let found: Vec<i64> = (pr.next_target..end)
+                .filter(|&t| matches!(self.target[t as usize], Slot::Data(_)))
+                .collect();
+            let plan = plan_partition(pr, end, &found, batch).unwrap();
+            // Reconciled records are the source records planned for them.
+            for (i, &t) in found.iter().take(plan.reconcile.len()).enumerate() {
+                assert_eq!(
+                    self.target[t as usize],
+                    Slot::Data(batch[plan.reconcile.start + i])
+                );
+            }
             let to_produce = &batch[plan.produce.clone()];
-            if let Some(d) = die_after {
-                self.target.extend(&to_produce[..d.min(to_produce.len())]);
+            let start = self.end();
+            match death {
+                Some(Death::BeforeCommit(d)) => {
+                    self.target.extend(
+                        to_produce[..d.min(to_produce.len())]
+                            .iter()
+                            .map(|&o| Slot::Open(o)),
+                    );
+                    return false;
+                }
+                _ => self
+                    .target
+                    .extend(to_produce.iter().map(|&o| Slot::Data(o))),
+            }
+            let assigned: Vec<i64> = (start..self.end()).collect();
+            if !to_produce.is_empty() {
+                self.target.push(Slot::Control); // commit marker
+            }
+            if matches!(death, Some(Death::AfterCommit)) {
                 return false;
             }
-            let start = self.target.len() as i64;
-            self.target.extend(to_produce);
-            let assigned: Vec<i64> = (start..self.target.len() as i64).collect();
-            check_contiguous(plan.produce_target_start, &assigned).unwrap();
-            let (np, segs) = advance(pr, &batch[plan.appended()]);
             assert_eq!(
-                np.next_target,
-                self.target.len() as i64 - plan.unreconciled_after
+                check_produced(end, None, &assigned),
+                Ok(ProducedCheck::Clean)
             );
+            let mut pairs: Vec<(i64, i64)> = batch[plan.reconcile.clone()]
+                .iter()
+                .copied()
+                .zip(found.iter().copied())
+                .collect();
+            pairs.extend(to_produce.iter().copied().zip(assigned));
+            let (np, segs) = advance_to(pr, &pairs);
+            // A segment replacing the initial one (same source start) overwrites it, as the
+            // stores do.
+            for s in segs {
+                match self
+                    .segments
+                    .iter_mut()
+                    .find(|x| x.source_start == s.source_start)
+                {
+                    Some(x) => *x = s,
+                    None => self.segments.push(s),
+                }
+            }
             self.progress = Some(np);
-            self.segments.extend(segs);
             true
+        }
+
+        fn committed(&self) -> Vec<i64> {
+            self.target
+                .iter()
+                .filter_map(|s| match s {
+                    Slot::Data(o) => Some(*o),
+                    _ => None,
+                })
+                .collect()
         }
     }
 
     proptest! {
-        /// Whatever the sequence of deliveries, crashes and redeliveries, the target holds each
-        /// source record at most once, in order, with no holes; once the whole log is delivered
-        /// it holds each exactly once; and segments translate every mirrored offset to where it landed.
+        /// Whatever the sequence of deliveries, crashes (before or after the transaction
+        /// commits) and redeliveries, the committed target records hold each source record at
+        /// most once, in order, with no holes; once the whole log is delivered, exactly once;
+        /// and segments translate every mirrored offset to where it landed.
         #[test]
         fn exactly_once_under_crashes_and_redelivery(log in source_log(), steps in steps()) {
             let mut sim = Sim::default();
@@ -436,8 +696,8 @@ mod tests {
             let window = |start: usize, size: usize| &log[start.min(log.len())..(start + size).min(log.len())];
             for step in steps {
                 match step {
-                    Step::Deliver { size, die_after } => {
-                        if sim.deliver(window(committed, size), die_after) {
+                    Step::Deliver { size, death } => {
+                        if sim.deliver(window(committed, size), death) {
                             committed = (committed + size).min(log.len());
                         }
                     }
@@ -446,22 +706,28 @@ mod tests {
                         prop_assert!(sim.deliver(window(start, size), None));
                     }
                 }
-                prop_assert_eq!(&sim.target[..], &log[..sim.target.len()], "target must be a prefix of the source log");
+                let c = sim.committed();
+                prop_assert_eq!(&c[..], &log[..c.len()], "committed target must be a prefix of the source log");
                 if let Some(pr) = sim.progress {
-                    prop_assert!(pr.next_target <= sim.target.len() as i64);
+                    prop_assert!(pr.next_target <= sim.end());
                 }
             }
             while committed < log.len() {
                 prop_assert!(sim.deliver(window(committed, 7), None));
                 committed = (committed + 7).min(log.len());
             }
-            prop_assert_eq!(&sim.target, &log);
+            prop_assert_eq!(&sim.committed(), &log);
             let pr = sim.progress.unwrap();
-            prop_assert_eq!(pr.next_target, log.len() as i64);
-            prop_assert!(sim.segments.windows(2).all(|w| w[0].source_start < w[1].source_start && w[0].target_start <= w[1].target_start));
-            for (t, &s) in log.iter().enumerate() {
-                prop_assert_eq!(crate::translate::translate(&sim.segments, pr, s), crate::translate::Translation::Exact(t as i64));
+            sim.segments.sort();
+            prop_assert!(sim.segments.windows(2).all(|w| w[0].source_start < w[1].source_start && w[0].target_start < w[1].target_start));
+            for (t, slot) in sim.target.iter().enumerate() {
+                if let Slot::Data(s) = slot {
+                    prop_assert_eq!(crate::translate::translate(&sim.segments, pr, *s), crate::translate::Translation::Exact(t as i64));
+                }
             }
+            // Lengths: the segments cover exactly the committed records.
+            let total: i64 = (0..sim.segments.len()).map(|i| segment_len(&sim.segments, pr, i)).sum();
+            prop_assert_eq!(total, log.len() as i64);
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Consumer groups commit "the next offset to read". For a committed source offset `c`:
 //! * `c` inside a segment → `target_start + (c - source_start)`;
 //! * `c` in a gap (compacted away, transaction marker, aborted record, or before the mirror's
-//!   first record) → the next segment's `target_start`, i.e. the next record that was mirrored;
+//!   first record) → the next segment's `target_start`, i.e. the next record that was mirrored
+//!   (never a target commit marker or aborted record: segment lengths exclude them, see
+//!   [`Segment::target_gap_before`]);
 //! * `c == progress.next_source` → `progress.next_target`;
 //! * `c > progress.next_source` → [`Translation::NotYetMirrored`]: the group is ahead of the
 //!   mirror; nothing may be written.
@@ -44,11 +46,12 @@ pub fn translate(segments: &[Segment], progress: Progress, committed: i64) -> Tr
     let next_target_start = segments
         .get(after)
         .map_or(progress.next_target, |s| s.target_start);
-    let Some(seg) = after.checked_sub(1).map(|i| segments[i]) else {
+    let Some(i) = after.checked_sub(1) else {
         // Before the first mirrored record.
         return Translation::Exact(next_target_start);
     };
-    let len = next_target_start - seg.target_start;
+    let seg = segments[i];
+    let len = crate::progress::segment_len(segments, progress, i);
     let delta = committed - seg.source_start;
     if delta < len {
         Translation::Exact(seg.target_start + delta)
@@ -64,10 +67,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn seg(s: i64, t: i64) -> Segment {
-        Segment {
-            source_start: s,
-            target_start: t,
-        }
+        Segment::new(s, t)
     }
 
     #[test]

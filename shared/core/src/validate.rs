@@ -21,7 +21,7 @@
 //!   target holds exactly the source records at their translated offsets.
 //! * [`target_of`] and [`source_of`] are inverse on mirrored offsets.
 
-use crate::progress::{Progress, Segment};
+use crate::progress::{segment_len, Progress, Segment};
 use crate::record::MirrorRecord;
 use crate::topic::TopicPartition;
 use crate::translate::{translate, Translation};
@@ -43,14 +43,18 @@ pub fn pending_range(progress: Option<Progress>, low: i64, high: i64) -> Range<i
 pub struct MirroredRange {
     /// Source offsets covered (gaps inside are not mirrored records).
     pub source: Range<i64>,
-    /// Target offsets written (gapless).
+    /// Target offsets covered (transaction markers and aborted records between segments
+    /// are inside but are not mirrored records).
     pub target: Range<i64>,
+    /// Records mirrored (sum of the segments' lengths).
+    #[serde(default)]
+    pub mirrored: i64,
 }
 
 impl MirroredRange {
-    /// Records mirrored (target offsets written).
+    /// Records mirrored.
     pub fn records(&self) -> i64 {
-        self.target.end - self.target.start
+        self.mirrored
     }
 }
 
@@ -58,18 +62,13 @@ impl MirroredRange {
 /// nothing was mirrored yet.
 pub fn mirrored_range(segments: &[Segment], progress: Progress) -> Option<MirroredRange> {
     let first = segments.first()?;
-    (progress.next_source > first.source_start).then_some(MirroredRange {
+    (progress.next_source > first.source_start).then(|| MirroredRange {
         source: first.source_start..progress.next_source,
         target: first.target_start..progress.next_target,
+        mirrored: (0..segments.len())
+            .map(|i| segment_len(segments, progress, i))
+            .sum(),
     })
-}
-
-/// Length (records) of segment `i`.
-fn segment_len(segments: &[Segment], progress: Progress, i: usize) -> i64 {
-    let next = segments
-        .get(i + 1)
-        .map_or(progress.next_target, |s| s.target_start);
-    next - segments[i].target_start
 }
 
 /// Target offset of mirrored source offset `s`, `None` if `s` was not mirrored (a gap, before
@@ -83,6 +82,19 @@ pub fn target_of(segments: &[Segment], progress: Progress, s: i64) -> Option<i64
         .checked_sub(1)?;
     let delta = s - segments[i].source_start;
     (delta < segment_len(segments, progress, i)).then(|| segments[i].target_start + delta)
+}
+
+/// Mirrored records whose source offset is `>= s` (transaction markers and aborted records
+/// on the target are not counted).
+pub fn mirrored_records_from(segments: &[Segment], progress: Progress, s: i64) -> i64 {
+    (0..segments.len())
+        .map(|i| {
+            let seg = segments[i];
+            let len = segment_len(segments, progress, i);
+            let skipped = (s - seg.source_start).clamp(0, len.max(0));
+            (len - skipped).max(0)
+        })
+        .sum()
 }
 
 /// Source offset of the record at target offset `t`, `None` outside the mirrored target range.

@@ -35,6 +35,7 @@ pub mod groups;
 pub mod reader;
 pub mod target;
 pub mod topics;
+pub mod transactions;
 pub mod validate;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
@@ -50,4 +51,5 @@ pub use reader::{
 };
 pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};
 pub use topics::KafkaTopicAdmin;
+pub use transactions::Fencing;
 pub use validate::KafkaClusterReader;

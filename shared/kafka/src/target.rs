@@ -20,6 +20,7 @@
 use crate::auth::{admin_supported, serve_events, FerryConsumer, FerryContext};
 use crate::config::{BuildError, KafkaConnection};
 use crate::reader::{scan_partition, Isolation, ReadOptions};
+use crate::transactions::{Fencing, TxnPool};
 use ferry_core::ports::{
     BoxError, TargetError, TargetMetadata, TargetOffsets, TargetProducer, TargetReader, TopicInfo,
 };
@@ -117,6 +118,9 @@ pub struct TargetOptions {
     pub request_timeout: Duration,
     /// How long [`TargetMetadata::topic_info`] answers are cached per topic. Default 60 s.
     pub topic_info_ttl: Duration,
+    /// How [`TargetWriter`](ferry_core::ports::TargetWriter) fences older writers. Default
+    /// [`Fencing::None`]; the mirror turns transactions on.
+    pub fencing: Fencing,
 }
 
 impl Default for TargetOptions {
@@ -125,6 +129,7 @@ impl Default for TargetOptions {
             tuning: ProducerTuning::default(),
             request_timeout: Duration::from_secs(10),
             topic_info_ttl: Duration::from_secs(60),
+            fencing: Fencing::None,
         }
     }
 }
@@ -198,6 +203,8 @@ pub struct TargetCluster {
     admin: Option<AdminClient<FerryContext>>,
     options: TargetOptions,
     cache: Mutex<HashMap<String, CachedInfo>>,
+    /// Per-partition transactional producers ([`Fencing::Transactions`]).
+    txn: Option<TxnPool>,
 }
 
 impl fmt::Debug for TargetCluster {
@@ -327,6 +334,20 @@ impl TargetCluster {
         let producer: FutureProducer<FerryContext> = producer_config
             .create_with_context(conn.context())
             .map_err(BuildError::Client)?;
+        let txn = match &options.fencing {
+            Fencing::None => None,
+            Fencing::Transactions {
+                id_prefix,
+                transaction_timeout,
+                max_producers,
+            } => Some(TxnPool::new(
+                producer_config.clone(),
+                conn.clone(),
+                id_prefix.clone(),
+                *transaction_timeout,
+                *max_producers,
+            )),
+        };
 
         let mut meta_config = conn.client_config()?;
         meta_config
@@ -355,7 +376,23 @@ impl TargetCluster {
             admin,
             options,
             cache: Mutex::new(HashMap::new()),
+            txn,
         })
+    }
+
+    /// The transactional producers, with [`Fencing::Transactions`].
+    pub(crate) fn txn_pool(&self) -> Option<&TxnPool> {
+        self.txn.as_ref()
+    }
+
+    /// The shared idempotent producer.
+    pub(crate) fn idempotent_producer(&self) -> &FutureProducer<FerryContext> {
+        &self.producer
+    }
+
+    /// Transactional producers currently held (one per partition written with fencing).
+    pub fn transactional_producers(&self) -> usize {
+        self.txn.as_ref().map_or(0, TxnPool::len)
     }
 
     /// The producer's fatal error, if it had one: once set, every produce fails and the
@@ -496,11 +533,15 @@ impl TargetCluster {
     /// Turns the first failure of a `produce` call into a [`TargetError`].
     async fn produce_error(
         &self,
+        producer: &FutureProducer<FerryContext>,
         tp: &TopicPartition,
         records: &[MirrorRecord],
         state: ProduceState,
     ) -> TargetError {
-        if let Some((code, reason)) = self.producer.client().fatal_error() {
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            if crate::transactions::is_fenced_code(code) {
+                return TargetError::Fenced { tp: tp.clone() };
+            }
             tracing::error!(%code, %reason, "target producer hit a fatal error; it cannot produce any more");
             return TargetError::Produce {
                 tp: tp.clone(),
@@ -513,6 +554,12 @@ impl TargetCluster {
                 source: Box::new(UnexpectedResponse("produce failed without an error".into())),
             };
         };
+        if first
+            .rdkafka_error_code()
+            .is_some_and(crate::transactions::is_fenced_code)
+        {
+            return TargetError::Fenced { tp: tp.clone() };
+        }
         if matches!(
             first.rdkafka_error_code(),
             Some(
@@ -588,6 +635,19 @@ impl TargetProducer for TargetCluster {
         tp: &TopicPartition,
         records: &[MirrorRecord],
     ) -> Result<Vec<i64>, TargetError> {
+        self.produce_on(&self.producer, tp, records).await
+    }
+}
+
+impl TargetCluster {
+    /// Produces `records` to `tp` on `producer` and awaits every delivery report (see
+    /// [`TargetProducer::produce`]).
+    pub(crate) async fn produce_on(
+        &self,
+        producer: &FutureProducer<FerryContext>,
+        tp: &TopicPartition,
+        records: &[MirrorRecord],
+    ) -> Result<Vec<i64>, TargetError> {
         let mut state = ProduceState {
             offsets: Vec::with_capacity(records.len()),
             first_error: None,
@@ -605,7 +665,7 @@ impl TargetProducer for TargetCluster {
         'records: for (index, record) in records.iter().enumerate() {
             let mut fr = future_record(tp, record);
             loop {
-                match self.producer.send_result(fr) {
+                match producer.send_result(fr) {
                     Ok(delivery) => {
                         pending.push_back((index, delivery));
                         break;
@@ -649,7 +709,7 @@ impl TargetProducer for TargetCluster {
             });
         }
         if state.first_error.is_some() {
-            return Err(self.produce_error(tp, records, state).await);
+            return Err(self.produce_error(producer, tp, records, state).await);
         }
         Ok(state.offsets)
     }
@@ -710,8 +770,32 @@ impl TargetReader for TargetCluster {
         from: i64,
         to: i64,
     ) -> Result<Vec<MirrorRecord>, TargetError> {
+        self.read_with(tp, from, to, Isolation::ReadUncommitted)
+            .await
+    }
+
+    /// Reads with `read_committed` on a short-lived assigned consumer; stops early at the
+    /// partition end.
+    async fn read_committed(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<MirrorRecord>, TargetError> {
+        self.read_with(tp, from, to, Isolation::ReadCommitted).await
+    }
+}
+
+impl TargetCluster {
+    async fn read_with(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+        isolation: Isolation,
+    ) -> Result<Vec<MirrorRecord>, TargetError> {
         let options = ReadOptions {
-            isolation: Isolation::ReadUncommitted,
+            isolation,
             timeout: self.options.request_timeout,
             stop_at_end: true,
         };
