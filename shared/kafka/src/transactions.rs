@@ -208,10 +208,17 @@ impl TxnPool {
         }
         let id = self.id_of(tp);
         let mut config = self.base.clone();
-        config.set("transactional.id", &id).set(
-            "transaction.timeout.ms",
-            self.timeout.as_millis().to_string(),
-        );
+        let timeout_ms = self.timeout.as_millis();
+        // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+        let message_timeout_ms = self
+            .base
+            .get("message.timeout.ms")
+            .and_then(|v| v.parse::<u128>().ok())
+            .map_or(timeout_ms, |m| m.min(timeout_ms));
+        config
+            .set("transactional.id", &id)
+            .set("transaction.timeout.ms", timeout_ms.to_string())
+            .set("message.timeout.ms", message_timeout_ms.to_string());
         let producer: FutureProducer<FerryContext> = config
             .create_with_context(self.conn.context())
             .map_err(|e| TargetError::Unavailable(Box::new(e)))?;
