@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `FERRY_TABLE` | DynamoDB state table | required |
 //! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env`; the secret the ARN names is read from Secrets Manager at cold start (`ferry_aws::secrets`), `msk-iam` signs tokens with the function role | required |
+//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, ...) | source cluster, read only for the data-loss checks: a gap before the next record to mirror, or a redelivery, is checked against the source partition's log start and end (records removed by retention before they were mirrored, a re-created topic → `Ferry.DataLoss`). Unset: the checks are off (a warning at cold start) | unset |
 //! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
 //! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes | all / none (internal topics always excluded) |
 //! | `FERRY_ALLOW_NON_EMPTY_TARGET` | start mirroring after records already in a target partition | `false` |
@@ -48,6 +49,8 @@ pub struct MirrorConfig {
     pub table: String,
     /// Target cluster connection (secrets redacted in Debug).
     pub target: KafkaConnection,
+    /// Source cluster connection for the data-loss checks, if configured.
+    pub source: Option<KafkaConnection>,
     /// Source → target topic names.
     pub policy: ReplicationPolicy,
     /// Which topics may be mirrored.
@@ -104,6 +107,12 @@ impl MirrorConfig {
             table,
             fencing,
             target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
+            source: match get("FERRY_SOURCE_BOOTSTRAP") {
+                Some(v) if !v.trim().is_empty() => {
+                    Some(KafkaConnection::from_lookup("FERRY_SOURCE", &get)?)
+                }
+                _ => None,
+            },
             policy: settings.replication_policy()?,
             filter: settings.topic_filter()?,
             allow_non_empty_target: settings.flag("FERRY_ALLOW_NON_EMPTY_TARGET", false)?,

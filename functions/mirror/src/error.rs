@@ -2,8 +2,8 @@
 
 use crate::event::DecodeError;
 use ferry_core::failure::FailureKind;
-use ferry_core::ports::{StoreError, TargetError};
-use ferry_core::progress::PlanError;
+use ferry_core::ports::{ClusterError, StoreError, TargetError};
+use ferry_core::progress::{PlanError, SourceLoss};
 use ferry_core::TopicPartition;
 use thiserror::Error;
 
@@ -39,6 +39,18 @@ pub enum MirrorError {
         #[source]
         source: PlanError,
     },
+    /// Source records vanished before they were mirrored (not retryable; alarmed).
+    #[error("{source_tp}: {loss}")]
+    DataLoss {
+        /// Source partition.
+        source_tp: TopicPartition,
+        /// What was lost.
+        #[source]
+        loss: SourceLoss,
+    },
+    /// The source's log bounds could not be read for the data-loss check.
+    #[error("checking the source for lost records failed: {0}")]
+    Source(#[source] ClusterError),
     /// The target cluster failed or is not ready.
     #[error(transparent)]
     Target(#[from] TargetError),
@@ -53,6 +65,8 @@ impl MirrorError {
         match self {
             Self::Decode(_) | Self::TopicNotMirrored { .. } => FailureKind::BadInput,
             Self::TargetNotEmpty { .. } => FailureKind::TargetNotReady,
+            Self::DataLoss { .. } => FailureKind::DataLoss,
+            Self::Source(_) => FailureKind::Transient,
             Self::Integrity { source, .. } => match source {
                 PlanError::OffsetsNotAscending { .. } => FailureKind::BadInput,
                 PlanError::TargetBehind { .. }

@@ -38,12 +38,12 @@ use crate::faults::{FaultPoint, Faults};
 use crate::telemetry::{MirrorEvent, PhaseTimes};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ProgressCommit, ProgressStore, StoreError, TargetError, TargetMetadata, TargetOffsets,
-    TargetReader, TargetWriter,
+    NoSourceChecks, ProgressCommit, ProgressStore, SourceLogBounds, StoreError, TargetError,
+    TargetMetadata, TargetOffsets, TargetReader, TargetWriter,
 };
 use ferry_core::progress::{
-    advance_to, check_produced, plan_partition, verify_reconcile, PlanError, ProducedCheck,
-    Progress,
+    advance_to, check_produced, check_source_loss, plan_partition, source_check_needed,
+    verify_reconcile, PlanError, ProducedCheck, Progress,
 };
 use ferry_core::TopicPartition;
 use futures::future::join_all;
@@ -67,11 +67,13 @@ pub struct BatchSummary {
     pub partitions: u64,
 }
 
-/// Runs the mirror protocol. Generic over the ports so unit tests use in-memory fakes.
+/// Runs the mirror protocol. Generic over the ports so unit tests use in-memory fakes. `W`
+/// reads the source's log bounds for the data-loss checks ([`NoSourceChecks`] turns them off).
 #[derive(Debug)]
-pub struct MirrorHandler<S, T> {
+pub struct MirrorHandler<S, T, W = NoSourceChecks> {
     store: S,
     target: T,
+    source: W,
     policy: ReplicationPolicy,
     filter: TopicFilter,
     allow_non_empty_target: bool,
@@ -126,16 +128,17 @@ enum Known {
     Cached(Cached, i64),
 }
 
-impl<S, T> MirrorHandler<S, T>
+impl<S, T> MirrorHandler<S, T, NoSourceChecks>
 where
     S: ProgressStore,
     T: TargetMetadata + TargetOffsets + TargetWriter + TargetReader,
 {
-    /// Builds a handler.
+    /// Builds a handler (source data-loss checks off until [`MirrorHandler::with_source`]).
     pub fn new(store: S, target: T, policy: ReplicationPolicy, filter: TopicFilter) -> Self {
         Self {
             store,
             target,
+            source: NoSourceChecks,
             policy,
             filter,
             allow_non_empty_target: false,
@@ -144,6 +147,28 @@ where
         }
     }
 
+    /// Checks gaps and redeliveries against the source's log bounds read through `source`
+    /// (see [`ferry_core::progress::check_source_loss`]).
+    pub fn with_source<W2: SourceLogBounds>(self, source: W2) -> MirrorHandler<S, T, W2> {
+        MirrorHandler {
+            store: self.store,
+            target: self.target,
+            source,
+            policy: self.policy,
+            filter: self.filter,
+            allow_non_empty_target: self.allow_non_empty_target,
+            faults: self.faults,
+            cache: self.cache,
+        }
+    }
+}
+
+impl<S, T, W> MirrorHandler<S, T, W>
+where
+    S: ProgressStore,
+    T: TargetMetadata + TargetOffsets + TargetWriter + TargetReader,
+    W: SourceLogBounds,
+{
     /// Turns the warm-sandbox progress cache on (default) or off (every batch reads progress).
     pub fn cache_progress(mut self, on: bool) -> Self {
         self.cache = on.then(|| Mutex::new(HashMap::new()));
@@ -493,6 +518,22 @@ where
         };
         let found_offsets: Vec<i64> = found.iter().map(|r| r.offset).collect();
         let plan = plan_partition(p, end, &found_offsets, &offsets).map_err(integrity)?;
+        let first_new = offsets.get(plan.skip.end).copied();
+        if source_check_needed(p, first_new, plan.skip.len()) {
+            if let Some((log_start, source_end)) = self
+                .source
+                .log_bounds(&b.tp)
+                .await
+                .map_err(MirrorError::Source)?
+            {
+                check_source_loss(p, first_new, plan.skip.len(), log_start, source_end).map_err(
+                    |loss| MirrorError::DataLoss {
+                        source_tp: b.tp.clone(),
+                        loss,
+                    },
+                )?;
+            }
+        }
         if !plan.reconcile.is_empty() {
             let expected = &b.records[plan.reconcile.clone()];
             verify_reconcile(expected, &found[..expected.len()]).map_err(integrity)?;

@@ -5,7 +5,7 @@ use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
 use ferry_aws::secrets::resolve_connections;
-use ferry_kafka::{ProducerTuning, TargetCluster, TargetOptions};
+use ferry_kafka::{KafkaClusterReader, ProducerTuning, TargetCluster, TargetOptions};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
 use mirror::telemetry::MirrorEvent;
@@ -13,7 +13,7 @@ use mirror::{event, BatchSummary, MirrorConfig, MirrorError, MirrorHandler};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-type Handler = MirrorHandler<DynamoStateStore, TargetCluster>;
+type Handler = MirrorHandler<DynamoStateStore, TargetCluster, Option<KafkaClusterReader>>;
 
 /// Consecutive batches that failed because the target was unreachable. librdkafka clients in a
 /// warm sandbox have been seen to stay disconnected after a target broker restart; past this many
@@ -27,9 +27,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let mut config = MirrorConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
     // Credentials named by FERRY_TARGET_SECRET_ARN, read once.
-    resolve_connections(&mut [&mut config.target])
+    let mut connections = vec![&mut config.target];
+    if let Some(source) = config.source.as_mut() {
+        connections.push(source);
+    }
+    resolve_connections(&mut connections)
         .await
         .inspect_err(|e| config_error(&e.to_string()))?;
+    if config.source.is_none() {
+        tracing::warn!("FERRY_SOURCE_BOOTSTRAP is not set: source data-loss checks are off (records removed by retention before they were mirrored would go unnoticed)");
+    }
     let faults = Faults::from_env().inspect_err(|e| config_error(e))?;
     tracing::info!(?config, faults_armed = faults.armed(), "mirror starting");
     let metrics = init_metrics(&config.metrics_namespace, "mirror")?;
@@ -48,7 +55,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         MirrorHandler::new(store, target, config.policy.clone(), config.filter.clone())
             .allow_non_empty_target(config.allow_non_empty_target)
             .cache_progress(config.progress_cache)
-            .with_faults(Arc::new(faults)),
+            .with_faults(Arc::new(faults))
+            .with_source(
+                config
+                    .source
+                    .clone()
+                    .map(|c| KafkaClusterReader::new(c, "source")),
+            ),
     ));
 
     run_with_metrics(

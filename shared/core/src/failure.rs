@@ -22,6 +22,10 @@ pub enum FailureKind {
     /// The target's contents contradict Ferry's records: a foreign writer or lost data.
     /// Mirroring stops; alarmed (`Ferry.TargetIntegrity`).
     TargetIntegrity,
+    /// Source records vanished before they were mirrored (retention shorter than the mirror's
+    /// lag, deleted records, a re-created source topic). Mirroring of the partition stops;
+    /// alarmed (`Ferry.DataLoss`).
+    DataLoss,
     /// Configuration is missing or invalid (`Ferry.Config`).
     Config,
     /// Validation found a mismatch (`Ferry.ValidationFailed`).
@@ -32,11 +36,12 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// All kinds, for documentation and template checks.
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         Self::Transient,
         Self::BadInput,
         Self::TargetNotReady,
         Self::TargetIntegrity,
+        Self::DataLoss,
         Self::Config,
         Self::ValidationFailed,
         Self::NotReady,
@@ -49,6 +54,7 @@ impl FailureKind {
             Self::BadInput => "Ferry.BadInput",
             Self::TargetNotReady => "Ferry.TargetNotReady",
             Self::TargetIntegrity => "Ferry.TargetIntegrity",
+            Self::DataLoss => "Ferry.DataLoss",
             Self::Config => "Ferry.Config",
             Self::ValidationFailed => "Ferry.ValidationFailed",
             Self::NotReady => "Ferry.NotReady",

@@ -482,6 +482,35 @@ pub enum ClusterError {
     },
 }
 
+/// Reads a source partition's log bounds, for the mirror's data-loss checks.
+pub trait SourceLogBounds: Send + Sync {
+    /// `(log start offset, end offset)` of `tp` on the source; `None` when this deployment has
+    /// no source connection (checks off).
+    fn log_bounds(
+        &self,
+        tp: &TopicPartition,
+    ) -> impl Future<Output = Result<Option<(i64, i64)>, ClusterError>> + Send;
+}
+
+/// No source connection: [`SourceLogBounds`] always answers `None`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSourceChecks;
+
+impl<T: SourceLogBounds> SourceLogBounds for Option<T> {
+    async fn log_bounds(&self, tp: &TopicPartition) -> Result<Option<(i64, i64)>, ClusterError> {
+        match self {
+            Some(source) => source.log_bounds(tp).await,
+            None => Ok(None),
+        }
+    }
+}
+
+impl SourceLogBounds for NoSourceChecks {
+    async fn log_bounds(&self, _tp: &TopicPartition) -> Result<Option<(i64, i64)>, ClusterError> {
+        Ok(None)
+    }
+}
+
 /// Reads partitions of one cluster (source or target) for validation and heartbeats. Reads see
 /// what a `read_committed` consumer sees (aborted records and transaction markers are gaps).
 pub trait ClusterReader: Send + Sync {

@@ -323,6 +323,71 @@ pub fn verify_reconcile(
     Ok(())
 }
 
+/// Source records that vanished before Ferry mirrored them. Never recorded as an ordinary
+/// segment boundary: the partition stops with `Ferry.DataLoss` until an operator acts.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SourceLoss {
+    /// The source's log start moved past records Ferry had not mirrored yet.
+    #[error("source offsets [{from}, {to}) were removed from the source (its log now starts at {log_start}) before Ferry mirrored them: records lost (retention shorter than the mirror's lag, or records deleted)")]
+    RemovedBeforeMirrored {
+        /// First lost offset (the recorded `next_source`).
+        from: i64,
+        /// End of the lost range (the first offset still available, or the next delivered).
+        to: i64,
+        /// The source partition's log start offset.
+        log_start: i64,
+    },
+    /// The source partition ends before what Ferry already mirrored.
+    #[error("the source partition ends at offset {source_end} but Ferry already mirrored up to {next_source}: the source topic was re-created or truncated, and its new records would be skipped as redeliveries")]
+    SourceReset {
+        /// The source partition's end offset.
+        source_end: i64,
+        /// The recorded `next_source`.
+        next_source: i64,
+    },
+}
+
+/// Whether a partition's batch needs the source's log bounds to rule out loss: the first
+/// record to append jumps past `progress.next_source` (a gap that compaction, transaction
+/// markers or aborted records usually explain, retention or deletion sometimes), or records
+/// were skipped as already mirrored (a redelivery, or a re-created source topic).
+pub fn source_check_needed(progress: Progress, first_appended: Option<i64>, skipped: usize) -> bool {
+    skipped > 0 || first_appended.is_some_and(|f| f > progress.next_source)
+}
+
+/// Rules out loss with the source partition's log bounds `[log_start, end)` (see
+/// [`source_check_needed`]):
+///
+/// * a gap `[next_source, first_appended)` that starts below the log start lost the records
+///   between (compaction never moves the log start; transaction markers and aborted records
+///   below it are indistinguishable once deleted and are reported too, conservatively);
+/// * skipped records with a source end below `next_source` mean the topic was re-created or
+///   truncated.
+pub fn check_source_loss(
+    progress: Progress,
+    first_appended: Option<i64>,
+    skipped: usize,
+    log_start: i64,
+    end: i64,
+) -> Result<(), SourceLoss> {
+    if let Some(first) = first_appended {
+        if first > progress.next_source && log_start > progress.next_source {
+            return Err(SourceLoss::RemovedBeforeMirrored {
+                from: progress.next_source,
+                to: log_start.min(first),
+                log_start,
+            });
+        }
+    }
+    if skipped > 0 && end < progress.next_source {
+        return Err(SourceLoss::SourceReset {
+            source_end: end,
+            next_source: progress.next_source,
+        });
+    }
+    Ok(())
+}
+
 /// New progress and new segments after appending records with these source offsets
 /// (strictly ascending, all `>= progress.next_source`) to a gapless target at
 /// `progress.next_target` (no transaction markers in between).
@@ -478,6 +543,34 @@ mod tests {
         assert_eq!(segment_len(&all, np, 0), 2);
         assert_eq!(segment_len(&all, np, 1), 2);
         assert_eq!(segment_len(&all, np, 2), 1);
+    }
+
+    #[test]
+    fn source_loss_is_told_apart_from_gaps() {
+        let pr = p(100, 100);
+        assert!(!source_check_needed(pr, Some(100), 0));
+        assert!(source_check_needed(pr, Some(103), 0));
+        assert!(source_check_needed(pr, None, 2));
+        // A compaction / marker gap: the log still starts below it.
+        assert_eq!(check_source_loss(pr, Some(103), 0, 0, 200), Ok(()));
+        // Retention removed 100..150 before they were mirrored.
+        assert_eq!(
+            check_source_loss(pr, Some(150), 0, 150, 200),
+            Err(SourceLoss::RemovedBeforeMirrored {
+                from: 100,
+                to: 150,
+                log_start: 150
+            })
+        );
+        // Redelivery of mirrored records: fine while the source still reaches next_source.
+        assert_eq!(check_source_loss(pr, None, 5, 0, 100), Ok(()));
+        assert_eq!(
+            check_source_loss(pr, None, 5, 0, 7),
+            Err(SourceLoss::SourceReset {
+                source_end: 7,
+                next_source: 100
+            })
+        );
     }
 
     #[test]

@@ -145,3 +145,12 @@ impl TopicCreator for KafkaClusterReader {
             .map_err(|e| self.admin_error(e))
     }
 }
+
+impl ferry_core::ports::SourceLogBounds for KafkaClusterReader {
+    async fn log_bounds(
+        &self,
+        tp: &TopicPartition,
+    ) -> Result<Option<(i64, i64)>, ClusterError> {
+        ClusterReader::watermarks(self, tp).await.map(Some)
+    }
+}
