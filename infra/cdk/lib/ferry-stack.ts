@@ -97,7 +97,7 @@ export class FerryStack extends cdk.Stack {
 
     // ---------------------------------------------------------------- shared permissions
     const clusterPart = (arn: CfnParameter, i: number) => Fn.select(i, Fn.split('/', arn.valueAsString));
-    const kafkaArn = (arn: CfnParameter, kind: 'topic' | 'group', suffix: string) =>
+    const kafkaArn = (arn: CfnParameter, kind: 'topic' | 'group' | 'transactional-id', suffix: string) =>
       Fn.join('', [
         `arn:${Aws.PARTITION}:kafka:${Aws.REGION}:${Aws.ACCOUNT_ID}:${kind}/`,
         clusterPart(arn, 1), '/', clusterPart(arn, 2), '/', suffix,
@@ -130,6 +130,9 @@ export class FerryStack extends cdk.Stack {
     const targetWrite = managed('TargetMskWritePolicy', 'Ferry mirror - write and read back mirrored topics on the target MSK cluster.', [
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:WriteDataIdempotently'], [targetMskArn.valueAsString]),
       allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData', 'kafka-cluster:WriteData'], [kafkaArn(targetMskArn, 'topic', '*')]),
+      // Fencing: one transactional.id per target partition, prefixed with the stack name.
+      allow('TargetTransactionalIds', ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
+        [kafkaArn(targetMskArn, 'transactional-id', `ferry-${Aws.STACK_NAME}-*`)]),
     ]);
     const targetGroups = managed('TargetMskGroupsPolicy', 'Ferry - read topics and read/commit group offsets on the target MSK cluster.', [
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster'], [targetMskArn.valueAsString]),
@@ -221,7 +224,9 @@ export class FerryStack extends cdk.Stack {
 
     const mirror = rust('mirror', 'Kafka ESM batch -> target cluster, exactly once; progress + translation in DynamoDB.',
       // MALLOC_ARENA_MAX: fewer glibc arenas, ~17 % less peak RSS per sandbox (BENCHMARKS.md).
-      { FERRY_TABLE: table.ref, ...targetEnv, ...filterEnv, MALLOC_ARENA_MAX: '2' },
+      { FERRY_TABLE: table.ref, ...targetEnv, ...sourceEnv, ...filterEnv, MALLOC_ARENA_MAX: '2',
+        // Fencing of overlapping / zombie invocations: one transactional.id per target partition.
+        FERRY_TARGET_FENCING: 'transactions', FERRY_TRANSACTIONAL_ID_PREFIX: `ferry-${Aws.STACK_NAME}-` },
       [targetWrite, sourceRead, secretsRead],
       { awsManaged: ['service-role/AWSLambdaMSKExecutionRole'] });
     mirror.role.addToPolicy(dynamo('StateProgressAndSegments',
@@ -353,6 +358,12 @@ export class FerryStack extends cdk.Stack {
       alarmDescription: 'A foreign writer or data loss on the target (Ferry.TargetIntegrity).',
       namespace: 'Ferry', metricName: 'batch-failures',
       dimensions: [{ name: 'function', value: 'mirror' }, { name: 'kind', value: 'Ferry.TargetIntegrity' }],
+      statistic: 'Sum', period: 60, evaluationPeriods: 1, threshold: 0,
+    });
+    alarm('DataLossAlarm', {
+      alarmDescription: 'Source records removed before they were mirrored, or a re-created source topic (Ferry.DataLoss).',
+      namespace: 'Ferry', metricName: 'batch-failures',
+      dimensions: [{ name: 'function', value: 'mirror' }, { name: 'kind', value: 'Ferry.DataLoss' }],
       statistic: 'Sum', period: 60, evaluationPeriods: 1, threshold: 0,
     });
 
