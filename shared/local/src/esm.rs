@@ -921,16 +921,7 @@ impl EventSourceMapping {
         background: &Background,
         rx: mpsc::UnboundedReceiver<Assignment>,
     ) -> Result<Worker, EsmError> {
-        Worker::new(
-            index,
-            Arc::clone(&self.config),
-            Arc::clone(&self.invoker),
-            Arc::clone(&self.stats),
-            self.control.clone(),
-            group,
-            background.clone(),
-            rx,
-        )
+        Worker::new(index, self, group, background.clone(), rx)
     }
 
     /// [`PollerMode::Static`]: partition `p` goes to worker `p % pollers` for good.
@@ -1404,14 +1395,15 @@ enum Delivered {
 impl Worker {
     fn new(
         index: usize,
-        config: Arc<EsmConfig>,
-        invoker: Arc<dyn Invoker>,
-        stats: Arc<EsmStats>,
-        control: MappingControl,
+        mapping: &EventSourceMapping,
         group: Option<Arc<Group>>,
         background: Background,
         partitions: mpsc::UnboundedReceiver<Assignment>,
     ) -> Result<Self, EsmError> {
+        let config = Arc::clone(&mapping.config);
+        let invoker = Arc::clone(&mapping.invoker);
+        let stats = Arc::clone(&mapping.stats);
+        let control = mapping.control.clone();
         let label = config.label();
         let mut cfg = config.client_config();
         cfg.set("client.id", format!("ferry-esm-{label}-{index}"));
@@ -2013,9 +2005,66 @@ mod tests {
         let mut c = base.clone();
         c.pollers = 0;
         assert!(c.validate().is_err());
-        let mut c = base;
+        let mut c = base.clone();
         c.faults.redeliver_probability = 1.5;
         assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.faults.rebalance_every = Some(Duration::from_secs(1));
+        assert!(
+            c.validate().is_err(),
+            "rebalancing needs the consumer-group mode"
+        );
+        c.poller_mode = PollerMode::ConsumerGroup;
+        assert!(c.validate().is_ok());
+        c.faults.rebalance_every = Some(Duration::ZERO);
+        assert!(c.validate().is_err());
+        let mut c = base;
+        c.faults.abandon_after = Some(Duration::ZERO);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn set_pollers_needs_the_consumer_group_mode() {
+        let mut c = EsmConfig::new("b:9092", "orders", "g", "mirror");
+        c.pollers = 2;
+        let control = MappingControl::new(&c);
+        assert!(control.set_pollers(3).is_err());
+        assert_eq!(control.pollers(), 2);
+        c.poller_mode = PollerMode::ConsumerGroup;
+        let control = MappingControl::new(&c);
+        assert!(control.set_pollers(0).is_err());
+        control.set_pollers(5).unwrap();
+        assert_eq!(control.pollers(), 5);
+    }
+
+    #[test]
+    fn in_flight_tracking_counts_overlaps() {
+        let stats = Arc::new(EsmStats::default());
+        let batch = |parts: &[i32]| Batch {
+            payload: bytes::Bytes::new(),
+            records: parts.len(),
+            partitions: parts
+                .iter()
+                .map(|&partition| PartitionRange {
+                    partition,
+                    first_offset: 0,
+                    last_offset: 0,
+                    records: 1,
+                })
+                .collect(),
+        };
+        let a = stats.enter_flight(&batch(&[0, 1]));
+        let b = stats.enter_flight(&batch(&[2]));
+        assert_eq!(stats.snapshot().overlapping_invocations, 0);
+        let c = stats.enter_flight(&batch(&[1, 3]));
+        assert_eq!(stats.snapshot().overlapping_invocations, 1);
+        assert_eq!(stats.snapshot().in_flight_invocations, 3);
+        drop((a, c));
+        let d = stats.enter_flight(&batch(&[1]));
+        assert_eq!(stats.snapshot().overlapping_invocations, 1);
+        drop((b, d));
+        assert_eq!(stats.snapshot().in_flight_invocations, 0);
+        assert!(stats.in_flight.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
