@@ -9,14 +9,17 @@
 //!   (partition `p` goes to worker `p % pollers`); each worker owns its partitions exclusively
 //!   and has at most one batch in flight, so every partition is processed strictly in order
 //!   with at most one batch in flight, while different partitions run in parallel. A batch may
-//!   mix the partitions of one worker, as AWS batches may.
+//!   mix the partitions of one worker, as AWS batches may. This is the default
+//!   [`PollerMode::Static`]; AWS itself gives weaker guarantees, see *Rebalances and
+//!   overlapping invocations* below.
 //! * **Batching.** A batch is sent when it holds `batch_size` records, when the next record
 //!   would push the JSON payload over `max_payload_bytes` (6 MB by default, base64 included),
 //!   or when `batching_window` has passed since its first record.
 //! * **Commit after success.** Offsets (`last offset + 1` per partition in the batch) are
 //!   committed to the source group only after the function returned successfully
 //!   (`enable.auto.commit=false`). The group is used as a *simple* consumer group (manual
-//!   assignment, no group membership), so commits succeed while no other member is active.
+//!   assignment, no Kafka group membership), so commits succeed while no other member is
+//!   active; in [`PollerMode::ConsumerGroup`] the emulator checks membership itself.
 //! * **Whole-batch retry.** A failed invocation (function error, crash, timeout, transport)
 //!   retries the *whole* batch with exponential backoff (`retry_initial_backoff` doubling up
 //!   to `retry_max_backoff`), forever unless `max_retries` is set; then the batch is discarded
@@ -41,6 +44,61 @@
 //! later records; `resplit_on_retry` rewinds on every retry (and redelivery) and draws a random
 //! record limit in `1..=batch_size`, so retried batches are split differently. Both are
 //! deterministic for a given `seed` (modulo timing).
+//!
+//! # Rebalances and overlapping invocations
+//!
+//! AWS's Kafka ESM is at least once and does **not** guarantee that one partition has only
+//! one invocation in flight. Its pollers are members of the mapping's consumer group (Java
+//! clients, as far as public material shows); when AWS scales pollers up or down, or replaces
+//! one, the group rebalances. An invocation of a partition that was just revoked is not
+//! cancelled: it runs to its end, and its offset commit then fails (the Java client's
+//! `commitSync` after revocation throws `CommitFailedException`; the group coordinator
+//! rejects commits of an old generation). The partition's new owner starts from the group's
+//! last committed offset right away, possibly while the old invocation is still running, so
+//! two invocations of one partition overlap and the same records are delivered twice, at the
+//! same time, to two sandboxes. Separately, an invocation that exceeds the function timeout
+//! counts as failed and its batch is retried, while what the timed-out sandbox already sent
+//! (produce requests, transaction markers, DynamoDB writes) may still land afterwards.
+//!
+//! Opt-in knobs reproduce both; the default ([`PollerMode::Static`], knobs off) keeps the
+//! exclusive, strictly sequential behaviour above with identical payloads.
+//!
+//! * [`PollerMode::ConsumerGroup`]: the pollers are the members of the mapping's consumer
+//!   group, with the emulator as the group coordinator (faster and more controllable than
+//!   librdkafka's group protocol, whose joins take seconds, and with the same observable
+//!   effects). On every rebalance the partitions are spread round-robin over the members,
+//!   rotated by the generation, so most partitions change owner; each move bumps the
+//!   partition's epoch. The old owner is told to drop the partition but its in-flight
+//!   invocation runs to its end; the new owner reads the committed offset, seeks there and
+//!   delivers immediately. When an invocation ends after one of its partitions was revoked
+//!   (counted in `revoked_batches`), a success is committed only if every partition in the
+//!   commit is still owned with the same epoch; otherwise the whole commit is rejected
+//!   (`rejected_commits`, like `CommitFailedException`): the revoked partitions' offsets are
+//!   dropped (the new owner delivers those records again) and those of partitions still owned
+//!   stay pending for the next commit; a failure is not retried (the new owner redelivers).
+//!   Commits and rebalances are serialized on the coordinator's owner table, so a revoked
+//!   member's commit can never land after the new owner read the committed offset: committed
+//!   offsets never move backwards. A member that leaves the group (scale-down, replacement)
+//!   finishes its in-flight invocation, has its commit rejected and stops. Batches being
+//!   gathered when a partition is revoked are dropped and re-fetched.
+//! * [`MappingControl::set_pollers`] scales the group at runtime (one rebalance per call);
+//!   [`FaultConfig::rebalance_every`] rebalances periodically: each period the group size is
+//!   redrawn from `1..=pollers` and one member is replaced unless the group shrank (a poller
+//!   restart), so that at least one member changes every time. New partitions found by the
+//!   metadata refresh also rebalance the group.
+//! * [`FaultConfig::abandon_after`] (any mode): the poller stops waiting for an invocation
+//!   after that long, counts it as timed out (`failures`, `abandoned_invocations`, error
+//!   [`InvokeError::Timeout`]) and retries the whole batch after the usual backoff, while the
+//!   first invocation keeps running in the background to its own end (it is spawned, never
+//!   cancelled; its result is ignored; [`EventSourceMapping::run`] waits for it before
+//!   returning). With a [`crate::FunctionHost`] the abandoned sandbox is killed at the
+//!   function timeout at the latest, as in AWS; set `abandon_after` below that timeout to
+//!   model the ESM giving up while the sandbox still writes.
+//!
+//! [`EsmStatsSnapshot`] counts `rebalances`, the current `pollers`, `overlapping_invocations`
+//! (an invocation started while another invocation of one of its partitions was in flight,
+//! from a rebalance or an abandoned invocation), `revoked_batches`, `rejected_commits`,
+//! `abandoned_invocations` and `in_flight_invocations`.
 //!
 //! # Transactional topics
 //!
@@ -128,8 +186,20 @@ pub struct FaultConfig {
     /// On a retry (and a redelivery), rewind and re-fetch with a random record limit in
     /// `1..=batch_size`, so redelivered records are batched differently.
     pub resplit_on_retry: bool,
-    /// Seed of the per-worker random generators (worker `i` uses `seed + i`).
+    /// Seed of the per-worker random generators (worker `i` uses `seed + i`; the group
+    /// coordinator of [`PollerMode::ConsumerGroup`] uses `seed` itself).
     pub seed: u64,
+    /// [`PollerMode::ConsumerGroup`] only: every period the group is rebalanced: its size is
+    /// redrawn uniformly from `1..=`[`MappingControl::pollers`] and, unless it shrank, one
+    /// random poller is replaced by a fresh one (a poller restart), so partitions change
+    /// owner every period. `None`: the group only rebalances on new partitions and
+    /// [`MappingControl::set_pollers`].
+    pub rebalance_every: Option<Duration>,
+    /// The poller stops waiting for an invocation after this long, counts it as timed out
+    /// ([`InvokeError::Timeout`]) and retries the whole batch (normal backoff) while the first
+    /// invocation keeps running in the background to its own end (never cancelled; its
+    /// result is ignored). `None`: wait for every invocation (default).
+    pub abandon_after: Option<Duration>,
 }
 
 impl Default for FaultConfig {
@@ -138,8 +208,26 @@ impl Default for FaultConfig {
             redeliver_probability: 0.0,
             resplit_on_retry: false,
             seed: 0x5eed,
+            rebalance_every: None,
+            abandon_after: None,
         }
     }
+}
+
+/// How a mapping's pollers share the topic's partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PollerMode {
+    /// Fixed, exclusive ownership: partition `p` belongs to poller `p % pollers` for the
+    /// mapping's lifetime; no rebalances, never two invocations of one partition at once
+    /// (unless [`FaultConfig::abandon_after`] fires). The default.
+    #[default]
+    Static,
+    /// The pollers are members of the mapping's consumer group, coordinated by the emulator:
+    /// scaling ([`MappingControl::set_pollers`], [`FaultConfig::rebalance_every`]) rebalances
+    /// the group, revoked partitions' in-flight invocations run to their end, the new owner
+    /// restarts from the committed offset right away, and commits of revoked members are
+    /// rejected. See the module docs.
+    ConsumerGroup,
 }
 
 /// One event source mapping: one topic, one consumer group, one function.
@@ -165,7 +253,10 @@ pub struct EsmConfig {
     /// MSK or self-managed; decides the payload's `eventSource` / `eventSourceArn`.
     pub event_source: EventSource,
     /// Number of concurrent pollers (AWS provisioned pollers; useful up to the partition count).
+    /// In [`PollerMode::ConsumerGroup`] the initial group size (see [`MappingControl::set_pollers`]).
     pub pollers: usize,
+    /// Static partition ownership (default) or a rebalancing consumer group.
+    pub poller_mode: PollerMode,
     /// First retry delay after a failed invocation.
     pub retry_initial_backoff: Duration,
     /// Cap of the exponential retry delay.
@@ -205,6 +296,7 @@ impl EsmConfig {
             starting_position: StartingPosition::TrimHorizon,
             event_source: EventSource::SelfManaged,
             pollers: 1,
+            poller_mode: PollerMode::Static,
             retry_initial_backoff: Duration::from_millis(100),
             retry_max_backoff: Duration::from_secs(5),
             max_retries: None,
@@ -262,6 +354,17 @@ impl EsmConfig {
         }
         if self.metadata_refresh.is_zero() {
             return fail("metadata refresh interval must be positive".to_owned());
+        }
+        if let Some(every) = self.faults.rebalance_every {
+            if self.poller_mode != PollerMode::ConsumerGroup {
+                return fail("rebalance_every requires PollerMode::ConsumerGroup".to_owned());
+            }
+            if every.is_zero() {
+                return fail("rebalance_every must be positive".to_owned());
+            }
+        }
+        if self.faults.abandon_after.is_some_and(|d| d.is_zero()) {
+            return fail("abandon_after must be positive".to_owned());
         }
         Ok(())
     }
@@ -351,6 +454,15 @@ pub struct EsmStats {
     discarded_records: AtomicU64,
     commits: AtomicU64,
     commit_failures: AtomicU64,
+    rejected_commits: AtomicU64,
+    revoked_batches: AtomicU64,
+    rebalances: AtomicU64,
+    pollers: AtomicU64,
+    overlapping_invocations: AtomicU64,
+    abandoned_invocations: AtomicU64,
+    in_flight_invocations: AtomicU64,
+    /// Invocations in flight per partition (an abandoned invocation counts until it ends).
+    in_flight: Mutex<BTreeMap<i32, u32>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -379,6 +491,26 @@ pub struct EsmStatsSnapshot {
     pub commits: u64,
     /// Failed offset commits (after local retries).
     pub commit_failures: u64,
+    /// Commits refused because a partition in them was revoked from the committing poller
+    /// ([`PollerMode::ConsumerGroup`]; Kafka's `CommitFailedException`); their offsets of
+    /// revoked partitions are dropped, the new owner delivers those records again.
+    pub rejected_commits: u64,
+    /// Invocations that ended after one of their partitions had been revoked (their result
+    /// counts only for the partitions still owned; a failed one is not retried).
+    pub revoked_batches: u64,
+    /// Group rebalances (the first assignment and new partitions included); always 0 in
+    /// [`PollerMode::Static`].
+    pub rebalances: u64,
+    /// Current group size ([`PollerMode::ConsumerGroup`]) or the static poller count.
+    pub pollers: u64,
+    /// Invocations that started while another invocation of one of their partitions was
+    /// still in flight (after a rebalance or an abandoned invocation).
+    pub overlapping_invocations: u64,
+    /// Invocations the poller stopped waiting for ([`FaultConfig::abandon_after`]); each is
+    /// also counted in `failures` and its batch retried while it keeps running.
+    pub abandoned_invocations: u64,
+    /// Invocations currently in flight, abandoned ones included.
+    pub in_flight_invocations: u64,
     /// The most recent invocation error, if any.
     pub last_error: Option<String>,
 }
@@ -399,6 +531,13 @@ impl EsmStats {
             discarded_records: get(&self.discarded_records),
             commits: get(&self.commits),
             commit_failures: get(&self.commit_failures),
+            rejected_commits: get(&self.rejected_commits),
+            revoked_batches: get(&self.revoked_batches),
+            rebalances: get(&self.rebalances),
+            pollers: get(&self.pollers),
+            overlapping_invocations: get(&self.overlapping_invocations),
+            abandoned_invocations: get(&self.abandoned_invocations),
+            in_flight_invocations: get(&self.in_flight_invocations),
             last_error: self
                 .last_error
                 .lock()
@@ -411,11 +550,65 @@ impl EsmStats {
         counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// Marks `batch`'s partitions in flight until the guard drops; counts an overlap when one
+    /// of them already was.
+    fn enter_flight(self: &Arc<Self>, batch: &Batch) -> InFlight {
+        let partitions: Vec<i32> = batch.partitions.iter().map(|r| r.partition).collect();
+        let mut overlap = false;
+        {
+            let mut map = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for p in &partitions {
+                let n = map.entry(*p).or_insert(0);
+                overlap |= *n > 0;
+                *n += 1;
+            }
+        }
+        if overlap {
+            self.overlapping_invocations.fetch_add(1, Ordering::Relaxed);
+        }
+        self.in_flight_invocations.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            stats: Arc::clone(self),
+            partitions,
+        }
+    }
+
     fn set_last_error(&self, err: &InvokeError) {
         *self
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+    }
+}
+
+/// One invocation in flight (see [`EsmStats::enter_flight`]).
+struct InFlight {
+    stats: Arc<EsmStats>,
+    partitions: Vec<i32>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut map = self
+            .stats
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for p in &self.partitions {
+            if let Some(n) = map.get_mut(p) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(p);
+                }
+            }
+        }
+        drop(map);
+        self.stats
+            .in_flight_invocations
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -478,6 +671,9 @@ struct ControlInner {
     paused: AtomicUsize,
     batch_size: AtomicUsize,
     batching_window_ms: AtomicU64,
+    /// Target group size ([`PollerMode::ConsumerGroup`]); the static poller count otherwise.
+    pollers: watch::Sender<usize>,
+    poller_mode: PollerMode,
     last_modified: Mutex<SystemTime>,
 }
 
@@ -494,9 +690,32 @@ impl MappingControl {
                 batching_window_ms: AtomicU64::new(
                     u64::try_from(config.batching_window.as_millis()).unwrap_or(u64::MAX),
                 ),
+                pollers: watch::channel(config.pollers).0,
+                poller_mode: config.poller_mode,
                 last_modified: Mutex::new(SystemTime::now()),
             }),
         }
+    }
+
+    /// The number of pollers: the static count, or the consumer group's target size.
+    pub fn pollers(&self) -> usize {
+        *self.inner.pollers.borrow()
+    }
+
+    /// Scales the consumer group to `pollers` members ([`PollerMode::ConsumerGroup`] only):
+    /// the group rebalances at once, revoked partitions' in-flight invocations run to their
+    /// end while the new owners start from the committed offsets. With
+    /// [`FaultConfig::rebalance_every`] this is the upper bound of the random group size.
+    pub fn set_pollers(&self, pollers: usize) -> Result<(), String> {
+        if self.inner.poller_mode != PollerMode::ConsumerGroup {
+            return Err("scaling pollers requires PollerMode::ConsumerGroup".to_owned());
+        }
+        if pollers == 0 {
+            return Err("at least one poller is required".to_owned());
+        }
+        self.inner.pollers.send_replace(pollers);
+        self.touch();
+        Ok(())
     }
 
     /// The mapping's UUID (random, fixed for the mapping's lifetime).
@@ -683,8 +902,34 @@ impl EventSourceMapping {
     }
 
     /// Runs until `shutdown` is cancelled (an in-flight invocation is allowed to finish and
-    /// is committed if it succeeded) or a worker fails.
+    /// is committed if it succeeded; abandoned invocations still running in the background
+    /// are awaited too) or a worker fails.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), EsmError> {
+        let background = Background::default();
+        let result = match self.config.poller_mode {
+            PollerMode::Static => self.run_static(shutdown, &background).await,
+            PollerMode::ConsumerGroup => self.run_group(shutdown, &background).await,
+        };
+        background.wait().await;
+        result
+    }
+
+    fn worker(
+        &self,
+        index: usize,
+        group: Option<Arc<Group>>,
+        background: &Background,
+        rx: mpsc::UnboundedReceiver<Assignment>,
+    ) -> Result<Worker, EsmError> {
+        Worker::new(index, self, group, background.clone(), rx)
+    }
+
+    /// [`PollerMode::Static`]: partition `p` goes to worker `p % pollers` for good.
+    async fn run_static(
+        &self,
+        shutdown: CancellationToken,
+        background: &Background,
+    ) -> Result<(), EsmError> {
         let label = self.config.label();
         let stop = shutdown.child_token();
         let mut workers = JoinSet::new();
@@ -692,16 +937,13 @@ impl EventSourceMapping {
         for index in 0..self.config.pollers {
             let (tx, rx) = mpsc::unbounded_channel();
             senders.push(tx);
-            let worker = Worker::new(
-                index,
-                Arc::clone(&self.config),
-                Arc::clone(&self.invoker),
-                Arc::clone(&self.stats),
-                self.control.clone(),
-                rx,
-            )?;
+            let worker = self.worker(index, None, background, rx)?;
             workers.spawn(worker.run(stop.clone()));
         }
+        self.stats.pollers.store(
+            u64::try_from(self.config.pollers).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         let metadata = self.metadata_consumer()?;
         let mut known: BTreeSet<i32> = BTreeSet::new();
         let mut result = Ok(());
@@ -713,16 +955,16 @@ impl EventSourceMapping {
                         warned_missing = true;
                         tracing::warn!(mapping = %label, topic = %self.config.topic, "topic not found on the source cluster; waiting for it");
                     }
-                    let mut fresh: Vec<Vec<i32>> = vec![Vec::new(); senders.len()];
+                    let mut fresh: Vec<Vec<(i32, u64)>> = vec![Vec::new(); senders.len()];
                     for p in partitions {
                         if known.insert(p) {
                             let worker = usize::try_from(p).unwrap_or(0) % senders.len();
-                            fresh[worker].push(p);
+                            fresh[worker].push((p, 0));
                         }
                     }
                     for (tx, parts) in senders.iter().zip(fresh) {
                         // A closed channel means the worker ended; the join below reports why.
-                        if !parts.is_empty() && tx.send(parts).is_err() {
+                        if !parts.is_empty() && tx.send(Assignment::Add(parts)).is_err() {
                             tracing::debug!(mapping = %label, "worker channel closed");
                         }
                     }
@@ -755,6 +997,188 @@ impl EventSourceMapping {
             }
         }
         result
+    }
+
+    /// [`PollerMode::ConsumerGroup`]: the emulator is the group coordinator; see the module
+    /// docs.
+    async fn run_group(
+        &self,
+        shutdown: CancellationToken,
+        background: &Background,
+    ) -> Result<(), EsmError> {
+        let label = self.config.label();
+        let stop = shutdown.child_token();
+        let mut group = GroupRun {
+            shared: Arc::new(Group::default()),
+            members: BTreeMap::new(),
+            next_id: 0,
+            generation: 0,
+            workers: JoinSet::new(),
+            rng: StdRng::seed_from_u64(self.config.faults.seed),
+        };
+        let metadata = self.metadata_consumer()?;
+        let mut pollers_rx = self.control.inner.pollers.subscribe();
+        let mut target = (*pollers_rx.borrow_and_update()).max(1);
+        let every = self.config.faults.rebalance_every;
+        let mut next_tick = every.map(|d| Instant::now() + d);
+        let mut next_refresh = Instant::now();
+        let mut known: BTreeSet<i32> = BTreeSet::new();
+        let mut warned_missing = false;
+        let mut result = Ok(());
+        loop {
+            // (group size, replace one member)
+            let mut rebalance: Option<(usize, bool)> = None;
+            tokio::select! {
+                () = stop.cancelled() => break,
+                Some(joined) = group.workers.join_next() => {
+                    // A retired poller finished its last invocation; anything else is fatal.
+                    if let Err(err) = flatten(joined) {
+                        result = Err(err);
+                        break;
+                    }
+                }
+                Ok(()) = pollers_rx.changed() => {
+                    target = (*pollers_rx.borrow_and_update()).max(1);
+                    rebalance = Some((target, false));
+                }
+                () = sleep_until_opt(next_tick) => {
+                    next_tick = every.map(|d| Instant::now() + d);
+                    if !known.is_empty() {
+                        let size = group.rng.random_range(1..=target);
+                        rebalance = Some((size, true));
+                    }
+                }
+                () = tokio::time::sleep_until(next_refresh) => {
+                    match self.discover(&metadata).await {
+                        Ok(partitions) => {
+                            if partitions.is_empty() && !warned_missing {
+                                warned_missing = true;
+                                tracing::warn!(mapping = %label, topic = %self.config.topic, "topic not found on the source cluster; waiting for it");
+                            }
+                            let before = known.len();
+                            known.extend(partitions);
+                            if known.len() > before {
+                                let size = if group.members.is_empty() {
+                                    target
+                                } else {
+                                    group.members.len()
+                                };
+                                rebalance = Some((size, false));
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(mapping = %label, error = %err, "partition discovery failed; retrying");
+                        }
+                    }
+                    next_refresh = Instant::now()
+                        + if known.is_empty() {
+                            Duration::from_secs(1)
+                        } else {
+                            self.config.metadata_refresh
+                        };
+                }
+            }
+            if let Some((size, replace)) = rebalance {
+                if let Err(err) = self
+                    .rebalance(&mut group, size, replace, &known, &stop, background)
+                    .await
+                {
+                    result = Err(err);
+                    break;
+                }
+            }
+        }
+        stop.cancel();
+        while let Some(outcome) = group.workers.join_next().await {
+            let outcome = flatten(outcome);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+
+    /// One group rebalance: resizes the group to `size` members (retiring random ones, or
+    /// replacing one if `replace` and none retired), then spreads `known` round-robin over the
+    /// members, rotated by the generation so that partitions move. Revoked partitions are
+    /// taken from their old owner (whose in-flight invocation runs on), the new owner gets
+    /// them with a new epoch and starts from the committed offset.
+    async fn rebalance(
+        &self,
+        group: &mut GroupRun,
+        size: usize,
+        replace: bool,
+        known: &BTreeSet<i32>,
+        stop: &CancellationToken,
+        background: &Background,
+    ) -> Result<(), EsmError> {
+        let size = size.max(1);
+        let mut retired = Vec::new();
+        while group.members.len() > size
+            || (replace && retired.is_empty() && group.members.len() == size && size > 0)
+        {
+            let ids: Vec<usize> = group.members.keys().copied().collect();
+            let id = ids[group.rng.random_range(0..ids.len())];
+            if let Some(member) = group.members.remove(&id) {
+                member.retire.cancel();
+            }
+            retired.push(id);
+        }
+        let mut joined = Vec::new();
+        while group.members.len() < size {
+            let id = group.next_id;
+            group.next_id += 1;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let retire = stop.child_token();
+            let worker = self.worker(id, Some(Arc::clone(&group.shared)), background, rx)?;
+            group.workers.spawn(worker.run(retire.clone()));
+            group.members.insert(id, Member { tx, retire });
+            joined.push(id);
+        }
+        group.generation += 1;
+        let ids: Vec<usize> = group.members.keys().copied().collect();
+        let rotate = usize::try_from(group.generation).unwrap_or(0) % ids.len();
+        let mut revokes: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+        let mut adds: BTreeMap<usize, Vec<(i32, u64)>> = BTreeMap::new();
+        let mut moved = 0usize;
+        {
+            // Holding the owner table orders this against commits (see `flush_commits`).
+            let mut owners = group.shared.owners.lock().await;
+            for (i, p) in known.iter().enumerate() {
+                let member = ids[(i + rotate) % ids.len()];
+                let old = owners.get(p).copied();
+                if old.is_some_and(|o| o.member == member) {
+                    continue;
+                }
+                let epoch = old.map_or(0, |o| o.epoch + 1);
+                if let Some(o) = old {
+                    moved += 1;
+                    if group.members.contains_key(&o.member) {
+                        revokes.entry(o.member).or_default().push(*p);
+                    }
+                }
+                owners.insert(*p, Owner { member, epoch });
+                adds.entry(member).or_default().push((*p, epoch));
+            }
+            for (id, parts) in revokes {
+                if let Some(m) = group.members.get(&id) {
+                    // A closed channel: the worker failed; the join reports why.
+                    let _ = m.tx.send(Assignment::Revoke(parts));
+                }
+            }
+            for (id, parts) in adds {
+                if let Some(m) = group.members.get(&id) {
+                    let _ = m.tx.send(Assignment::Add(parts));
+                }
+            }
+        }
+        self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+        self.stats.pollers.store(
+            u64::try_from(ids.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        tracing::info!(mapping = %self.config.label(), generation = group.generation, members = ?ids, ?retired, ?joined, moved, "consumer group rebalanced");
+        Ok(())
     }
 
     fn metadata_consumer(&self) -> Result<Arc<BaseConsumer>, EsmError> {
@@ -857,6 +1281,76 @@ fn record_from(message: &BorrowedMessage<'_>) -> (i32, MirrorRecord) {
     )
 }
 
+/// A change of a worker's partitions.
+#[derive(Debug)]
+enum Assignment {
+    /// Take these partitions (with their ownership epoch; always 0 in static mode).
+    Add(Vec<(i32, u64)>),
+    /// Give these up (consumer-group mode): their in-flight invocation runs on, their pending
+    /// commits are dropped.
+    Revoke(Vec<i32>),
+}
+
+/// Owner of one partition in the emulated consumer group; the epoch grows with every move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    member: usize,
+    epoch: u64,
+}
+
+/// The emulated group coordinator's state, shared with the workers.
+#[derive(Debug, Default)]
+struct Group {
+    /// Held across commits and rebalances, so a commit of a revoked member can never land
+    /// after the new owner read the committed offset.
+    owners: tokio::sync::Mutex<BTreeMap<i32, Owner>>,
+}
+
+/// One live group member (its worker task runs in [`GroupRun::workers`]).
+struct Member {
+    tx: mpsc::UnboundedSender<Assignment>,
+    /// Cancelled when the member leaves the group.
+    retire: CancellationToken,
+}
+
+/// The coordinator side of [`EventSourceMapping::run_group`].
+struct GroupRun {
+    shared: Arc<Group>,
+    members: BTreeMap<usize, Member>,
+    next_id: usize,
+    generation: u64,
+    workers: JoinSet<Result<(), EsmError>>,
+    rng: StdRng,
+}
+
+/// Abandoned invocations still running ([`FaultConfig::abandon_after`]); awaited at the end
+/// of [`EventSourceMapping::run`].
+#[derive(Debug, Default, Clone)]
+struct Background(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Background {
+    fn push(&self, handle: tokio::task::JoinHandle<()>) {
+        let mut handles = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        handles.retain(|h| !h.is_finished());
+        handles.push(handle);
+    }
+
+    async fn wait(&self) {
+        loop {
+            let handles =
+                std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+            if handles.is_empty() {
+                return;
+            }
+            for handle in handles {
+                if let Err(err) = handle.await {
+                    tracing::error!(error = %err, "abandoned invocation task failed");
+                }
+            }
+        }
+    }
+}
+
 /// Retry bookkeeping for the batch currently failing.
 #[derive(Debug)]
 struct RetryState {
@@ -877,7 +1371,12 @@ struct Worker {
     fetch_next: BTreeMap<i32, i64>,
     /// A fetched record that did not fit into the previous batch.
     carry: Option<(i32, MirrorRecord)>,
-    partitions: mpsc::UnboundedReceiver<Vec<i32>>,
+    partitions: mpsc::UnboundedReceiver<Assignment>,
+    /// Consumer-group mode: the coordinator, and the epoch each owned partition was
+    /// assigned with (a commit is accepted only while that is still the group's owner).
+    group: Option<Arc<Group>>,
+    epochs: BTreeMap<i32, u64>,
+    background: Background,
     rng: StdRng,
     retry: RetryState,
     next_limit: Option<usize>,
@@ -896,12 +1395,15 @@ enum Delivered {
 impl Worker {
     fn new(
         index: usize,
-        config: Arc<EsmConfig>,
-        invoker: Arc<dyn Invoker>,
-        stats: Arc<EsmStats>,
-        control: MappingControl,
-        partitions: mpsc::UnboundedReceiver<Vec<i32>>,
+        mapping: &EventSourceMapping,
+        group: Option<Arc<Group>>,
+        background: Background,
+        partitions: mpsc::UnboundedReceiver<Assignment>,
     ) -> Result<Self, EsmError> {
+        let config = Arc::clone(&mapping.config);
+        let invoker = Arc::clone(&mapping.invoker);
+        let stats = Arc::clone(&mapping.stats);
+        let control = mapping.control.clone();
         let label = config.label();
         let mut cfg = config.client_config();
         cfg.set("client.id", format!("ferry-esm-{label}-{index}"));
@@ -929,6 +1431,9 @@ impl Worker {
             fetch_next: BTreeMap::new(),
             carry: None,
             partitions,
+            group,
+            epochs: BTreeMap::new(),
+            background,
             rng: StdRng::seed_from_u64(seed),
             next_limit: None,
             redelivering: false,
@@ -1015,11 +1520,23 @@ impl Worker {
                 () = shutdown.cancelled() => return Ok(None),
                 // Disabled: send what was gathered (if anything) as the last batch.
                 () = self.control.disabled() => break,
-                Some(parts) = self.partitions.recv() => {
-                    if !self.add_partitions(parts, shutdown).await? {
+                Some(change) = self.partitions.recv() => match change {
+                    Assignment::Add(parts) => {
+                        if !self.add_partitions(parts, shutdown).await? {
+                            return Ok(None);
+                        }
+                    }
+                    Assignment::Revoke(parts) => {
+                        // What was gathered is dropped (the owned rest fetched again), so a
+                        // batch never starts with records of a partition already revoked.
+                        let gathered = (!builder.is_empty()).then(|| builder.finish());
+                        self.revoke(&parts)?;
+                        if let Some(gathered) = gathered {
+                            self.rewind(&gathered)?;
+                        }
                         return Ok(None);
                     }
-                }
+                },
                 received = self.consumer.recv() => {
                     let received = received.map(|m| record_from(&m));
                     match received {
@@ -1073,6 +1590,10 @@ impl Worker {
                 tracing::trace!(mapping = %self.label, partition, offset = record.offset, expected = *next, "dropping stale record");
                 false
             }
+            None if self.group.is_some() => {
+                tracing::trace!(mapping = %self.label, partition, "dropping a record of a revoked partition");
+                false
+            }
             None => {
                 tracing::warn!(mapping = %self.label, partition, "record from an unowned partition");
                 false
@@ -1085,12 +1606,18 @@ impl Worker {
     /// backoff; returns `false` if shutdown came first.
     async fn add_partitions(
         &mut self,
-        parts: Vec<i32>,
+        parts: Vec<(i32, u64)>,
         shutdown: &CancellationToken,
     ) -> Result<bool, EsmError> {
         let parts: Vec<i32> = parts
             .into_iter()
-            .filter(|p| !self.fetch_next.contains_key(p))
+            .filter(|(p, _)| !self.fetch_next.contains_key(p))
+            .map(|(p, epoch)| {
+                if self.group.is_some() {
+                    self.epochs.insert(p, epoch);
+                }
+                p
+            })
             .collect();
         if parts.is_empty() {
             return Ok(true);
@@ -1167,16 +1694,99 @@ impl Worker {
             .map_err(|e| self.kafka_error("cannot assign partitions", e))
     }
 
-    /// Rewinds the batch's partitions (and the carried record's) so they are fetched again.
+    /// Rewinds the batch's partitions (and the carried record's) so they are fetched again;
+    /// partitions no longer owned (revoked) are left alone.
     fn rewind(&mut self, batch: &Batch) -> Result<(), EsmError> {
         for range in &batch.partitions {
-            self.fetch_next.insert(range.partition, range.first_offset);
+            if let Some(next) = self.fetch_next.get_mut(&range.partition) {
+                *next = range.first_offset;
+            }
         }
         if let Some((p, record)) = self.carry.take() {
-            let next = self.fetch_next.entry(p).or_insert(record.offset);
-            *next = (*next).min(record.offset);
+            if let Some(next) = self.fetch_next.get_mut(&p) {
+                *next = (*next).min(record.offset);
+            }
         }
         self.reassign()
+    }
+
+    /// Gives up `parts` (consumer-group mode): no more fetching, a carried record and
+    /// offsets not yet committed are dropped (the new owner starts from the committed offset).
+    fn revoke(&mut self, parts: &[i32]) -> Result<(), EsmError> {
+        for p in parts {
+            self.fetch_next.remove(p);
+            self.epochs.remove(p);
+            self.uncommitted.remove(p);
+        }
+        if self.carry.as_ref().is_some_and(|(p, _)| parts.contains(p)) {
+            self.carry = None;
+        }
+        tracing::info!(mapping = %self.label, poller = self.index, partitions = ?parts, "partitions revoked");
+        self.reassign()
+    }
+
+    /// Whether the group still assigns `p` to this worker with the epoch it holds.
+    fn owns(&self, owners: &BTreeMap<i32, Owner>, p: i32) -> bool {
+        self.epochs.get(&p).is_some_and(|&epoch| {
+            owners.get(&p)
+                == Some(&Owner {
+                    member: self.index,
+                    epoch,
+                })
+        })
+    }
+
+    /// Consumer-group mode: whether any of the batch's partitions was revoked meanwhile.
+    async fn lost_any(&self, batch: &Batch) -> bool {
+        let Some(group) = &self.group else {
+            return false;
+        };
+        let owners = group.owners.lock().await;
+        batch
+            .partitions
+            .iter()
+            .any(|r| !self.owns(&owners, r.partition))
+    }
+
+    /// Invokes the function; with [`FaultConfig::abandon_after`], gives up waiting after that
+    /// long (the invocation keeps running in the background) and reports a timeout.
+    async fn invoke(&self, batch: &Batch) -> Result<Vec<u8>, InvokeError> {
+        let flight = self.stats.enter_flight(batch);
+        let Some(after) = self.config.faults.abandon_after else {
+            let outcome = self
+                .invoker
+                .invoke(&self.config.function_name, batch.payload.clone())
+                .await;
+            drop(flight);
+            return outcome;
+        };
+        let invoker = Arc::clone(&self.invoker);
+        let function = self.config.function_name.clone();
+        let payload = batch.payload.clone();
+        let mut task = tokio::spawn(async move {
+            let outcome = invoker.invoke(&function, payload).await;
+            drop(flight);
+            outcome
+        });
+        match tokio::time::timeout(after, &mut task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join)) => Err(InvokeError::transport(format!(
+                "invocation task failed: {join}"
+            ))),
+            Err(_) => {
+                self.stats
+                    .abandoned_invocations
+                    .fetch_add(1, Ordering::Relaxed);
+                let ranges = describe_ranges(batch);
+                tracing::warn!(mapping = %self.label, poller = self.index, batch = %ranges, ?after, "fault: invocation abandoned (treated as timed out); it keeps running");
+                let label = self.label.clone();
+                self.background.push(tokio::spawn(async move {
+                    let outcome = task.await;
+                    tracing::debug!(mapping = %label, batch = %ranges, ok = matches!(outcome, Ok(Ok(_))), "abandoned invocation finished");
+                }));
+                Err(InvokeError::Timeout)
+            }
+        }
     }
 
     fn random_limit(&mut self) -> usize {
@@ -1190,10 +1800,34 @@ impl Worker {
     ) -> Result<Delivered, EsmError> {
         loop {
             self.stats.invocations.fetch_add(1, Ordering::Relaxed);
-            let outcome = self
-                .invoker
-                .invoke(&self.config.function_name, batch.payload.clone())
-                .await;
+            let outcome = self.invoke(&batch).await;
+            if self.lost_any(&batch).await {
+                // Rebalanced meanwhile: a success only counts for the partitions still owned
+                // (the commit of the revoked ones is rejected), a failure is not retried; the
+                // new owners start again from the committed offsets.
+                self.stats.revoked_batches.fetch_add(1, Ordering::Relaxed);
+                self.retry = RetryState {
+                    attempts: 0,
+                    backoff: self.config.retry_initial_backoff,
+                };
+                self.redelivering = false;
+                let ranges = describe_ranges(&batch);
+                match outcome {
+                    Ok(_) => {
+                        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                        EsmStats::add(&self.stats.records, batch.records);
+                        tracing::info!(mapping = %self.label, poller = self.index, batch = %ranges, "invocation ended after a rebalance revoked some of its partitions");
+                        self.commit(&batch).await;
+                    }
+                    Err(err) => {
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        self.stats.set_last_error(&err);
+                        tracing::info!(mapping = %self.label, poller = self.index, batch = %ranges, error = %err, "invocation failed after a rebalance revoked some of its partitions; not retried");
+                        self.rewind(&batch)?;
+                    }
+                }
+                return Ok(Delivered::Continue);
+            }
             match outcome {
                 Ok(_) => {
                     self.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -1271,6 +1905,33 @@ impl Worker {
         if self.uncommitted.is_empty() {
             return;
         }
+        // Consumer-group mode: the owner table is held until the commit is done, so no
+        // rebalance can hand a partition over in between.
+        let group = self.group.clone();
+        let _owners = match &group {
+            Some(group) => {
+                let owners = group.owners.lock().await;
+                let revoked: Vec<i32> = self
+                    .uncommitted
+                    .keys()
+                    .copied()
+                    .filter(|p| !self.owns(&owners, *p))
+                    .collect();
+                if !revoked.is_empty() {
+                    // Kafka's CommitFailedException: the whole commit fails. Offsets of
+                    // revoked partitions are dropped (the new owner redelivers); the rest
+                    // stays pending for the next commit.
+                    for p in &revoked {
+                        self.uncommitted.remove(p);
+                    }
+                    self.stats.rejected_commits.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(mapping = %self.label, poller = self.index, revoked = ?revoked, "offset commit rejected: partitions were revoked by a rebalance");
+                    return;
+                }
+                Some(owners)
+            }
+            None => None,
+        };
         let mut tpl = TopicPartitionList::new();
         for (p, next) in &self.uncommitted {
             if let Err(err) =
@@ -1344,9 +2005,66 @@ mod tests {
         let mut c = base.clone();
         c.pollers = 0;
         assert!(c.validate().is_err());
-        let mut c = base;
+        let mut c = base.clone();
         c.faults.redeliver_probability = 1.5;
         assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.faults.rebalance_every = Some(Duration::from_secs(1));
+        assert!(
+            c.validate().is_err(),
+            "rebalancing needs the consumer-group mode"
+        );
+        c.poller_mode = PollerMode::ConsumerGroup;
+        assert!(c.validate().is_ok());
+        c.faults.rebalance_every = Some(Duration::ZERO);
+        assert!(c.validate().is_err());
+        let mut c = base;
+        c.faults.abandon_after = Some(Duration::ZERO);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn set_pollers_needs_the_consumer_group_mode() {
+        let mut c = EsmConfig::new("b:9092", "orders", "g", "mirror");
+        c.pollers = 2;
+        let control = MappingControl::new(&c);
+        assert!(control.set_pollers(3).is_err());
+        assert_eq!(control.pollers(), 2);
+        c.poller_mode = PollerMode::ConsumerGroup;
+        let control = MappingControl::new(&c);
+        assert!(control.set_pollers(0).is_err());
+        control.set_pollers(5).unwrap();
+        assert_eq!(control.pollers(), 5);
+    }
+
+    #[test]
+    fn in_flight_tracking_counts_overlaps() {
+        let stats = Arc::new(EsmStats::default());
+        let batch = |parts: &[i32]| Batch {
+            payload: bytes::Bytes::new(),
+            records: parts.len(),
+            partitions: parts
+                .iter()
+                .map(|&partition| PartitionRange {
+                    partition,
+                    first_offset: 0,
+                    last_offset: 0,
+                    records: 1,
+                })
+                .collect(),
+        };
+        let a = stats.enter_flight(&batch(&[0, 1]));
+        let b = stats.enter_flight(&batch(&[2]));
+        assert_eq!(stats.snapshot().overlapping_invocations, 0);
+        let c = stats.enter_flight(&batch(&[1, 3]));
+        assert_eq!(stats.snapshot().overlapping_invocations, 1);
+        assert_eq!(stats.snapshot().in_flight_invocations, 3);
+        drop((a, c));
+        let d = stats.enter_flight(&batch(&[1]));
+        assert_eq!(stats.snapshot().overlapping_invocations, 1);
+        drop((b, d));
+        assert_eq!(stats.snapshot().in_flight_invocations, 0);
+        assert!(stats.in_flight.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -5,13 +5,16 @@
 //! offsets committed at the end equal the end offsets, failed batches are retried whole,
 //! at most one batch per partition in flight, fault knobs (redelivery, resplit), discarding
 //! after `max_retries`, `StartingPosition::Latest`, and the whole chain ESM -> FunctionHost ->
-//! real lambda_runtime binary with sandboxes SIGKILLed under load.
+//! real lambda_runtime binary with sandboxes SIGKILLed under load; consumer-group mode
+//! (rebalances, overlapping invocations of one partition, restarts from committed offsets,
+//! committed offsets never moving backwards) and abandoned invocations retried while they
+//! still run.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ferry_local::{
     EsmConfig, EventSource, EventSourceMapping, FaultConfig, FnInvoker, FunctionConfig,
-    FunctionHost, Invoker, LogTarget, StartingPosition,
+    FunctionHost, Invoker, LogTarget, PollerMode, StartingPosition,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -390,6 +393,12 @@ async fn delivers_everything_in_order_commits_and_retries_whole_batches() {
 
     assert_eq!(recorder.overlaps.load(Ordering::SeqCst), 0);
     let snap = stats.snapshot();
+    // Static mode: no group, no overlap.
+    assert_eq!(snap.rebalances, 0);
+    assert_eq!(snap.overlapping_invocations, 0);
+    assert_eq!(snap.abandoned_invocations, 0);
+    assert_eq!(snap.rejected_commits, 0);
+    assert_eq!(snap.pollers, 2);
     assert_eq!(snap.failures, 3);
     assert_eq!(snap.retries, 3);
     assert_eq!(snap.batches, u64::try_from(successes.len()).unwrap());
@@ -422,6 +431,7 @@ async fn survives_redelivery_resplit_payload_cap_and_random_failures() {
         redeliver_probability: 0.3,
         resplit_on_retry: true,
         seed: 7,
+        ..FaultConfig::default()
     };
     let mapping = EventSourceMapping::new(config, invoker).unwrap();
     let stats = mapping.stats();
@@ -612,4 +622,340 @@ async fn drives_a_real_function_binary_through_sandbox_kills() {
         "{snap:?}"
     );
     assert_eq!(snap.discarded_batches, 0);
+}
+
+/// One invocation with its timing, as a slow recording function saw it.
+#[derive(Debug, Clone)]
+struct Call {
+    start: Instant,
+    end: Option<Instant>,
+    parts: BTreeMap<i32, Vec<i64>>,
+    ok: bool,
+}
+
+#[derive(Debug, Default)]
+struct Timeline {
+    calls: Mutex<Vec<Call>>,
+}
+
+impl Timeline {
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Pairs of calls that had one partition in flight at the same time.
+    fn overlapping_pairs(&self) -> usize {
+        let calls = self.calls();
+        let mut n = 0;
+        for (i, a) in calls.iter().enumerate() {
+            for b in &calls[i + 1..] {
+                let (Some(a_end), Some(b_end)) = (a.end, b.end) else {
+                    continue;
+                };
+                let shared = a.parts.keys().any(|p| b.parts.contains_key(p));
+                if shared && a.start < b_end && b.start < a_end {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// A function that records start and end of every call and sleeps `delay(call index)`.
+fn timed_invoker(
+    timeline: Arc<Timeline>,
+    delay: impl Fn(usize) -> Duration + Send + Sync + 'static,
+) -> Arc<dyn Invoker> {
+    let delay = Arc::new(delay);
+    Arc::new(FnInvoker::new(move |payload: Value| {
+        let timeline = Arc::clone(&timeline);
+        let delay = Arc::clone(&delay);
+        async move {
+            let seen = Seen {
+                payload,
+                failed: false,
+            };
+            let index = {
+                let mut calls = timeline.calls.lock().unwrap();
+                calls.push(Call {
+                    start: Instant::now(),
+                    end: None,
+                    parts: seen.partitions(),
+                    ok: true,
+                });
+                calls.len() - 1
+            };
+            tokio::time::sleep(delay(index)).await;
+            timeline.calls.lock().unwrap()[index].end = Some(Instant::now());
+            Ok::<_, String>(serde_json::json!({"ok": true}))
+        }
+    }))
+}
+
+/// Polls the group's committed offsets until stopped; returns every backwards move seen.
+fn watch_commits(
+    group: String,
+    topic: String,
+    partitions: i32,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut high: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut backwards = Vec::new();
+        while !stop.is_cancelled() {
+            if let Some((committed, _)) = committed_and_end(&group, &topic, partitions).await {
+                for (p, c) in committed {
+                    let h = high.entry(p).or_insert(-1);
+                    if c < *h {
+                        backwards.push(format!("partition {p}: {h} -> {c}"));
+                    }
+                    *h = (*h).max(c);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        backwards
+    })
+}
+
+/// At-least-once checks over a timeline without failures: every offset delivered by a
+/// successful call, and every call starts each partition either at 0 or right after the last
+/// offset of a successful call that had ended before it started (a committed offset, or the
+/// poller's own position after its previous batch): no gaps, no skipping ahead.
+fn check_at_least_once(calls: &[Call], partitions: i32, per_partition: usize) {
+    let n = i64::try_from(per_partition).unwrap();
+    for p in 0..partitions {
+        let mut delivered = vec![false; per_partition];
+        for c in calls.iter().filter(|c| c.ok && c.end.is_some()) {
+            for &o in c.parts.get(&p).into_iter().flatten() {
+                delivered[usize::try_from(o).unwrap()] = true;
+            }
+        }
+        let missing: Vec<usize> = (0..per_partition).filter(|&i| !delivered[i]).collect();
+        assert!(
+            missing.is_empty(),
+            "partition {p}: never delivered {missing:?}"
+        );
+    }
+    for (i, c) in calls.iter().enumerate() {
+        for (p, offsets) in &c.parts {
+            assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
+            assert!(*offsets.last().unwrap() < n);
+            let s = offsets[0];
+            if s == 0 {
+                continue;
+            }
+            let justified = calls.iter().any(|d| {
+                d.ok && d.end.is_some_and(|end| end <= c.start)
+                    && d.parts.get(p).and_then(|o| o.last()) == Some(&(s - 1))
+            });
+            assert!(
+                justified,
+                "call {i} starts partition {p} at {s}, which no finished call acknowledged"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_group_rebalances_overlap_and_restart_from_committed_offsets() {
+    if !broker_up().await {
+        return;
+    }
+    const PARTITIONS: i32 = 4;
+    const PER_PARTITION: usize = 60;
+    let topic = fresh_topic("esm-group", PARTITIONS).await;
+    let group = unique("esm-group-group");
+    produce(&topic, PARTITIONS, PER_PARTITION).await;
+
+    let timeline = Arc::new(Timeline::default());
+    // Slow invocations, so that a revoked one is still running when the new owner starts.
+    let invoker = timed_invoker(Arc::clone(&timeline), |_| Duration::from_millis(400));
+    let mut config = base_config(&topic, &group);
+    config.batch_size = 10;
+    config.pollers = 3;
+    config.poller_mode = PollerMode::ConsumerGroup;
+    config.faults.rebalance_every = Some(Duration::from_millis(700));
+    let mapping = EventSourceMapping::new(config, invoker).unwrap();
+    let stats = mapping.stats();
+    let shutdown = CancellationToken::new();
+    let running = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { mapping.run(shutdown).await })
+    };
+    let watching = CancellationToken::new();
+    let watcher = watch_commits(group.clone(), topic.clone(), PARTITIONS, watching.clone());
+
+    let t0 = Instant::now();
+    loop {
+        let done = committed_and_end(&group, &topic, PARTITIONS)
+            .await
+            .is_some_and(|(c, e)| c == e);
+        if done && stats.snapshot().rebalances >= 10 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(50),
+            "not done in time: {:?}, {:?}",
+            stats.snapshot(),
+            committed_and_end(&group, &topic, PARTITIONS).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    watching.cancel();
+    let backwards = watcher.await.unwrap();
+
+    let snap = stats.snapshot();
+    let calls = timeline.calls();
+    let pairs = timeline.overlapping_pairs();
+    eprintln!(
+        "{} calls in {:?}, {pairs} overlapping pairs, {snap:?}",
+        calls.len(),
+        t0.elapsed()
+    );
+    assert!(snap.rebalances >= 10, "{snap:?}");
+    assert!(snap.overlapping_invocations > 0, "no overlap: {snap:?}");
+    assert!(
+        pairs > 0,
+        "the function never saw one partition twice at once"
+    );
+    assert!(snap.revoked_batches > 0, "{snap:?}");
+    assert_eq!(snap.in_flight_invocations, 0);
+    assert!(
+        backwards.is_empty(),
+        "committed offsets went backwards: {backwards:?}"
+    );
+    check_at_least_once(&calls, PARTITIONS, PER_PARTITION);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_pollers_rebalances_the_group_at_runtime() {
+    if !broker_up().await {
+        return;
+    }
+    const PARTITIONS: i32 = 3;
+    const PER_PARTITION: usize = 80;
+    let topic = fresh_topic("esm-scale", PARTITIONS).await;
+    let group = unique("esm-scale-group");
+    produce(&topic, PARTITIONS, PER_PARTITION).await;
+
+    let timeline = Arc::new(Timeline::default());
+    let invoker = timed_invoker(Arc::clone(&timeline), |_| Duration::from_millis(100));
+    let mut config = base_config(&topic, &group);
+    config.batch_size = 4;
+    config.pollers = 1;
+    config.poller_mode = PollerMode::ConsumerGroup;
+    let mapping = EventSourceMapping::new(config, invoker).unwrap();
+    let control = mapping.control();
+    let stats = mapping.stats();
+    let shutdown = CancellationToken::new();
+    let running = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { mapping.run(shutdown).await })
+    };
+    let watching = CancellationToken::new();
+    let watcher = watch_commits(group.clone(), topic.clone(), PARTITIONS, watching.clone());
+
+    // Wait for the first assignment, then scale up and down while batches are in flight.
+    let t0 = Instant::now();
+    while stats.snapshot().rebalances == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no initial assignment"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for n in [3, 1, 2, 4, 1, 3] {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        control.set_pollers(n).unwrap();
+        assert_eq!(control.pollers(), n);
+    }
+    assert!(control.set_pollers(0).is_err());
+    wait_for_commits(&group, &topic, PARTITIONS, Duration::from_secs(40)).await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    watching.cancel();
+    let backwards = watcher.await.unwrap();
+
+    let snap = stats.snapshot();
+    eprintln!(
+        "{} calls, {} overlapping pairs, {snap:?}",
+        timeline.calls().len(),
+        timeline.overlapping_pairs()
+    );
+    assert!(snap.rebalances >= 7, "{snap:?}");
+    assert_eq!(snap.pollers, 3);
+    assert!(
+        backwards.is_empty(),
+        "committed offsets went backwards: {backwards:?}"
+    );
+    check_at_least_once(&timeline.calls(), PARTITIONS, PER_PARTITION);
+
+    // Static mappings cannot be scaled.
+    let static_mapping = EventSourceMapping::new(
+        base_config(&topic, &group),
+        timed_invoker(Arc::default(), |_| Duration::ZERO),
+    )
+    .unwrap();
+    assert!(static_mapping.control().set_pollers(2).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandon_after_retries_while_the_first_invocation_still_runs() {
+    if !broker_up().await {
+        return;
+    }
+    let topic = fresh_topic("esm-abandon", 1).await;
+    let group = unique("esm-abandon-group");
+    produce(&topic, 1, 20).await;
+
+    let timeline = Arc::new(Timeline::default());
+    // The first call outlives the abandon timeout by far; the rest are quick.
+    let invoker = timed_invoker(Arc::clone(&timeline), |call| {
+        Duration::from_millis(if call == 0 { 1_500 } else { 10 })
+    });
+    let mut config = base_config(&topic, &group);
+    config.batch_size = 10;
+    config.batching_window = Duration::from_millis(300);
+    config.faults.abandon_after = Some(Duration::from_millis(200));
+    let mapping = EventSourceMapping::new(config, invoker).unwrap();
+    let stats = mapping.stats();
+    let shutdown = CancellationToken::new();
+    let running = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { mapping.run(shutdown).await })
+    };
+    wait_for_commits(&group, &topic, 1, Duration::from_secs(30)).await;
+    let committed_at = Instant::now();
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    let calls = timeline.calls();
+    let snap = stats.snapshot();
+    eprintln!("{calls:?}\n{snap:?}");
+    // `run` returned only after the abandoned invocation ended.
+    assert!(calls.iter().all(|c| c.end.is_some()), "{calls:?}");
+    assert_eq!(snap.in_flight_invocations, 0);
+    let (first, retry) = (&calls[0], &calls[1]);
+    assert_eq!(
+        first.parts, retry.parts,
+        "the retry resends the whole batch"
+    );
+    assert!(
+        retry.start < first.end.unwrap(),
+        "the retry started only after the first invocation ended"
+    );
+    assert!(
+        first.end.unwrap() > retry.end.unwrap() && first.end.unwrap() > committed_at,
+        "the abandoned invocation kept running past the retry and the commit"
+    );
+    assert_eq!(snap.abandoned_invocations, 1, "{snap:?}");
+    assert_eq!(snap.failures, 1, "{snap:?}");
+    assert_eq!(snap.retries, 1, "{snap:?}");
+    assert!(snap.overlapping_invocations >= 1, "{snap:?}");
+    assert_eq!(snap.last_error.as_deref(), Some("function timed out"));
+    check_at_least_once(&calls, 1, 20);
 }
