@@ -181,13 +181,30 @@ async fn a_foreign_record_on_the_target_is_detected_and_reported() {
         err.contains("Ferry.TargetIntegrity") && err.contains("another writer"),
         "{snap:?}"
     );
-    let (_, end0) =
-        ferry_kafka::reader::watermarks(&target(), &ferry_core::TopicPartition::new(&topic, 0))
-            .await
-            .unwrap();
+    // Committed records of partition 0 (read_committed, as target consumers must read):
+    // the 500 mirrored ones and the intruder, nothing of Ferry's after it (an attempt that got
+    // as far as producing would have aborted its transaction).
+    let tp0 = ferry_core::TopicPartition::new(&topic, 0);
+    let (_, end0) = ferry_kafka::reader::watermarks(&target(), &tp0)
+        .await
+        .unwrap();
+    let committed = ferry_kafka::read_partition(
+        &target(),
+        &tp0,
+        0,
+        Some(end0),
+        ferry_kafka::Isolation::ReadCommitted,
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        end0, 501,
+        committed.len(),
+        501,
         "nothing mirrored after the foreign record on partition 0"
+    );
+    assert_eq!(
+        committed.last().and_then(|r| r.value.as_deref()),
+        Some(&b"intruder"[..])
     );
     rig.host.shutdown().await;
 }

@@ -351,7 +351,11 @@ pub enum SourceLoss {
 /// record to append jumps past `progress.next_source` (a gap that compaction, transaction
 /// markers or aborted records usually explain, retention or deletion sometimes), or records
 /// were skipped as already mirrored (a redelivery, or a re-created source topic).
-pub fn source_check_needed(progress: Progress, first_appended: Option<i64>, skipped: usize) -> bool {
+pub fn source_check_needed(
+    progress: Progress,
+    first_appended: Option<i64>,
+    skipped: usize,
+) -> bool {
     skipped > 0 || first_appended.is_some_and(|f| f > progress.next_source)
 }
 

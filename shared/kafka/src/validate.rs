@@ -147,10 +147,7 @@ impl TopicCreator for KafkaClusterReader {
 }
 
 impl ferry_core::ports::SourceLogBounds for KafkaClusterReader {
-    async fn log_bounds(
-        &self,
-        tp: &TopicPartition,
-    ) -> Result<Option<(i64, i64)>, ClusterError> {
+    async fn log_bounds(&self, tp: &TopicPartition) -> Result<Option<(i64, i64)>, ClusterError> {
         ClusterReader::watermarks(self, tp).await.map(Some)
     }
 }

@@ -97,8 +97,14 @@ async fn a_newer_writer_fences_the_older_one_and_its_open_transaction_never_show
         "committed records: {seen:?}"
     );
     // The older writer's aborted records are still there for read_uncommitted readers.
-    let raw = b.read_range(&tp, 0, b.end_offset(&tp).await.unwrap()).await.unwrap();
-    assert!(raw.len() > values.len(), "aborted records remain in the log: {raw:?}");
+    let raw = b
+        .read_range(&tp, 0, b.end_offset(&tp).await.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        raw.len() > values.len(),
+        "aborted records remain in the log: {raw:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +122,10 @@ async fn a_fresh_writer_after_a_crash_aborts_what_the_dead_one_left_open() {
     let next = writer(&prefix);
     let started = Instant::now();
     next.fence(&tp).await.expect("fence");
-    assert!(started.elapsed() < Duration::from_secs(20), "fencing must not wait for the transaction timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "fencing must not wait for the transaction timeout"
+    );
     assert!(committed_values(&next, &tp).await.is_empty());
     next.produce(&tp, &records(0, 4)).await.expect("produce");
     next.commit(&tp).await.expect("commit");
