@@ -121,6 +121,10 @@ pub struct RunArgs {
     /// Target producer `compression.type` of every system (Ferry: FERRY_TARGET_COMPRESSION).
     #[arg(long, default_value = "lz4")]
     pub compression: String,
+    /// Ferry: fencing of stale writers (FERRY_TARGET_FENCING): `transactions` (default, one
+    /// transactional producer per target partition) or `none` (idempotent producer).
+    #[arg(long, default_value = "transactions")]
+    pub ferry_fencing: String,
     /// Ferry: the mirror's warm-sandbox progress cache (FERRY_PROGRESS_CACHE; `false` = read
     /// progress every batch, as before session 3).
     #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
@@ -349,7 +353,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             "value_bytes": VALUE_BYTES,
             "ferry": {"pollers": args.ferry_pollers, "w2_pollers": args.ferry_w2_pollers, "batch_size": args.ferry_batch_size,
                       "window_ms": args.ferry_window_ms, "memory_mb": args.ferry_memory_mb,
-                      "w3_sandboxes": args.w3_concurrency, "progress_cache": args.ferry_progress_cache,
+                      "w3_sandboxes": args.w3_concurrency, "progress_cache": args.ferry_progress_cache, "fencing": args.ferry_fencing,
                       "malloc_arena_max": args.ferry_malloc_arena_max, "prefetch_kib": args.ferry_prefetch_kib},
             "mm2": {"tasks_max": "partitions (W3: w3_concurrency)", "heap": args.jvm_heap,
                     "producer": format!("linger.ms=5 batch.size=262144 acks=all compression={}", args.compression),
@@ -621,7 +625,8 @@ async fn start_system(
                 .env("AWS_ENDPOINT_URL", &ctx.proxy_url)
                 .env("FERRY_REPLICATION_POLICY", "prefix:ferry")
                 .env("FERRY_TARGET_COMPRESSION", &a.compression)
-                .env("FERRY_PROGRESS_CACHE", a.ferry_progress_cache.to_string());
+                .env("FERRY_PROGRESS_CACHE", a.ferry_progress_cache.to_string())
+                .env("FERRY_TARGET_FENCING", &a.ferry_fencing);
             if a.ferry_malloc_arena_max > 0 {
                 cmd.env("MALLOC_ARENA_MAX", a.ferry_malloc_arena_max.to_string());
             }

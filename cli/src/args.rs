@@ -266,6 +266,11 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also list every committed target record past recorded progress, i.e. not (yet)
+    /// recorded by Ferry: an attempt that died before recording (the next batch reconciles
+    /// it) or a foreign writer (a partition stopped with `Ferry.TargetIntegrity`).
+    #[arg(long)]
+    pub unrecorded: bool,
     /// Clusters.
     #[command(flatten)]
     pub clusters: ClusterArgs,

@@ -17,6 +17,59 @@ struct StatusReport<'a> {
     table: &'a str,
     total_lag: i64,
     partitions: &'a [PartitionState],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unrecorded: Vec<Unrecorded>,
+}
+
+/// A committed target record past a partition's recorded progress.
+#[derive(Debug, Clone, Serialize)]
+struct Unrecorded {
+    topic: String,
+    partition: i32,
+    target_offset: i64,
+    timestamp: i64,
+    key: Option<String>,
+    value_bytes: usize,
+}
+
+/// Committed target records in `[next_target, target_end)` of every partition (read
+/// `read_committed`: commit markers and aborted records are not records).
+async fn unrecorded(
+    target: &ferry_kafka::KafkaConnection,
+    states: &[PartitionState],
+) -> anyhow::Result<Vec<Unrecorded>> {
+    let mut out = Vec::new();
+    for s in states {
+        let (Some(next_target), Some(end)) = (s.next_target, s.target_end) else {
+            continue;
+        };
+        if end <= next_target {
+            continue;
+        }
+        let tp = ferry_core::TopicPartition::new(&s.topic, s.partition);
+        let records = ferry_kafka::read_partition(
+            target,
+            &tp,
+            next_target,
+            Some(end),
+            ferry_kafka::Isolation::ReadCommitted,
+        )
+        .await?;
+        out.extend(records.into_iter().map(|r| {
+            Unrecorded {
+                topic: s.topic.clone(),
+                partition: s.partition,
+                target_offset: r.offset,
+                timestamp: r.timestamp,
+                key: r
+                    .key
+                    .as_deref()
+                    .map(|k| String::from_utf8_lossy(k).chars().take(40).collect()),
+                value_bytes: r.value.as_ref().map_or(0, Vec::len),
+            }
+        }));
+    }
+    Ok(out)
 }
 
 /// Prints the status table (or JSON).
@@ -43,11 +96,17 @@ pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
         s.target_end = target_end;
     }
     let all = state::overall(&states);
+    let unrecorded = if args.unrecorded {
+        unrecorded(&target, &states).await?
+    } else {
+        Vec::new()
+    };
     if args.json {
         let report = StatusReport {
             table: &args.table,
             total_lag: all.lag,
             partitions: &states,
+            unrecorded,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -59,6 +118,17 @@ pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
             thousands(all.lag),
             args.table
         );
+        if args.unrecorded {
+            if unrecorded.is_empty() {
+                println!("no committed target record past recorded progress");
+            }
+            for u in &unrecorded {
+                println!(
+                    "{}/{}: target offset {} is not recorded by Ferry (timestamp {}, key {:?}, {} value bytes)",
+                    u.topic, u.partition, u.target_offset, u.timestamp, u.key, u.value_bytes
+                );
+            }
+        }
     }
     Ok(())
 }
