@@ -198,6 +198,9 @@ pub trait TargetReader: Send + Sync {
 /// one (an overlapping invocation, a zombie whose requests are still in flight) unable to
 /// leave any record on the partition. See `ferry_core::progress` for the protocol.
 ///
+/// One writer serves one invocation at a time per partition (a Lambda sandbox runs one
+/// invocation at a time): its transaction on a partition is not shared between callers.
+///
 /// Adapters may also run without fencing (an idempotent producer; `fence`, `commit` and
 /// `abort` do nothing), which is only exactly-once while one invocation at a time writes a
 /// partition.
