@@ -186,14 +186,15 @@ async fn plain_topic_group_resumes_at_exactly_the_next_record_on_the_target() {
     )
     .await;
     let mirrored_at = started.elapsed();
-    // Plain topic: one translation segment per partition, whatever the record count.
+    // Plain topic: segments start only after a transaction's commit marker (one per batch),
+    // never at a source gap.
     for p in 0..parts {
         let segs = rig
             .store
             .segments(&TopicPartition::new(&topic, p))
             .await
             .unwrap();
-        assert_eq!(segs.len(), 1, "partition {p}: {segs:?}");
+        assert_plain_segments(&rig, &TopicPartition::new(&topic, p), &segs).await;
     }
     let group = unique("app-plain");
     // First 40 %, 25 % and 61 % of each partition.
@@ -532,7 +533,7 @@ async fn large_plain_topic_keeps_one_segment_per_partition() {
             .segments(&TopicPartition::new(&topic, p))
             .await
             .unwrap();
-        assert_eq!(segs.len(), 1, "partition {p}: {} segments", segs.len());
+        assert_plain_segments(&rig, &TopicPartition::new(&topic, p), &segs).await;
     }
     let group = unique("app-big");
     let per = (n / parts as u64) as usize;
@@ -696,4 +697,27 @@ async fn compacted_topic_with_gaps_resumes_exactly() {
     );
     host.shutdown().await;
     rig.host.shutdown().await;
+}
+
+/// A plain (gapless) source partition mirrored with fencing: every segment continues the
+/// source exactly where the previous one ended and starts right after one commit marker.
+async fn assert_plain_segments(rig: &MirrorRig, tp: &TopicPartition, segs: &[ferry_core::Segment]) {
+    use ferry_core::ports::ProgressStore;
+    let progress = rig
+        .store
+        .load_progress(std::slice::from_ref(tp))
+        .await
+        .unwrap()[tp];
+    for (i, w) in segs.windows(2).enumerate() {
+        let len = ferry_core::progress::segment_len(segs, progress, i);
+        assert_eq!(
+            w[1].source_start,
+            w[0].source_start + len,
+            "{tp}: source gap at segment {i}: {segs:?}"
+        );
+        assert_eq!(
+            w[1].target_gap_before, 1,
+            "{tp}: only a commit marker between segments: {segs:?}"
+        );
+    }
 }

@@ -93,12 +93,14 @@ impl Segment {
     }
 }
 
-/// Number of records in segment `i` of `segments` (sorted), the last one ending at `progress`.
+/// Number of records in segment `i` of `segments` (sorted) as of `progress`: the last one ends
+/// at `progress.next_target`. Segments read after `progress` (a mirror running concurrently
+/// may have added some) count only up to `progress`, so a later segment has length 0.
 pub fn segment_len(segments: &[Segment], progress: Progress, i: usize) -> i64 {
-    let end = segments
-        .get(i + 1)
-        .map_or(progress.next_target, Segment::previous_run_end);
-    end - segments[i].target_start
+    let end = segments.get(i + 1).map_or(progress.next_target, |next| {
+        next.previous_run_end().min(progress.next_target)
+    });
+    (end - segments[i].target_start).max(0)
 }
 
 /// What to do with one partition's records in a delivered batch. Index ranges refer to the
@@ -547,6 +549,11 @@ mod tests {
         assert_eq!(segment_len(&all, np, 0), 2);
         assert_eq!(segment_len(&all, np, 1), 2);
         assert_eq!(segment_len(&all, np, 2), 1);
+        // Read with an older progress (segments written since count only up to it).
+        let older = p(12, 2);
+        assert_eq!(segment_len(&all, older, 0), 2);
+        assert_eq!(segment_len(&all, older, 1), 0);
+        assert_eq!(segment_len(&all, older, 2), 0);
     }
 
     #[test]
