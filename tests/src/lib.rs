@@ -129,21 +129,37 @@ pub async fn compare_topic(topic: &str, partitions: i32) -> Vec<PartitionCompare
     out
 }
 
-/// Waits until the target holds `expected` records in `topic` (sum of high watermarks), or the
-/// deadline passes; returns the last count.
+/// Waits until the target holds `expected` committed records in `topic`, or the deadline
+/// passes; returns the last count. High watermarks are the cheap first check; since they also
+/// count transaction markers and aborted records, the committed records are then counted
+/// (`read_committed`).
 pub async fn wait_for_target_count(
     topic: &str,
     partitions: i32,
     expected: i64,
     deadline: Duration,
 ) -> i64 {
+    use ferry_core::ports::ClusterReader;
     let start = Instant::now();
+    let reader = ferry_kafka::KafkaClusterReader::new(target(), "target");
     loop {
-        let mut total = 0;
+        let mut ends = Vec::new();
         for p in 0..partitions {
-            total += watermarks(&target(), &TopicPartition::new(topic, p))
-                .await
-                .map_or(0, |w| w.1);
+            ends.push(
+                watermarks(&target(), &TopicPartition::new(topic, p))
+                    .await
+                    .map_or(0, |w| w.1),
+            );
+        }
+        let mut total: i64 = ends.iter().sum();
+        if total >= expected {
+            total = 0;
+            for (p, end) in ends.iter().enumerate() {
+                total += reader
+                    .count_range(&TopicPartition::new(topic, p as i32), 0, *end)
+                    .await
+                    .map_or(0, |n| n as i64);
+            }
         }
         if total >= expected || start.elapsed() > deadline {
             return total;
@@ -202,6 +218,8 @@ impl MirrorRig {
         config.env = [
             ("FERRY_TABLE", table.as_str()),
             ("FERRY_TARGET_BOOTSTRAP", TARGET),
+            // Source log bounds for the data-loss checks.
+            ("FERRY_SOURCE_BOOTSTRAP", SOURCE),
             ("RUST_LOG", "warn"),
         ]
         .iter()
