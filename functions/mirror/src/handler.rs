@@ -453,6 +453,8 @@ where
             .iter()
             .find(|r| r.estimated_batch_bytes() > info.max_message_bytes)
         {
+            // Ask the cluster again next time: the operator may raise the limit.
+            self.target.forget_topic_info(&target.topic);
             return Err(TargetError::RecordTooLarge {
                 tp: b.tp.clone(),
                 offset: r.offset,

@@ -158,6 +158,10 @@ pub trait TargetMetadata: Send + Sync {
         &self,
         topic: &str,
     ) -> impl Future<Output = Result<Option<TopicInfo>, TargetError>> + Send;
+
+    /// Forgets any cached answer for `topic`, so the next [`TargetMetadata::topic_info`] asks
+    /// the cluster (after a record was refused as too large: the operator may raise the limit).
+    fn forget_topic_info(&self, _topic: &str) {}
 }
 
 /// Reads target partition end offsets.

@@ -817,6 +817,10 @@ impl TargetCluster {
 }
 
 impl TargetMetadata for TargetCluster {
+    fn forget_topic_info(&self, topic: &str) {
+        self.invalidate_topic_info(topic);
+    }
+
     async fn topic_info(&self, topic: &str) -> Result<Option<TopicInfo>, TargetError> {
         let now = Instant::now();
         if let Some(cached) = self
