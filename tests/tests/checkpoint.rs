@@ -216,14 +216,29 @@ async fn plain_topic_group_resumes_at_exactly_the_next_record_on_the_target() {
     assert_eq!(report["sync"]["status"], "synced", "{resp}");
     let cps = rig.store.load_checkpoints(&group).await.unwrap();
     for (p, (committed, _)) in &expected {
-        // Plain topic: translation is the identity.
+        // Plain topic: the translation skips one commit marker per mirrored batch before
+        // the committed offset (assert_resumes_exactly below proves it lands on the next record).
+        use ferry_core::ports::ProgressStore;
+        let tp = TopicPartition::new(&topic, *p);
+        let progress = rig
+            .store
+            .load_progress(std::slice::from_ref(&tp))
+            .await
+            .unwrap()[&tp];
+        let segs = rig.store.segments(&tp).await.unwrap();
+        let ferry_core::translate::Translation::Exact(t) =
+            ferry_core::translate::translate(&segs, progress, *committed)
+        else {
+            panic!("{tp}: {committed} not translatable");
+        };
         assert_eq!(
-            cps[&TopicPartition::new(&topic, *p)],
+            cps[&tp],
             Checkpoint {
                 source_offset: *committed,
-                target_offset: *committed
+                target_offset: t
             }
         );
+        assert!(t >= *committed, "{tp}: markers only add offsets");
     }
     assert_resumes_exactly(&topic, &group, &expected).await;
     // A second run changes nothing.
