@@ -55,6 +55,24 @@ async fn bad_input_gives_typed_errors_and_writes_nothing() {
         "{m}"
     );
 
+    // An offset Kafka never assigns (was once written, moving progress to -4).
+    let (t, m) = invoke_err(&rig, event(&topic, 0, vec![record(&topic, -5, "dmFs")])).await;
+    assert_eq!(t, "Ferry.BadInput");
+    assert!(m.contains(&format!("{topic}-0@-5: field offset")), "{m}");
+
+    // Offsets not ascending within the partition.
+    let (t, m) = invoke_err(
+        &rig,
+        event(
+            &topic,
+            0,
+            vec![record(&topic, 1, "dmFs"), record(&topic, 0, "dmFs")],
+        ),
+    )
+    .await;
+    assert_eq!(t, "Ferry.BadInput");
+    assert!(m.contains(&format!("{topic}-0@0: field offset")), "{m}");
+
     // Unknown topic on the target.
     let missing = unique("missing");
     let (t, m) = invoke_err(&rig, event(&missing, 0, vec![record(&missing, 0, "dmFs")])).await;

@@ -4,7 +4,26 @@
 //! order; `key` and `value` are base64 (absent/null for a null key or a tombstone); `headers` is a
 //! list of single-key maps whose values are arrays of *signed* bytes; `timestamp` is epoch ms.
 //! Decoding is strict: anything that does not fit is a [`DecodeError`] naming the partition,
-//! offset and field, and the batch is not acknowledged.
+//! offset and field, and the batch is not acknowledged (the handler never sees it, so nothing is
+//! written to the target and no progress moves).
+//!
+//! ## What is validated
+//! Besides the JSON shape (below), every value the event source mapping guarantees:
+//! * `records` keys are canonical `"<topic>-<partition>"` (non-empty topic, partition a
+//!   non-negative `i32` written without sign or leading zeros), each key once;
+//! * a record's `topic` (when present) and `partition` equal its key's;
+//! * `offset` is a Kafka offset, `0 ..= i64::MAX - 1`, strictly ascending within a partition;
+//! * `timestampType` is one of Kafka's `CREATE_TIME`, `LOG_APPEND_TIME`, `NO_TIMESTAMP_TYPE`
+//!   (the ESM is a Java consumer and sends the enum's name; `NO_TIMESTAMP_TYPE` is what it
+//!   reports for records in the pre-0.10 message format);
+//! * `timestamp` is epoch milliseconds `>= 0` or Kafka's "no timestamp" `-1`: exactly `-1` for
+//!   `NO_TIMESTAMP_TYPE`; `-1` is also accepted with `CREATE_TIME` (records from pre-0.10
+//!   producers keep it after the broker converts them), anything below `-1` never;
+//! * `key`/`value` are canonical padded base64, header values arrays of signed bytes
+//!   (`-128..=127`), each header a single-key map.
+//!
+//! A type error inside a record (the JSON parser's) becomes [`DecodeError::Field`], which names
+//! the partition, the record (and its offset once read) and the field.
 //!
 //! ## One pass, no intermediate tree
 //! [`EsmEvent`] is what the Lambda runtime deserializes the payload into. Its `Deserialize` walks
@@ -27,6 +46,7 @@ use base64::Engine as _;
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use thiserror::Error;
 
@@ -39,26 +59,77 @@ pub struct PartitionBatch {
     pub records: Vec<MirrorRecord>,
 }
 
-/// The payload is not a valid Kafka ESM event.
+/// The payload is not a valid Kafka ESM event. Every variant is reported as `Ferry.BadInput`.
 #[derive(Debug, Error)]
 pub enum DecodeError {
-    /// The payload is not JSON or does not have the Kafka event shape (the parser's message).
+    /// The payload is not JSON or does not have the Kafka event shape (the parser's message),
+    /// outside any record.
     #[error("event is not a Kafka event source mapping payload: {0}")]
     Shape(String),
-    /// A `records` key is not `<topic>-<partition>`.
-    #[error("records key {0:?} is not \"<topic>-<partition>\"")]
+    /// A record (or a partition's record array) is not of the Kafka record shape: a field is
+    /// missing, repeated or of the wrong JSON type, or the JSON ends inside it.
+    #[error("{}: {message}", describe_location(.key, .index, .offset, .field))]
+    Field {
+        /// The `records` key (`<topic>-<partition>`).
+        key: String,
+        /// The record's position in the partition's array (`None`: the array itself).
+        index: Option<usize>,
+        /// The record's offset, when read before the problem.
+        offset: Option<i64>,
+        /// The field (`None`: the record itself, or a field Ferry does not read).
+        field: Option<&'static str>,
+        /// The parser's message.
+        message: String,
+    },
+    /// A `records` key is not a canonical `<topic>-<partition>`.
+    #[error("records key {0:?} is not \"<topic>-<partition>\" (non-empty topic, partition a non-negative integer without sign or leading zeros)")]
     BadKey(String),
+    /// A `records` key appears twice.
+    #[error("records key {0:?} appears twice")]
+    DuplicateKey(String),
     /// A record's topic/partition disagrees with its `records` key.
-    #[error("record {offset} under key {key:?} says topic {topic:?} partition {partition}")]
+    #[error("record {key}@{offset}: field {field}: the record says topic {topic:?} partition {partition}, its records key {key:?} says otherwise")]
     Mismatch {
         /// The map key.
         key: String,
         /// Record offset.
         offset: i64,
+        /// `topic` or `partition`.
+        field: &'static str,
         /// Topic in the record.
         topic: String,
         /// Partition in the record.
         partition: i64,
+    },
+    /// An offset Kafka never assigns (negative, or `i64::MAX`, which leaves no next offset).
+    #[error("record {tp}@{offset}: field offset: {offset} is not a Kafka offset (0 ..= 2^63 - 2)")]
+    Offset {
+        /// Partition.
+        tp: TopicPartition,
+        /// The offset.
+        offset: i64,
+    },
+    /// A partition's offsets are not strictly ascending.
+    #[error("record {tp}@{offset}: field offset: not above the previous record's offset {previous} (a partition's records come in strictly ascending offset order)")]
+    NotAscending {
+        /// Partition.
+        tp: TopicPartition,
+        /// The offset.
+        offset: i64,
+        /// The previous record's offset.
+        previous: i64,
+    },
+    /// A timestamp its timestamp type does not allow.
+    #[error("record {tp}@{offset}: field timestamp: {timestamp} is not valid with timestampType {} (epoch milliseconds >= 0, or -1 for no timestamp; NO_TIMESTAMP_TYPE only with -1)", .timestamp_type.as_esm())]
+    Timestamp {
+        /// Partition.
+        tp: TopicPartition,
+        /// Offset.
+        offset: i64,
+        /// The timestamp.
+        timestamp: i64,
+        /// Its type.
+        timestamp_type: TimestampType,
     },
     /// A base64 field does not decode.
     #[error("record {tp}@{offset}: field {field} is not valid base64: {source}")]
@@ -75,7 +146,7 @@ pub enum DecodeError {
     },
     /// A header map does not hold exactly one entry.
     #[error(
-        "record {tp}@{offset}: header #{index} must be a single-key map, has {entries} entries"
+        "record {tp}@{offset}: field headers: header #{index} must be a single-key map, has {entries} entries"
     )]
     Header {
         /// Partition.
@@ -88,7 +159,7 @@ pub enum DecodeError {
         entries: usize,
     },
     /// Unknown `timestampType`.
-    #[error("record {tp}@{offset}: unknown timestampType {value:?}")]
+    #[error("record {tp}@{offset}: field timestampType: unknown timestampType {value:?} (CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE)")]
     TimestampType {
         /// Partition.
         tp: TopicPartition,
@@ -113,11 +184,74 @@ impl EsmEvent {
 
 impl<'de> Deserialize<'de> for EsmEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self(match d.deserialize_map(EventVisitor) {
+        let at = Location::default();
+        Ok(Self(match d.deserialize_map(EventVisitor(&at)) {
             Ok(decoded) => decoded,
-            Err(e) => Err(DecodeError::Shape(e.to_string())),
+            Err(e) => Err(at.error(e.to_string())),
         }))
     }
+}
+
+/// Where the decoder is inside `records`, so that an error the JSON parser raises there (which
+/// knows only a line and column) can name the partition, record, offset and field. Updated as
+/// the decoder goes (a few `Cell` writes per record); cleared after each partition.
+#[derive(Default)]
+struct Location {
+    key: RefCell<Option<String>>,
+    index: Cell<Option<usize>>,
+    offset: Cell<Option<i64>>,
+    field: Cell<Option<&'static str>>,
+}
+
+impl Location {
+    fn enter_partition(&self, key: &str) {
+        *self.key.borrow_mut() = Some(key.to_owned());
+        self.enter_record(None);
+    }
+
+    fn enter_record(&self, index: Option<usize>) {
+        self.index.set(index);
+        self.offset.set(None);
+        self.field.set(None);
+    }
+
+    fn leave_partition(&self) {
+        *self.key.borrow_mut() = None;
+        self.enter_record(None);
+    }
+
+    /// The parser's error, located if it happened inside `records`.
+    fn error(&self, message: String) -> DecodeError {
+        match self.key.borrow_mut().take() {
+            Some(key) => DecodeError::Field {
+                key,
+                index: self.index.get(),
+                offset: self.offset.get(),
+                field: self.field.get(),
+                message,
+            },
+            None => DecodeError::Shape(message),
+        }
+    }
+}
+
+/// `record t-0@7 (#2 in its partition): field headers`, as far as known.
+fn describe_location(
+    key: &str,
+    index: &Option<usize>,
+    offset: &Option<i64>,
+    field: &Option<&'static str>,
+) -> String {
+    let mut s = match (index, offset) {
+        (None, _) => format!("records key {key:?}"),
+        (Some(i), None) => format!("record #{i} of {key}"),
+        (Some(i), Some(o)) => format!("record {key}@{o} (#{i} of its partition)"),
+    };
+    if let Some(field) = field {
+        s.push_str(": field ");
+        s.push_str(field);
+    }
+    s
 }
 
 /// Decodes a raw payload into partition batches, sorted by topic and partition for
@@ -139,9 +273,9 @@ pub fn decode(payload: serde_json::Value) -> Result<Vec<PartitionBatch>, DecodeE
 }
 
 /// The top-level object: `records` decoded, the other known fields type-checked and dropped.
-struct EventVisitor;
+struct EventVisitor<'a>(&'a Location);
 
-impl<'de> Visitor<'de> for EventVisitor {
+impl<'de> Visitor<'de> for EventVisitor<'_> {
     type Value = Result<Vec<PartitionBatch>, DecodeError>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -157,7 +291,7 @@ impl<'de> Visitor<'de> for EventVisitor {
                     if records.is_some() {
                         return Err(de::Error::duplicate_field("records"));
                     }
-                    records = Some(map.next_value_seed(RecordsSeed)?);
+                    records = Some(map.next_value_seed(RecordsSeed(self.0))?);
                 }
                 name @ ("eventSource" | "eventSourceArn" | "bootstrapServers") => {
                     let index = usize::from(name != "eventSource")
@@ -220,18 +354,18 @@ impl<'de> Deserialize<'de> for IgnoredStr {
     }
 }
 
-/// `records`: `"<topic>-<partition>"` → records. A repeated key replaces the earlier one (as a
-/// map would).
-struct RecordsSeed;
+/// `records`: `"<topic>-<partition>"` → records. A repeated key is an error (a map would keep
+/// only one of them, and the other's records would be acknowledged unmirrored).
+struct RecordsSeed<'a>(&'a Location);
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed {
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
     type Value = Result<Vec<PartitionBatch>, DecodeError>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for RecordsSeed {
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
     type Value = Result<Vec<PartitionBatch>, DecodeError>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -242,20 +376,26 @@ impl<'de> Visitor<'de> for RecordsSeed {
         let mut batches: Vec<(String, PartitionBatch)> = Vec::new();
         let mut first_error: Option<DecodeError> = None;
         while let Some(FieldName(key)) = map.next_key::<FieldName>()? {
-            let Some(tp) = TopicPartition::parse_esm_key(&key) else {
+            // Canonical keys only: `t-01` or `t-+1` would be a second key for partition 1.
+            let Some(tp) = TopicPartition::parse_esm_key(&key).filter(|tp| tp.esm_key() == key)
+            else {
                 map.next_value::<IgnoredAny>()?;
                 first_error.get_or_insert(DecodeError::BadKey(key));
                 continue;
             };
-            let records = map.next_value_seed(PartitionSeed { key: &key, tp: &tp })?;
+            self.0.enter_partition(&key);
+            let records = map.next_value_seed(PartitionSeed {
+                key: &key,
+                tp: &tp,
+                at: self.0,
+            })?;
+            self.0.leave_partition();
+            if batches.iter().any(|(k, _)| *k == key) {
+                first_error.get_or_insert(DecodeError::DuplicateKey(key));
+                continue;
+            }
             match records {
-                Ok(records) => {
-                    let batch = PartitionBatch { tp, records };
-                    match batches.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = batch,
-                        None => batches.push((key, batch)),
-                    }
-                }
+                Ok(records) => batches.push((key, PartitionBatch { tp, records })),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -268,11 +408,12 @@ impl<'de> Visitor<'de> for RecordsSeed {
     }
 }
 
-/// One partition's record array. After the first bad record the rest are only parsed (the
-/// JSON must still be walked to the end), not decoded.
+/// One partition's record array, offsets strictly ascending. After the first bad record the rest
+/// are only parsed (the JSON must still be walked to the end), not decoded.
 struct PartitionSeed<'a> {
     key: &'a str,
     tp: &'a TopicPartition,
+    at: &'a Location,
 }
 
 impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
@@ -290,20 +431,41 @@ impl<'de> Visitor<'de> for PartitionSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16_384));
-        while let Some(record) = seq.next_element_seed(RecordSeed {
-            key: self.key,
-            tp: self.tp,
-        })? {
+        let mut records: Vec<MirrorRecord> =
+            Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16_384));
+        loop {
+            self.at.enter_record(Some(records.len()));
+            let Some(record) = seq.next_element_seed(RecordSeed {
+                key: self.key,
+                tp: self.tp,
+                at: self.at,
+            })?
+            else {
+                return Ok(Ok(records));
+            };
+            let record = record.and_then(|r| match records.last() {
+                Some(previous) if r.offset <= previous.offset => Err(DecodeError::NotAscending {
+                    tp: self.tp.clone(),
+                    offset: r.offset,
+                    previous: previous.offset,
+                }),
+                _ => Ok(r),
+            });
             match record {
                 Ok(r) => records.push(r),
                 Err(e) => {
-                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    let mut index = records.len();
+                    loop {
+                        index += 1;
+                        self.at.enter_record(Some(index));
+                        if seq.next_element::<IgnoredAny>()?.is_none() {
+                            break;
+                        }
+                    }
                     return Ok(Err(e));
                 }
             }
         }
-        Ok(Ok(records))
     }
 }
 
@@ -311,6 +473,7 @@ impl<'de> Visitor<'de> for PartitionSeed<'_> {
 struct RecordSeed<'a> {
     key: &'a str,
     tp: &'a TopicPartition,
+    at: &'a Location,
 }
 
 impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
@@ -534,6 +697,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         };
         let mut seen = 0u16;
         while let Some(field) = map.next_key::<RecordField>()? {
+            self.at.field.set(field.name());
             if let Some(name) = field.name() {
                 let bit = 1u16 << (field as u16);
                 if seen & bit != 0 {
@@ -546,7 +710,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     wrong_topic = map.next_value_seed(TopicSeed(&self.tp.topic))?
                 }
                 RecordField::Partition => partition = Some(map.next_value::<i64>()?),
-                RecordField::Offset => offset = Some(map.next_value::<i64>()?),
+                RecordField::Offset => {
+                    let o = map.next_value::<i64>()?;
+                    self.at.offset.set(Some(o));
+                    offset = Some(o);
+                }
                 RecordField::Timestamp => timestamp = Some(map.next_value::<i64>()?),
                 RecordField::TimestampType => timestamp_type = map.next_value()?,
                 RecordField::Key => key = map.next_value()?,
@@ -557,9 +725,14 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 }
             }
         }
-        let partition = partition.ok_or_else(|| de::Error::missing_field("partition"))?;
-        let offset = offset.ok_or_else(|| de::Error::missing_field("offset"))?;
-        let timestamp = timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?;
+        let missing = |name: &'static str| {
+            self.at.field.set(Some(name));
+            de::Error::missing_field(name)
+        };
+        let partition = partition.ok_or_else(|| missing("partition"))?;
+        let offset = offset.ok_or_else(|| missing("offset"))?;
+        let timestamp = timestamp.ok_or_else(|| missing("timestamp"))?;
+        self.at.field.set(None);
         Ok(self.finish(
             wrong_topic,
             partition,
@@ -591,8 +764,19 @@ impl RecordSeed<'_> {
             return Err(DecodeError::Mismatch {
                 key: self.key.to_owned(),
                 offset,
+                field: if wrong_topic.is_some() {
+                    "topic"
+                } else {
+                    "partition"
+                },
                 topic: wrong_topic.unwrap_or_else(|| tp.topic.clone()),
                 partition,
+            });
+        }
+        if !(0..i64::MAX).contains(&offset) {
+            return Err(DecodeError::Offset {
+                tp: tp.clone(),
+                offset,
             });
         }
         let bytes = |field: &'static str, v: B64| match v {
@@ -616,6 +800,14 @@ impl RecordSeed<'_> {
                 })
             }
         };
+        if !timestamp_allowed(timestamp, timestamp_type) {
+            return Err(DecodeError::Timestamp {
+                tp: tp.clone(),
+                offset,
+                timestamp,
+                timestamp_type,
+            });
+        }
         if let Some((index, entries)) = headers.bad {
             return Err(DecodeError::Header {
                 tp: tp.clone(),
@@ -632,6 +824,16 @@ impl RecordSeed<'_> {
             value: bytes("value", value)?,
             headers: headers.headers,
         })
+    }
+}
+
+/// Epoch milliseconds `>= 0`, or Kafka's "no timestamp" `-1`: always for `NO_TIMESTAMP_TYPE`,
+/// and also with `CREATE_TIME` (records from pre-0.10 producers keep `-1` after conversion to
+/// the current format; `LOG_APPEND_TIME` never has it in practice, but it is as harmless).
+fn timestamp_allowed(timestamp: i64, timestamp_type: TimestampType) -> bool {
+    match timestamp_type {
+        TimestampType::NoTimestamp => timestamp == -1,
+        TimestampType::CreateTime | TimestampType::LogAppendTime => timestamp >= -1,
     }
 }
 
@@ -741,12 +943,18 @@ mod tests {
             let mut batches = Vec::new();
             for (key, records) in event.records {
                 let tp = TopicPartition::parse_esm_key(&key).ok_or("BadKey")?;
-                let mut out = Vec::new();
+                if format!("{}-{}", tp.topic, tp.partition) != key {
+                    return Err("BadKey");
+                }
+                let mut out: Vec<MirrorRecord> = Vec::new();
                 for r in records {
                     if r.topic.as_deref().is_some_and(|t| t != tp.topic)
                         || r.partition != i64::from(tp.partition)
                     {
                         return Err("Mismatch");
+                    }
+                    if r.offset < 0 || r.offset == i64::MAX {
+                        return Err("Offset");
                     }
                     let b64 = |v: Option<String>| {
                         v.map(|s| base64::engine::general_purpose::STANDARD.decode(s))
@@ -757,6 +965,10 @@ mod tests {
                         None => TimestampType::CreateTime,
                         Some(s) => TimestampType::from_esm(s).ok_or("TimestampType")?,
                     };
+                    let no_timestamp = timestamp_type == TimestampType::NoTimestamp;
+                    if r.timestamp < -1 || (no_timestamp && r.timestamp != -1) {
+                        return Err("Timestamp");
+                    }
                     let mut headers = Vec::new();
                     for h in r.headers {
                         if h.len() != 1 {
@@ -768,14 +980,18 @@ mod tests {
                             value: v.into_iter().map(|b| b as u8).collect(),
                         });
                     }
-                    out.push(MirrorRecord {
+                    let record = MirrorRecord {
                         offset: r.offset,
                         timestamp: r.timestamp,
                         timestamp_type,
                         key: b64(r.key)?,
                         value: b64(r.value)?,
                         headers,
-                    });
+                    };
+                    if out.last().is_some_and(|p| p.offset >= record.offset) {
+                        return Err("NotAscending");
+                    }
+                    out.push(record);
                 }
                 batches.push(PartitionBatch { tp, records: out });
             }
@@ -787,8 +1003,13 @@ mod tests {
     fn variant(e: &DecodeError) -> &'static str {
         match e {
             DecodeError::Shape(_) => "Shape",
+            DecodeError::Field { .. } => "Field",
             DecodeError::BadKey(_) => "BadKey",
+            DecodeError::DuplicateKey(_) => "DuplicateKey",
             DecodeError::Mismatch { .. } => "Mismatch",
+            DecodeError::Offset { .. } => "Offset",
+            DecodeError::NotAscending { .. } => "NotAscending",
+            DecodeError::Timestamp { .. } => "Timestamp",
             DecodeError::Base64 { .. } => "Base64",
             DecodeError::Header { .. } => "Header",
             DecodeError::TimestampType { .. } => "TimestampType",
@@ -799,7 +1020,7 @@ mod tests {
     /// absent (`None`), so the property test covers accepted and rejected shapes.
     fn field(valid: BoxedStrategy<serde_json::Value>) -> BoxedStrategy<Option<serde_json::Value>> {
         prop_oneof![
-            8 => valid.prop_map(Some),
+            30 => valid.prop_map(Some),
             1 => Just(None),
             1 => Just(Some(serde_json::Value::Null)),
             1 => prop_oneof![
@@ -816,7 +1037,7 @@ mod tests {
 
     fn b64_value() -> BoxedStrategy<serde_json::Value> {
         prop_oneof![
-            6 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(|b| {
+            24 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(|b| {
                 serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
             }),
             1 => Just(serde_json::json!("%%%")),
@@ -827,7 +1048,7 @@ mod tests {
 
     fn headers_value() -> BoxedStrategy<serde_json::Value> {
         let header = prop_oneof![
-            8 => ("[a-z]{1,3}", proptest::collection::vec(any::<i8>(), 0..6))
+            24 => ("[a-z]{1,3}", proptest::collection::vec(any::<i8>(), 0..6))
                 .prop_map(|(k, v)| serde_json::json!({ k: v })),
             1 => Just(serde_json::json!({})),
             1 => Just(serde_json::json!({"a": [1], "b": [2]})),
@@ -841,16 +1062,30 @@ mod tests {
     fn record_value(topic: &'static str, partition: i64) -> BoxedStrategy<serde_json::Value> {
         let int = |v: i64| Just(serde_json::json!(v)).boxed();
         (
-            field(prop_oneof![8 => Just(serde_json::json!(topic)), 1 => Just(serde_json::json!("other"))].boxed()),
-            field(prop_oneof![8 => int(partition), 1 => int(partition + 1)].boxed()),
-            field((0i64..1_000_000).prop_map(|o| serde_json::json!(o)).boxed()),
-            field(any::<i64>().prop_map(|t| serde_json::json!(t)).boxed()),
+            field(prop_oneof![24 => Just(serde_json::json!(topic)), 1 => Just(serde_json::json!("other"))].boxed()),
+            field(prop_oneof![24 => int(partition), 1 => int(partition + 1)].boxed()),
             field(
                 prop_oneof![
-                    Just(serde_json::json!("CREATE_TIME")),
-                    Just(serde_json::json!("LOG_APPEND_TIME")),
-                    Just(serde_json::json!("NO_TIMESTAMP_TYPE")),
-                    Just(serde_json::json!("SOMETIME")),
+                    24 => (0i64..1_000_000).prop_map(|o| serde_json::json!(o)),
+                    1 => prop_oneof![Just(-1i64), Just(i64::MIN), Just(i64::MAX), Just(i64::MAX - 1)]
+                        .prop_map(|o| serde_json::json!(o)),
+                ]
+                .boxed(),
+            ),
+            field(
+                prop_oneof![
+                    8 => (0i64..4_000_000_000_000).prop_map(|t| serde_json::json!(t)),
+                    2 => Just(serde_json::json!(-1)),
+                    1 => any::<i64>().prop_map(|t| serde_json::json!(t)),
+                ]
+                .boxed(),
+            ),
+            field(
+                prop_oneof![
+                    6 => Just(serde_json::json!("CREATE_TIME")),
+                    3 => Just(serde_json::json!("LOG_APPEND_TIME")),
+                    2 => Just(serde_json::json!("NO_TIMESTAMP_TYPE")),
+                    1 => Just(serde_json::json!("SOMETIME")),
                 ]
                 .boxed(),
             ),
@@ -884,9 +1119,25 @@ mod tests {
     }
 
     fn event_value() -> impl Strategy<Value = serde_json::Value> {
+        // Mostly with ascending offsets (as delivered); sometimes as generated (any order).
         let partition = |key: &'static str, topic: &'static str, p: i64| {
-            proptest::collection::vec(record_value(topic, p), 0..4)
-                .prop_map(move |records| (key, records))
+            (
+                proptest::collection::vec(record_value(topic, p), 0..4),
+                proptest::bool::weighted(0.8),
+            )
+                .prop_map(move |(mut records, ascending)| {
+                    if ascending {
+                        let mut next = 0;
+                        for r in &mut records {
+                            if let Some(o) = r.get_mut("offset").filter(|o| o.is_i64()) {
+                                let gap = o.as_i64().unwrap_or(0).rem_euclid(3);
+                                *o = serde_json::json!(next + gap);
+                                next += gap + 1;
+                            }
+                        }
+                    }
+                    (key, records)
+                })
         };
         (
             proptest::collection::vec(
@@ -894,6 +1145,7 @@ mod tests {
                     8 => partition("t-0", "t", 0),
                     8 => partition("a-b-3", "a-b", 3),
                     1 => partition("nokey", "nokey", 0),
+                    1 => partition("t-00", "t", 0),
                 ],
                 0..3,
             ),
@@ -993,14 +1245,26 @@ mod tests {
             serde_json::json!({"topic": "t", "partition": 0, "offset": 7, "timestamp": 5,
                 "timestampType": "CREATE_TIME", "key": "a2V5", "value": "dmFs", "headers": [{"h": [1, -1]}]})
         };
+        // The reference reports every parser error as "Shape"; the one-pass decoder says where
+        // (a record field: "Field").
         let cases: Vec<(&str, serde_json::Value)> = vec![
-            ("Shape", serde_json::json!({"offset": "7"})),
-            ("Shape", serde_json::json!({"timestamp": 1.5})),
-            ("Shape", serde_json::json!({"headers": null})),
-            ("Shape", serde_json::json!({"headers": [{"h": [128]}]})),
-            ("Shape", serde_json::json!({"key": 5})),
+            ("Field", serde_json::json!({"offset": "7"})),
+            ("Field", serde_json::json!({"timestamp": 1.5})),
+            ("Field", serde_json::json!({"headers": null})),
+            ("Field", serde_json::json!({"headers": [{"h": [128]}]})),
+            ("Field", serde_json::json!({"headers": [{"h": [-129]}]})),
+            ("Field", serde_json::json!({"key": 5})),
             ("Mismatch", serde_json::json!({"topic": "u"})),
+            ("Mismatch", serde_json::json!({"topic": ""})),
             ("Mismatch", serde_json::json!({"partition": 1})),
+            ("Mismatch", serde_json::json!({"partition": -1})),
+            ("Offset", serde_json::json!({"offset": -5})),
+            ("Offset", serde_json::json!({"offset": i64::MAX})),
+            ("Timestamp", serde_json::json!({"timestamp": -2})),
+            (
+                "Timestamp",
+                serde_json::json!({"timestampType": "NO_TIMESTAMP_TYPE"}),
+            ),
             ("Base64", serde_json::json!({"key": "a"})),
             ("TimestampType", serde_json::json!({"timestampType": "X"})),
             ("Header", serde_json::json!({"headers": [{}]})),
@@ -1011,7 +1275,12 @@ mod tests {
                 r[k] = v.clone();
             }
             let ev = serde_json::json!({"records": {"t-0": [r]}});
-            assert_eq!(reference::decode(ev.clone()).unwrap_err(), want, "{ev}");
+            let reference_wants = if want == "Field" { "Shape" } else { want };
+            assert_eq!(
+                reference::decode(ev.clone()).unwrap_err(),
+                reference_wants,
+                "{ev}"
+            );
             let bytes = serde_json::to_vec(&ev).unwrap();
             let got = decode_slice(&bytes).unwrap_err();
             assert_eq!(variant(&got), want, "{got}");
@@ -1022,9 +1291,29 @@ mod tests {
         ] {
             let ev = serde_json::json!({"records": {"t-0": [r]}});
             let missing = decode_slice(&serde_json::to_vec(&ev).unwrap()).unwrap_err();
-            assert_eq!(variant(&missing), "Shape");
+            assert_eq!(variant(&missing), "Field");
             assert_eq!(reference::decode(ev.clone()).unwrap_err(), "Shape");
         }
+        // Across records of one partition, and keys.
+        let two = |a: i64, b: i64| {
+            let (mut r1, mut r2) = (base(), base());
+            r1["offset"] = a.into();
+            r2["offset"] = b.into();
+            serde_json::json!({"records": {"t-0": [r1, r2]}})
+        };
+        for (want, ev) in [
+            ("NotAscending", two(7, 7)),
+            ("NotAscending", two(8, 7)),
+            ("BadKey", serde_json::json!({"records": {"t-00": [base()]}})),
+            ("BadKey", serde_json::json!({"records": {"t-+0": [base()]}})),
+            ("BadKey", serde_json::json!({"records": {"-0": []}})),
+            ("BadKey", serde_json::json!({"records": {"t-": []}})),
+        ] {
+            assert_eq!(reference::decode(ev.clone()).unwrap_err(), want, "{ev}");
+            let got = decode_slice(&serde_json::to_vec(&ev).unwrap()).unwrap_err();
+            assert_eq!(variant(&got), want, "{got}");
+        }
+        assert!(decode_slice(&serde_json::to_vec(&two(7, 9)).unwrap()).is_ok());
     }
 
     #[test]
@@ -1102,15 +1391,78 @@ mod tests {
     fn duplicate_fields_and_keys() {
         let r = r#"{"topic":"t","partition":0,"offset":1,"offset":2,"timestamp":3}"#;
         let dup = format!(r#"{{"records":{{"t-0":[{r}]}}}}"#);
-        assert!(matches!(
-            decode_slice(dup.as_bytes()),
-            Err(DecodeError::Shape(_))
-        ));
-        // A repeated partition key: the last one wins, as in a map.
+        let err = decode_slice(dup.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Field {
+                    field: Some("offset"),
+                    offset: Some(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("duplicate field `offset`"),
+            "{err}"
+        );
+        // A repeated partition key: a map would keep one, and the other's records would be
+        // acknowledged without being mirrored.
         let twice = r#"{"records":{"t-0":[{"partition":0,"offset":1,"timestamp":3}],"t-0":[{"partition":0,"offset":2,"timestamp":3}]}}"#;
-        let b = decode_slice(twice.as_bytes()).unwrap();
-        assert_eq!(b.len(), 1);
-        assert_eq!(b[0].records[0].offset, 2);
+        let err = decode_slice(twice.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::DuplicateKey(ref k) if k == "t-0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parser_errors_inside_records_name_partition_record_offset_and_field() {
+        let ev =
+            |records: &str| format!(r#"{{"eventSource":"x","records":{{"t-1-2":{records}}}}}"#);
+        let ok = r#"{"topic":"t-1","partition":2,"offset":6,"timestamp":5,"headers":[]}"#;
+        for (records, want) in [
+            (
+                format!(r#"[{ok},{{"topic":"t-1","partition":2,"offset":7,"timestamp":5,"headers":[{{"h":[1,200]}}]}}]"#),
+                vec!["record t-1-2@7 (#1 of its partition): field headers:", "200", "i8"],
+            ),
+            (
+                r#"[{"topic":"t-1","partition":2,"offset":"7","timestamp":5}]"#.to_owned(),
+                vec!["record #0 of t-1-2: field offset:", "invalid type: string"],
+            ),
+            (
+                r#"[{"topic":"t-1","partition":2,"offset":7}]"#.to_owned(),
+                vec!["record t-1-2@7 (#0 of its partition): field timestamp:", "missing field `timestamp`"],
+            ),
+            (
+                r#"[{"topic":"t-1","partition":2,"offset":7,"timestamp":5,"value":"dmFs","key":[1]}]"#.to_owned(),
+                vec!["record t-1-2@7 (#0 of its partition): field key:", "invalid type"],
+            ),
+            (
+                r#"[5]"#.to_owned(),
+                vec!["record #0 of t-1-2:", "expected a Kafka record"],
+            ),
+            (
+                r#"{"a":1}"#.to_owned(),
+                vec!["records key \"t-1-2\":", "expected an array of Kafka records"],
+            ),
+            // After a bad record the rest of the partition is only parsed.
+            (
+                format!(r#"[{{"partition":3,"offset":1,"timestamp":1}},{ok},{{"offset":"#),
+                vec!["record #2 of t-1-2: expected value"],
+            ),
+        ] {
+            let err = decode_slice(ev(&records).as_bytes()).unwrap_err();
+            assert!(matches!(err, DecodeError::Field { .. }), "{err}");
+            let msg = err.to_string();
+            for w in want {
+                assert!(msg.contains(w), "{msg:?} lacks {w:?}");
+            }
+        }
+        // Outside records: no location.
+        let err = decode_slice(br#"{"records":{"t-0":[]},"eventSource":5}"#).unwrap_err();
+        assert!(matches!(err, DecodeError::Shape(_)), "{err}");
     }
 
     const FIXTURE: &str = include_str!("../tests/fixtures/example-kafka-event.json");
@@ -1203,9 +1555,57 @@ mod tests {
         );
         assert!(err.to_string().contains("t-1-2@7"));
         let err = decode(rec(serde_json::json!({"partition": 3}))).unwrap_err();
-        assert!(matches!(err, DecodeError::Mismatch { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::Mismatch {
+                    field: "partition",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("t-1-2@7: field partition"),
+            "{err}"
+        );
+        let err = decode(rec(serde_json::json!({"topic": "t-2"}))).unwrap_err();
+        assert!(err.to_string().contains("t-1-2@7: field topic"), "{err}");
         let err = decode(rec(serde_json::json!({"timestampType": "SOMETIME"}))).unwrap_err();
         assert!(matches!(err, DecodeError::TimestampType { .. }), "{err}");
+        assert!(
+            err.to_string().contains("t-1-2@7: field timestampType"),
+            "{err}"
+        );
+        // The one malformed record that used to be accepted (and moved progress to -4).
+        let err = decode(rec(serde_json::json!({"offset": -5}))).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::Offset { offset: -5, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("t-1-2@-5: field offset"), "{err}");
+        let err = decode(rec(serde_json::json!({"timestamp": -7}))).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::Timestamp { timestamp: -7, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("t-1-2@7: field timestamp"),
+            "{err}"
+        );
+        let err = decode(rec(
+            serde_json::json!({"timestampType": "NO_TIMESTAMP_TYPE", "timestamp": 5}),
+        ))
+        .unwrap_err();
+        assert!(matches!(err, DecodeError::Timestamp { .. }), "{err}");
+        // What Kafka really delivers without a timestamp.
+        for t in ["NO_TIMESTAMP_TYPE", "CREATE_TIME"] {
+            let b = decode(rec(
+                serde_json::json!({"timestampType": t, "timestamp": -1}),
+            ))
+            .unwrap();
+            assert_eq!(b[0].records[0].timestamp, -1);
+        }
         let err = decode(rec(serde_json::json!({"headers": [{"a": [1], "b": [2]}]}))).unwrap_err();
         assert!(
             matches!(err, DecodeError::Header { entries: 2, .. }),
