@@ -19,7 +19,7 @@ use ferry_core::failure::FailureKind;
 use ferry_core::memory::{InMemoryCluster, InMemoryStateStore, Snapshot, StoreOp};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ClusterReader, TargetError, TargetMetadata, TargetOffsets, TargetProducer, TargetReader,
+    ClusterReader, TargetError, TargetMetadata, TargetOffsets, TargetReader, TargetWriter,
     TopicInfo,
 };
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
@@ -101,16 +101,37 @@ impl TargetReader for Target {
             .await
             .map_err(unavailable)
     }
+    async fn read_committed(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<MirrorRecord>, TargetError> {
+        // Not transactional: everything written is committed.
+        self.read_range(tp, from, to).await
+    }
 }
 
-impl TargetProducer for Target {
+impl TargetWriter for Target {
+    async fn fence(&self, _tp: &TopicPartition) -> Result<(), TargetError> {
+        Ok(())
+    }
+    async fn commit(&self, _tp: &TopicPartition) -> Result<(), TargetError> {
+        Ok(())
+    }
+    async fn abort(&self, _tp: &TopicPartition) -> Result<(), TargetError> {
+        Ok(())
+    }
+    fn transactional(&self) -> bool {
+        false
+    }
     async fn produce(
         &self,
         tp: &TopicPartition,
         records: &[MirrorRecord],
     ) -> Result<Vec<i64>, TargetError> {
         self.produce_calls.fetch_add(1, Ordering::Relaxed);
-        self.cluster.produce(tp, records).await
+        ferry_core::ports::TargetProducer::produce(&self.cluster, tp, records).await
     }
 }
 

@@ -86,7 +86,7 @@ impl TxnTarget {
         x ^= x >> 7;
         x ^= x << 17;
         self.rng.store(x, Ordering::Relaxed);
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             tokio::time::sleep(Duration::from_micros(x % 300)).await;
         } else {
             tokio::task::yield_now().await;
@@ -311,7 +311,7 @@ proptest! {
         rt.block_on(async {
             let store = InMemoryStateStore::default();
             let cluster: Arc<Mutex<Cluster>> = Arc::default();
-            let sandboxes: Vec<Sandbox> = (0..3).map(|i| sandbox(&store, &cluster, seed ^ (i as u64 + 1) * 0x9E37_79B9, cache)).collect();
+            let sandboxes: Vec<Sandbox> = (0..3).map(|i| sandbox(&store, &cluster, seed ^ ((i as u64 + 1) * 0x9E37_79B9), cache)).collect();
             let tp = TopicPartition::new("t", 0);
             let batch = |from: i64, size: usize| PartitionBatch {
                 tp: tp.clone(),
@@ -341,7 +341,7 @@ proptest! {
             // Drain with one sandbox (the ESM retries until everything is acknowledged).
             let mut guard = 0;
             while acked < log_len {
-                if let Ok(_) = sandboxes[0].handle(vec![batch(acked, 7)]).await {
+                if sandboxes[0].handle(vec![batch(acked, 7)]).await.is_ok() {
                     acked = (acked + 7).min(log_len);
                 }
                 guard += 1;
