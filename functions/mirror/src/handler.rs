@@ -259,6 +259,15 @@ where
                 tracing::info!(%tp, "progress changed since this sandbox cached it: mirroring the batch again on fresh progress");
                 Box::pin(self.mirror_checked(&batches, false, times)).await
             }
+            Err(MirrorError::Target(TargetError::Fenced { tp })) => {
+                // Another writer took the partition after this sandbox last wrote it (nothing of
+                // this attempt is visible; the fenced producer is gone). Mirror once more, like
+                // a redelivery: fence anew, read fresh progress, skip what is recorded. Once
+                // only: two overlapping invocations must not fence each other in a loop, and
+                // the second failure goes back to the event source mapping as usual.
+                tracing::info!(%tp, "this sandbox's writer was fenced by a newer one: mirroring the batch again with a fresh writer");
+                Box::pin(self.mirror_checked(&batches, false, times)).await
+            }
             other => other,
         }
     }
@@ -288,8 +297,44 @@ where
         times: &mut PhaseTimes,
     ) -> Result<BatchSummary, MirrorError> {
         let phase = Instant::now();
-        // 2a. Fencing: this sandbox becomes the only writer of every partition of the batch
-        // before anything on them is read (a no-op for partitions it already holds).
+        // 2a. Cached progress is used only where the target end offset shows nothing but this
+        // sandbox's own writes past it. Where it shows more, another writer (a batch of the
+        // partition delivered to another sandbox, or an overlapping invocation) took the
+        // partition since: its fencing made this sandbox's hold stale, so it is released here
+        // and fenced anew below instead of failing on the first produce.
+        let mut known: HashMap<TopicPartition, Known> = HashMap::with_capacity(batches.len());
+        let mut cached: Vec<(TopicPartition, Cached)> = Vec::new();
+        if use_cache {
+            self.cache_update(|c| {
+                for b in batches {
+                    if let Some(p) = c.get(&b.tp) {
+                        cached.push((b.tp.clone(), *p));
+                    }
+                }
+            });
+        }
+        let ends = join_all(
+            cached
+                .iter()
+                .map(|(tp, _)| async move { self.target.end_offset(&self.target_tp(tp)).await }),
+        )
+        .await;
+        for ((tp, c), end) in cached.into_iter().zip(ends) {
+            let end = end?;
+            if c.current_at(end) {
+                known.insert(tp, Known::Cached(c, end));
+            } else {
+                tracing::debug!(source = %tp, cached_next_target = c.progress.next_target, target_end = end, "another writer wrote the partition since this sandbox did: reading progress, fencing anew");
+                self.target.release(&self.target_tp(&tp));
+                self.cache_update(|c| {
+                    c.remove(&tp);
+                });
+            }
+        }
+        // 2b. Fencing: this sandbox becomes the only writer of every partition of the batch
+        // before anything on them is read (a no-op for partitions it already holds). A cached
+        // end read before this is still safe: if another writer fenced this sandbox in between,
+        // its produce or commit fails as fenced and nothing of it becomes visible.
         for (b, fenced) in batches.iter().zip(
             join_all(
                 batches
@@ -304,38 +349,7 @@ where
                 });
             })?;
         }
-        // 2b. Progress (cached, else read in one call), and initialisation of first-seen partitions.
-        let mut known: HashMap<TopicPartition, Known> = HashMap::with_capacity(batches.len());
-        let mut cached: Vec<(TopicPartition, Cached)> = Vec::new();
-        if use_cache {
-            self.cache_update(|c| {
-                for b in batches {
-                    if let Some(p) = c.get(&b.tp) {
-                        cached.push((b.tp.clone(), *p));
-                    }
-                }
-            });
-        }
-        // Cached progress is used only where the target end offset shows nothing but this
-        // sandbox's own writes past it; the others are read below, in the same single call as
-        // the uncached ones.
-        let ends = join_all(
-            cached
-                .iter()
-                .map(|(tp, _)| async move { self.target.end_offset(&self.target_tp(tp)).await }),
-        )
-        .await;
-        for ((tp, c), end) in cached.into_iter().zip(ends) {
-            let end = end?;
-            if c.current_at(end) {
-                known.insert(tp, Known::Cached(c, end));
-            } else {
-                tracing::debug!(source = %tp, cached_next_target = c.progress.next_target, target_end = end, "cached progress not current: reading it");
-                self.cache_update(|c| {
-                    c.remove(&tp);
-                });
-            }
-        }
+        // 2c. Progress of the others in one call, and initialisation of first-seen partitions.
         let to_read: Vec<TopicPartition> = batches
             .iter()
             .filter(|b| !known.contains_key(&b.tp))

@@ -235,6 +235,13 @@ pub trait TargetWriter: Send + Sync {
 
     /// Whether records produced on `tp` end with a commit marker (fencing on).
     fn transactional(&self) -> bool;
+
+    /// Gives up this writer's hold on `tp` without touching the partition, so that the next
+    /// [`TargetWriter::fence`] fences anew. Called when the target shows that another writer
+    /// wrote `tp` since this one did: that writer's fencing has made this one's hold stale, and
+    /// using it would only fail (a Lambda batch of a partition may go to any warm sandbox, so
+    /// the writer of a partition moves between sandboxes all the time). No-op by default.
+    fn release(&self, _tp: &TopicPartition) {}
 }
 
 /// Produces records to the target.

@@ -168,6 +168,20 @@ impl TxnPool {
         }
     }
 
+    /// Drops the producer held for `tp`, if any (see [`TargetWriter::release`]).
+    pub(crate) fn release(&self, tp: &TopicPartition) {
+        let released = self
+            .producers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(tp);
+        if let Some(p) = released {
+            tracing::debug!(transactional_id = %p.id, "transactional producer released (another writer took the partition)");
+            // Closing a producer flushes; do it off the runtime.
+            tokio::task::spawn_blocking(move || drop(p));
+        }
+    }
+
     /// The transactional id of `tp`.
     pub(crate) fn id_of(&self, tp: &TopicPartition) -> String {
         format!("{}{}-{}", self.id_prefix, tp.topic, tp.partition)
@@ -416,6 +430,12 @@ impl TargetWriter for TargetCluster {
         match self.txn_pool() {
             Some(pool) => pool.abort(tp).await,
             None => Ok(()),
+        }
+    }
+
+    fn release(&self, tp: &TopicPartition) {
+        if let Some(pool) = self.txn_pool() {
+            pool.release(tp);
         }
     }
 
