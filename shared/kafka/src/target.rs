@@ -274,6 +274,9 @@ fn is_queue_full(error: &KafkaError) -> bool {
     error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
 }
 
+/// Kafka's "no timestamp" (`RecordBatch.NO_TIMESTAMP`).
+const NO_TIMESTAMP: i64 = -1;
+
 /// Builds the librdkafka record for `r` without copying its bytes (librdkafka copies them once
 /// into its own buffer on enqueue).
 fn future_record<'a>(tp: &'a TopicPartition, r: &'a MirrorRecord) -> FutureRecord<'a, [u8], [u8]> {
@@ -284,9 +287,16 @@ fn future_record<'a>(tp: &'a TopicPartition, r: &'a MirrorRecord) -> FutureRecor
     if let Some(value) = r.value.as_deref() {
         fr = fr.payload(value);
     }
-    if r.timestamp_type != TimestampType::NoTimestamp && r.timestamp >= 0 {
-        fr = fr.timestamp(r.timestamp);
-    }
+    // A source record without a timestamp (`NO_TIMESTAMP_TYPE`, or `-1` from a pre-0.10 message
+    // format) stays without one: librdkafka stamps "now" only for 0/absent and passes `-1`
+    // through, and the broker accepts `-1` on a `CreateTime` topic. Stamping it would make the
+    // target record differ from the source (reconcile and validation compare timestamps).
+    let timestamp = if r.timestamp_type == TimestampType::NoTimestamp || r.timestamp < 0 {
+        NO_TIMESTAMP
+    } else {
+        r.timestamp
+    };
+    fr = fr.timestamp(timestamp);
     if !r.headers.is_empty() {
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
         for h in &r.headers {
@@ -925,7 +935,7 @@ mod tests {
         r.headers.clear();
         r.value = None;
         let fr = future_record(&tp, &r);
-        assert_eq!(fr.timestamp, None);
+        assert_eq!(fr.timestamp, Some(NO_TIMESTAMP));
         assert!(fr.payload.is_none());
         assert!(fr.headers.is_none());
     }
