@@ -21,13 +21,22 @@ fn conn(test: &str) -> Option<KafkaConnection> {
     match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
         Ok(_) => Some(KafkaConnection::plaintext(TARGET)),
         Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: Kafka {TARGET} not reachable ({e}); run `scripts/stack up`"
-            );
+            skip_or_fail(&format!(
+                "{test}: Kafka {TARGET} not reachable ({e}); run `scripts/stack up`"
+            ));
             None
         }
     }
+}
+
+/// Skipping is for a developer's machine without the stack; under `CI=true` a missing stack
+/// fails the test instead of passing it silently.
+fn skip_or_fail(message: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{message} (CI=true: integration tests must not skip)"
+    );
+    let _ = writeln!(std::io::stderr(), "SKIPPED {message}");
 }
 
 fn unique(label: &str) -> String {

@@ -25,6 +25,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,9 +46,21 @@ async fn broker_up() -> bool {
         Ok(Ok(_))
     );
     if !ok {
-        eprintln!("SKIPPED: source Kafka at {BOOTSTRAP} does not answer (run `scripts/stack up`)");
+        skip_or_fail(&format!(
+            "source Kafka at {BOOTSTRAP} does not answer (run `scripts/stack up`)"
+        ));
     }
     ok
+}
+
+/// Skipping is for a developer's machine without the stack; under `CI=true` a missing stack
+/// fails the test instead of passing it silently.
+fn skip_or_fail(message: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{message} (CI=true: integration tests must not skip)"
+    );
+    let _ = writeln!(std::io::stderr(), "SKIPPED {message}");
 }
 
 fn unique(prefix: &str) -> String {
