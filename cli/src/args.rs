@@ -173,7 +173,8 @@ async fn connection(prefix: &str, bootstrap: &str) -> anyhow::Result<KafkaConnec
             std::env::var(name).ok()
         }
     })?;
-    ferry_aws::secrets::resolve_connections(&mut [&mut conn]).await?;
+    ferry_kafka::resolve_connections(&mut [&mut conn], ferry_aws::SecretsManagerSource::from_env)
+        .await?;
     Ok(conn.with_client_id("ferry-cli"))
 }
 

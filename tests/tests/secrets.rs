@@ -5,12 +5,13 @@
 //! through `FERRY_<SIDE>_SECRET_ARN` / `FERRY_SOURCE_CA_SECRET_ARN` at cold start. The deployed
 //! template never puts secrets into environment variables at all (tests/tests/template.rs).
 //!
-//! Against moto: `ferry_aws::secrets` resolves SCRAM, mutual-TLS and CA secrets into a
+//! Against moto: `ferry_kafka::secrets` (through `ferry_aws::SecretsManagerSource`) resolves SCRAM, mutual-TLS and CA secrets into a
 //! connection; a real binary configured only with secret ARNs logs the user name it read (so it
 //! resolved them) but never the password or key; a secret without `"password"` fails the cold
 //! start with a `Ferry.Config` error naming the setting, the ARN and the field.
 
-use ferry_aws::secrets::{resolve, SecretError, SecretsManagerSource};
+use ferry_aws::SecretsManagerSource;
+use ferry_kafka::secrets::{resolve, SecretError};
 use ferry_kafka::{KafkaConnection, Security};
 use ferry_local::{FunctionConfig, FunctionHost, Invoker, LogTarget};
 use ferry_tests::{aws_env, bin_path, require_stack, unique, SOURCE, TARGET};

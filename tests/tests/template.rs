@@ -289,7 +289,7 @@ fn environment_variables_match_what_each_crate_reads() {
             }
         }
     }
-    // The secret ARNs are read (ferry_kafka records them, ferry_aws::secrets resolves them).
+    // The secret ARNs are read (ferry_kafka records them, ferry_kafka::secrets resolves them through ferry_aws::SecretsManagerSource).
     for setting in ["SECRET_ARN", "CA_SECRET_ARN"] {
         assert!(
             connection.contains(setting),

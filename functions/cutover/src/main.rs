@@ -7,8 +7,9 @@ use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::esm::LambdaMappings;
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_aws::secrets::resolve_connections;
+use ferry_aws::SecretsManagerSource;
 use ferry_core::memory::StaticStorage;
+use ferry_kafka::resolve_connections;
 use ferry_kafka::KafkaGroups;
 use ferry_kafka::KafkaTopicAdmin;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -23,9 +24,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let mut config = CutoverConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
     // Credentials named by FERRY_<SIDE>_SECRET_ARN / _CA_SECRET_ARN, read once.
-    resolve_connections(&mut [&mut config.source, &mut config.target])
-        .await
-        .inspect_err(|e| config_error(&e.to_string()))?;
+    resolve_connections(
+        &mut [&mut config.source, &mut config.target],
+        SecretsManagerSource::from_env,
+    )
+    .await
+    .inspect_err(|e| config_error(&e.to_string()))?;
     tracing::info!(?config, "cutover starting");
     let metrics = init_metrics(&config.metrics_namespace, "cutover")?;
 

@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_aws::secrets`) | required |
+//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`) | required |
 //! | `FERRY_HEARTBEAT_TOPIC` | heartbeat topic on the source (created with 1 partition if missing) | `ferry-heartbeats` |
 //! | `FERRY_SOURCE_ALIAS` | cluster alias: the record key and the `source` field | the source bootstrap servers |
 //! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |

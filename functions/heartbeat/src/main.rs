@@ -3,7 +3,8 @@
 
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_aws::secrets::resolve_connections;
+use ferry_aws::SecretsManagerSource;
+use ferry_kafka::resolve_connections;
 use ferry_kafka::{KafkaClusterReader, ProducerTuning, TargetCluster};
 use heartbeat::{HeartbeatConfig, HeartbeatEmitted, HeartbeatHandler};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -16,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let mut config = HeartbeatConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
     // Credentials named by FERRY_<SIDE>_SECRET_ARN / _CA_SECRET_ARN, read once.
-    resolve_connections(&mut [&mut config.source])
+    resolve_connections(&mut [&mut config.source], SecretsManagerSource::from_env)
         .await
         .inspect_err(|e| config_error(&e.to_string()))?;
     tracing::info!(?config, "heartbeat starting");

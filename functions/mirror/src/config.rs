@@ -3,7 +3,7 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `FERRY_TABLE` | DynamoDB state table | required |
-//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env`; the secret the ARN names is read from Secrets Manager at cold start (`ferry_aws::secrets`), `msk-iam` signs tokens with the function role | required |
+//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env`; the secret the ARN names is read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`), `msk-iam` signs tokens with the function role | required |
 //! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, ...) | source cluster, read only for the data-loss checks: a gap before the next record to mirror, or a redelivery, is checked against the source partition's log start and end (records removed by retention before they were mirrored, a re-created topic → `Ferry.DataLoss`). Unset: the checks are off (a warning at cold start) | unset |
 //! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
 //! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes | all / none (internal topics always excluded) |

@@ -4,7 +4,8 @@
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_aws::secrets::resolve_connections;
+use ferry_aws::SecretsManagerSource;
+use ferry_kafka::resolve_connections;
 use ferry_kafka::{KafkaClusterReader, ProducerTuning, TargetCluster, TargetOptions};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use mirror::faults::Faults;
@@ -31,7 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(source) = config.source.as_mut() {
         connections.push(source);
     }
-    resolve_connections(&mut connections)
+    resolve_connections(&mut connections, SecretsManagerSource::from_env)
         .await
         .inspect_err(|e| config_error(&e.to_string()))?;
     if config.source.is_none() {

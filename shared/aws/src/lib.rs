@@ -9,9 +9,10 @@
 //!   ([`client_from_env`], [`ClientTimeouts`]).
 //! * [`esm`]: [`esm::LambdaMappings`], event source mapping control (disable the mirror's
 //!   mappings at cutover) through the Lambda API.
-//! * [`secrets`]: cluster credentials from Secrets Manager (`<PREFIX>_SECRET_ARN`,
-//!   `<PREFIX>_CA_SECRET_ARN`), resolved into `ferry_kafka` connections at cold start
-//!   ([`secrets::resolve_connections`]) behind the one-capability [`secrets::SecretSource`].
+//! * [`secrets`]: [`SecretsManagerSource`], the Secrets Manager adapter of the one-capability
+//!   [`ferry_core::ports::SecretSource`] port (fetch a secret string by ARN). Parsing cluster
+//!   credentials and filling them into connections is `ferry_kafka::secrets`' job: this crate
+//!   does not depend on the Kafka adapters (no rdkafka build).
 //! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade
 //!   ([`init_metrics`]) and the Lambda wiring that flushes once per invocation.
 //!
@@ -29,4 +30,4 @@ pub use dynamo::{
     DynamoStateStore, TableSetup,
 };
 pub use metrics::{init_metrics, MetricsError};
-pub use secrets::{resolve_connections, SecretError, SecretSource, SecretsManagerSource};
+pub use secrets::SecretsManagerSource;

@@ -12,7 +12,7 @@
 //! |-----------------------------|----------------------------------------------------------------|
 //! | `<PREFIX>_BOOTSTRAP`        | bootstrap servers, `host:port[,host:port…]` (required)         |
 //! | `<PREFIX>_SECURITY`         | `plaintext` (default) · `scram-sha-512` · `scram-sha-256` · `tls` · `msk-iam` |
-//! | `<PREFIX>_SECRET_ARN`       | Secrets Manager ARN of the credentials (`scram-*`: `{"username","password"}`; `tls`: `{"certificate","privateKey"[,"privateKeyPassword"]}`), read at cold start by `ferry_aws::secrets` |
+//! | `<PREFIX>_SECRET_ARN`       | Secrets Manager ARN of the credentials (`scram-*`: `{"username","password"}`; `tls`: `{"certificate","privateKey"[,"privateKeyPassword"]}`), read at cold start by `ferry_kafka::secrets` (fetched through `ferry_aws::SecretsManagerSource`) |
 //! | `<PREFIX>_CA_SECRET_ARN`    | Secrets Manager ARN of a private root CA, `{"certificate": "<PEM>"}` (`scram-*`, `tls`) |
 //! | `<PREFIX>_SASL_USERNAME`    | SCRAM user name (`scram-*` without `<PREFIX>_SECRET_ARN`)      |
 //! | `<PREFIX>_SASL_PASSWORD`    | SCRAM password (`scram-*` without `<PREFIX>_SECRET_ARN`; local use only) |
@@ -27,7 +27,7 @@
 //! **Secrets Manager.** With `<PREFIX>_SECRET_ARN` (or `<PREFIX>_CA_SECRET_ARN`) set,
 //! [`KafkaConnection::from_lookup`] records the reference in [`KafkaConnection::secrets`] and
 //! leaves the values it stands for empty; the function then resolves it at cold start
-//! (`ferry_aws::secrets::resolve_connections`) before building any client — a connection with
+//! ([`crate::secrets::resolve_connections`]) before building any client — a connection with
 //! unresolved secrets refuses to build clients ([`BuildError::SecretsNotResolved`]). The secret
 //! formats are the ones the Lambda Kafka event source mapping reads. The ARN is the only source
 //! of what it holds: setting both an ARN and a value it provides (`SASL_USERNAME`,
@@ -269,7 +269,7 @@ pub enum BuildError {
     #[error("could not create Kafka client: {0}")]
     Client(#[source] KafkaError),
     /// The connection names a secret that was never read (a bug in the caller: resolve
-    /// connections at cold start with `ferry_aws::secrets`).
+    /// connections at cold start with [`crate::secrets`]).
     #[error("{var} ({arn}) has not been read from Secrets Manager")]
     SecretsNotResolved {
         /// The setting naming the secret.

@@ -6,7 +6,7 @@
 //!   SASL/SCRAM, TLS, MSK IAM), read from `<PREFIX>_*` environment variables; the single place
 //!   where authentication is applied to a librdkafka configuration. Secrets never appear in
 //!   `Debug` output; settings naming Secrets Manager secrets (`<PREFIX>_SECRET_ARN`) are
-//!   recorded for `ferry_aws::secrets` to resolve at cold start.
+//!   recorded for [`secrets`] to resolve at cold start.
 //! * [`auth`]: [`FerryContext`], the client context every client is built with, and MSK IAM
 //!   (`OAUTHBEARER` tokens signed on a dedicated thread).
 //! * [`target`]: [`TargetCluster`] — implements `ferry_core`'s target ports
@@ -33,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod groups;
 pub mod reader;
+pub mod secrets;
 pub mod target;
 pub mod topics;
 pub mod transactions;
@@ -49,6 +50,7 @@ pub use reader::{
     partition_checksum, read_partition, scan_partition, watermarks, Isolation, ReadError,
     ReadOptions,
 };
+pub use secrets::{resolve_connections, SecretError};
 pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};
 pub use topics::KafkaTopicAdmin;
 pub use transactions::Fencing;
