@@ -17,11 +17,12 @@
 use ferry_aws::DynamoStateStore;
 use ferry_core::migration::{Cluster, MigrationState, ProducerPhase};
 use ferry_core::ports::MigrationStore;
+use ferry_kafka::{FerryContext, FerryProducer, FerryStreamConsumer};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -86,20 +87,20 @@ impl ProducerStats {
     }
 }
 
-fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
+fn producer(bootstrap: &str) -> anyhow::Result<FerryProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("client.id", "ferry-demo-producer")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
-        .create()?)
+        .create_with_context(FerryContext::default())?)
 }
 
 /// Enqueues demo record `seq` (partition `seq % partitions`), waiting while the local queue is
 /// full; the returned future resolves with its delivery report.
 pub async fn enqueue(
-    client: &FutureProducer,
+    client: &FerryProducer,
     topic: &str,
     partitions: i32,
     seq: u64,
@@ -199,8 +200,12 @@ fn seq_of(payload: &[u8]) -> Option<u64> {
     v.get("seq")?.as_u64()
 }
 
-fn consumer(bootstrap: &str, group: &str, topics: &[String]) -> anyhow::Result<StreamConsumer> {
-    let c: StreamConsumer = ClientConfig::new()
+fn consumer(
+    bootstrap: &str,
+    group: &str,
+    topics: &[String],
+) -> anyhow::Result<FerryStreamConsumer> {
+    let c: FerryStreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("client.id", "ferry-demo-consumer")
@@ -210,7 +215,7 @@ fn consumer(bootstrap: &str, group: &str, topics: &[String]) -> anyhow::Result<S
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", "10000")
-        .create()?;
+        .create_with_context(FerryContext::default())?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     c.subscribe(&names)?;
     Ok(c)
@@ -227,7 +232,7 @@ pub async fn run_consumer_group(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let topics: Vec<String> = partitions.keys().cloned().collect();
-    let mut current: Option<(Cluster, StreamConsumer)> = None;
+    let mut current: Option<(Cluster, FerryStreamConsumer)> = None;
     let mut last: HashMap<(String, i32), u64> = HashMap::new();
     while !cancel.is_cancelled() {
         let wanted = signals

@@ -30,7 +30,6 @@ use ferry_local::{
     LogTarget,
 };
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::FutureProducer;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -78,11 +77,11 @@ fn function(
 
 /// Writes `n` sequence-numbered records (`seq` 0..n) to `topic` on the source.
 async fn preload(bootstrap: &str, topic: &str, partitions: i32, n: u64) -> anyhow::Result<()> {
-    let p: FutureProducer = ClientConfig::new()
+    let p: ferry_kafka::FerryProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "20")
-        .create()?;
+        .create_with_context(ferry_kafka::FerryContext::default())?;
     let mut pending = Vec::new();
     for seq in 0..n {
         pending.push(apps::enqueue(&p, topic, partitions, seq).await?);

@@ -3,8 +3,9 @@
 //! mappings template is valid CloudFormation YAML with one event source mapping per topic that
 //! re-renders identically from the plan file (`--from ... --check`).
 
+use ferry_kafka::FerryProducer;
 use ferry_tests::{bin_path, require_stack, source, unique, SOURCE};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use serde_yaml::Value;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 /// Writes `per_tick` records of `bytes` bytes every 50 ms to `topic` until `stop`.
 async fn write_steadily(
-    producer: FutureProducer,
+    producer: FerryProducer,
     topic: String,
     partitions: i32,
     per_tick: usize,

@@ -16,10 +16,11 @@ use async_trait::async_trait;
 use aws_sdk_sfn::types::ExecutionStatus;
 use base64::Engine;
 use bytes::Bytes;
+use ferry_kafka::FerryProducer;
 use ferry_local::invoke::{FnInvoker, InvokeError, Invoker};
 use ferry_local::{EsmConfig, EventSourceMapping, LambdaApiServer};
 use ferry_tests::*;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -339,7 +340,7 @@ async fn wait_for_task_token_continues_after_send_task_success() {
     server().deregister_function(&function);
 }
 
-async fn produce_values(producer: &FutureProducer, topic: &str, values: std::ops::Range<u32>) {
+async fn produce_values(producer: &FerryProducer, topic: &str, values: std::ops::Range<u32>) {
     for i in values {
         let value = format!("v{i}");
         let key = format!("k{i}");

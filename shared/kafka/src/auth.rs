@@ -3,7 +3,11 @@
 //! [`FerryContext`] is librdkafka's per-client callback object ([`ClientContext`] +
 //! [`ConsumerContext`]). Every producer, consumer and admin client this crate builds uses it
 //! ([`KafkaConnection::context`](crate::KafkaConnection::context)), whatever the security mode;
-//! for anything but `msk-iam` it behaves like rdkafka's default context.
+//! for anything but `msk-iam` it behaves like rdkafka's default context, except that librdkafka's
+//! log lines become `tracing` events and the retries librdkafka expects at start-up (coordinator
+//! loading, [`is_expected_retry`]) are logged at debug level instead of as warnings. Clients
+//! built outside this crate (the local emulator, the demo's applications) use it too
+//! ([`FerryProducer`], [`FerryStreamConsumer`]).
 //!
 //! **MSK IAM** (`Security::MskIam`, `SASL_SSL` + `OAUTHBEARER`, port 9098): librdkafka asks for a
 //! token when a client starts and again at 80 % of the token's lifetime, by queueing an
@@ -39,7 +43,11 @@
 
 use crate::config::{KafkaConnection, Security};
 use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
@@ -56,6 +64,12 @@ pub const MSK_IAM_PRINCIPAL: &str = "msk-iam";
 
 /// A consumer built with [`FerryContext`].
 pub type FerryConsumer = BaseConsumer<FerryContext>;
+
+/// A stream consumer built with [`FerryContext`].
+pub type FerryStreamConsumer = StreamConsumer<FerryContext>;
+
+/// A future producer built with [`FerryContext`].
+pub type FerryProducer = FutureProducer<FerryContext>;
 
 /// The context of every client Ferry builds (see the module docs).
 #[derive(Clone, Default)]
@@ -88,7 +102,56 @@ impl FerryContext {
     }
 }
 
+/// librdkafka log lines and client errors that are expected while a cluster starts or a
+/// coordinator moves, and that librdkafka retries by itself (for example `GETPID ... Coordinator
+/// load in progress` from an idempotent producer right after a broker starts). They go to the
+/// debug level; every other warning and error keeps its level.
+pub fn is_expected_retry(message: &str) -> bool {
+    const EXPECTED: &[&str] = &[
+        "Coordinator load in progress",
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "Coordinator not available",
+        "COORDINATOR_NOT_AVAILABLE",
+        "Not coordinator",
+        "NOT_COORDINATOR",
+        "CONCURRENT_TRANSACTIONS",
+        "Leader not available",
+        "LEADER_NOT_AVAILABLE",
+    ];
+    EXPECTED.iter().any(|e| message.contains(e))
+}
+
 impl ClientContext for FerryContext {
+    /// librdkafka's log lines as tracing events (target `librdkafka`), with expected start-up
+    /// retries ([`is_expected_retry`]) at debug level.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use RDKafkaLogLevel as L;
+        if is_expected_retry(log_message) {
+            tracing::debug!(target: "librdkafka", facility = fac, "{log_message}");
+            return;
+        }
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", facility = fac, "{log_message}");
+            }
+            L::Warning => tracing::warn!(target: "librdkafka", facility = fac, "{log_message}"),
+            L::Notice | L::Info => {
+                tracing::info!(target: "librdkafka", facility = fac, "{log_message}");
+            }
+            L::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{log_message}"),
+        }
+    }
+
+    /// librdkafka's global client errors, at error level unless expected
+    /// ([`is_expected_retry`]).
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_expected_retry(reason) || is_expected_retry(&error.to_string()) {
+            tracing::debug!(target: "librdkafka", %error, "{reason}");
+        } else {
+            tracing::error!(target: "librdkafka", %error, "{reason}");
+        }
+    }
+
     // librdkafka raises the refresh event only for `sasl.mechanism=OAUTHBEARER`, which only
     // `msk-iam` connections set; for every other mode this is inert.
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
@@ -307,6 +370,24 @@ mod tests {
             .decode(token)
             .expect("base64url without padding");
         String::from_utf8(bytes).expect("utf-8 url")
+    }
+
+    #[test]
+    fn start_up_retries_are_expected_real_failures_are_not() {
+        for line in [
+            "[thrd:main]: Failed to acquire idempotence PID from broker 127.0.0.1:19092/1: Broker: Coordinator load in progress: retrying",
+            "Group coordinator lookup failed: Broker: Coordinator not available",
+            "InitProducerId failed: Broker: Producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing (CONCURRENT_TRANSACTIONS)",
+        ] {
+            assert!(is_expected_retry(line), "{line}");
+        }
+        for line in [
+            "127.0.0.1:19092/bootstrap: Connect to ipv4#127.0.0.1:19092 failed: Connection refused",
+            "SASL authentication error: Authentication failed during authentication due to invalid credentials",
+            "Topic ferry-x partition count changed from 6 to 3",
+        ] {
+            assert!(!is_expected_retry(line), "{line}");
+        }
     }
 
     fn static_credentials() {

@@ -40,7 +40,7 @@ pub mod transactions;
 pub mod validate;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
-pub use auth::{FerryConsumer, FerryContext};
+pub use auth::{FerryConsumer, FerryContext, FerryProducer, FerryStreamConsumer};
 pub use config::{
     BuildError, ConfigError, Credentials, CredentialsKind, KafkaConnection, ScramMechanism, Secret,
     SecretRef, SecretRefs, Security,

@@ -123,10 +123,11 @@ pub use payload::{Batch, BatchBuilder, BatchLimits, EventSource, PartitionRange,
 
 use crate::invoke::{InvokeError, Invoker, MAX_SYNC_PAYLOAD_BYTES};
 use ferry_core::MirrorRecord;
+use ferry_kafka::{FerryConsumer, FerryContext, FerryStreamConsumer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -139,6 +140,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// Failed attempts to resolve a poller's start offsets that are logged at debug level before
+/// warnings start (with the default back-off, about 3 s: the coordinator loading after a
+/// start-up).
+const START_OFFSET_QUIET_ATTEMPTS: u32 = 5;
 /// AWS's maximum `BatchSize` for Kafka event sources.
 pub const MAX_BATCH_SIZE: usize = 10_000;
 
@@ -1181,13 +1186,13 @@ impl EventSourceMapping {
         Ok(())
     }
 
-    fn metadata_consumer(&self) -> Result<Arc<BaseConsumer>, EsmError> {
+    fn metadata_consumer(&self) -> Result<Arc<FerryConsumer>, EsmError> {
         let mut cfg = self.config.client_config();
         cfg.set(
             "client.id",
             format!("ferry-esm-{}-meta", self.config.label()),
         );
-        cfg.create::<BaseConsumer>()
+        cfg.create_with_context::<_, FerryConsumer>(FerryContext::default())
             .map(Arc::new)
             .map_err(|source| EsmError::Kafka {
                 mapping: self.config.label(),
@@ -1197,7 +1202,7 @@ impl EventSourceMapping {
     }
 
     /// The topic's partitions; empty while the topic does not exist.
-    async fn discover(&self, consumer: &Arc<BaseConsumer>) -> Result<Vec<i32>, KafkaError> {
+    async fn discover(&self, consumer: &Arc<FerryConsumer>) -> Result<Vec<i32>, KafkaError> {
         let consumer = Arc::clone(consumer);
         let topic = self.config.topic.clone();
         blocking(move || {
@@ -1366,7 +1371,7 @@ struct Worker {
     invoker: Arc<dyn Invoker>,
     stats: Arc<EsmStats>,
     control: MappingControl,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<FerryStreamConsumer>,
     /// The next offset to take from the consumer per owned partition.
     fetch_next: BTreeMap<i32, i64>,
     /// A fetched record that did not fit into the previous batch.
@@ -1407,11 +1412,13 @@ impl Worker {
         let label = config.label();
         let mut cfg = config.client_config();
         cfg.set("client.id", format!("ferry-esm-{label}-{index}"));
-        let consumer: StreamConsumer = cfg.create().map_err(|source| EsmError::Kafka {
-            mapping: label.clone(),
-            context: format!("cannot create consumer for poller {index}"),
-            source: Box::new(source),
-        })?;
+        let consumer: FerryStreamConsumer = cfg
+            .create_with_context(FerryContext::default())
+            .map_err(|source| EsmError::Kafka {
+                mapping: label.clone(),
+                context: format!("cannot create consumer for poller {index}"),
+                source: Box::new(source),
+            })?;
         let seed = config
             .faults
             .seed
@@ -1623,11 +1630,19 @@ impl Worker {
             return Ok(true);
         }
         let mut delay = self.config.retry_initial_backoff;
+        let mut attempt = 0u32;
         let starts = loop {
             match self.resolve_starts(parts.clone()).await {
                 Ok(starts) => break starts,
                 Err(err) => {
-                    tracing::warn!(mapping = %self.label, poller = self.index, partitions = ?parts, error = %err, ?delay, "cannot resolve start offsets; retrying");
+                    attempt += 1;
+                    // The first few failures are the group coordinator loading right after the
+                    // cluster or the group starts: expected, debug level. Persisting ones warn.
+                    if attempt <= START_OFFSET_QUIET_ATTEMPTS {
+                        tracing::debug!(mapping = %self.label, poller = self.index, partitions = ?parts, error = %err, ?delay, attempt, "cannot resolve start offsets yet; retrying");
+                    } else {
+                        tracing::warn!(mapping = %self.label, poller = self.index, partitions = ?parts, error = %err, ?delay, attempt, "cannot resolve start offsets; retrying");
+                    }
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(false),
                         () = tokio::time::sleep(delay) => {}

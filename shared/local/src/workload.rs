@@ -2,10 +2,11 @@
 //! keys, tombstones, empty values, several headers (duplicate keys and non-UTF-8 bytes included)
 //! and explicit timestamps, spread over partitions deterministically from a seed.
 
+use ferry_kafka::{FerryContext, FerryProducer};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use std::time::Duration;
 
@@ -64,19 +65,19 @@ pub fn content(seed: u64, i: u64, value_bytes: usize, base_timestamp_ms: i64) ->
 }
 
 /// Builds an idempotent producer for workload traffic.
-pub fn producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
+pub fn producer(bootstrap: &str) -> Result<FerryProducer, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "500000")
-        .create()
+        .create_with_context(FerryContext::default())
 }
 
 /// Produces the workload and waits for every delivery; `progress` is called every 10,000 records.
 pub async fn produce(
-    producer: &FutureProducer,
+    producer: &FerryProducer,
     w: &Workload,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, KafkaError> {
