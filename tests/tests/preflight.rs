@@ -3,9 +3,9 @@
 //! target settings. Every test only touches topics under its own unique prefix (topic filter).
 
 use cutover::preflight::{run_preflight, PreflightConfig, PreflightReport};
-use ferry_core::memory::StaticStorage;
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{SourceTopicDescriber, TargetTopicAdmin};
+use ferry_core::storage::UnknownStorage;
 use ferry_core::topics::{Check, ConfigSource, Severity, TopicAction, TopicDescription};
 use ferry_kafka::admin::create_topic;
 use ferry_kafka::KafkaTopicAdmin;
@@ -24,7 +24,7 @@ fn config(prefix: &str) -> PreflightConfig {
 async fn preflight(prefix: &str) -> PreflightReport {
     let src = KafkaTopicAdmin::new(source(), "source");
     let tgt = KafkaTopicAdmin::new(target(), "target");
-    run_preflight(&src, &tgt, &StaticStorage(None), &config(prefix))
+    run_preflight(&src, &tgt, &UnknownStorage, &config(prefix))
         .await
         .expect("preflight runs")
 }

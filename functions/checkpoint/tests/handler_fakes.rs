@@ -3,11 +3,11 @@
 
 use checkpoint::{CheckpointHandler, SyncOutcome};
 use ferry_core::checkpoint::Checkpoint;
-use ferry_core::memory::{InMemoryGroups, InMemoryStateStore};
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{GroupState, ProgressCommit, ProgressStore};
 use ferry_core::progress::{advance, Progress};
 use ferry_core::TopicPartition;
+use ferry_testkit::{InMemoryGroups, InMemoryStateStore};
 
 fn tp(p: i32) -> TopicPartition {
     TopicPartition::new("orders", p)

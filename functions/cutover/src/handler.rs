@@ -793,9 +793,9 @@ fn first_error(preflight: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_core::memory::{InMemoryGroups, InMemoryMappings, InMemoryStateStore};
     use ferry_core::migration::ProducerPhase;
     use ferry_core::{Progress, Segment};
+    use ferry_testkit::{InMemoryGroups, InMemoryMappings, InMemoryStateStore};
 
     type Handler = CutoverHandler<
         InMemoryStateStore,

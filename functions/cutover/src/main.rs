@@ -8,13 +8,13 @@ use ferry_aws::esm::LambdaMappings;
 use ferry_aws::lambda::{config_error, init_tracing};
 use ferry_aws::metrics::{init_metrics, run_with_metrics};
 use ferry_aws::SecretsManagerSource;
-use ferry_core::memory::StaticStorage;
+use ferry_core::storage::UnknownStorage;
 use ferry_kafka::resolve_connections;
 use ferry_kafka::KafkaGroups;
 use ferry_kafka::KafkaTopicAdmin;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
-type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, StaticStorage>;
+type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, UnknownStorage>;
 type Handler =
     CutoverHandler<DynamoStateStore, KafkaGroups, KafkaGroups, LambdaMappings, Preflight>;
 
@@ -42,7 +42,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         TopicPreflight::new(
             KafkaTopicAdmin::new(config.source.clone(), "source"),
             KafkaTopicAdmin::new(config.target.clone(), "target"),
-            StaticStorage(None),
+            // MSK's broker storage is not read: the preflight skips its storage check.
+            UnknownStorage,
             PreflightConfig::new(config.policy.clone(), config.topics.clone()),
         ),
         CutoverSettings {

@@ -331,8 +331,8 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_core::memory::{InMemoryTopicAdmin, StaticStorage};
     use ferry_core::topics::StorageInfo;
+    use ferry_testkit::{InMemoryTopicAdmin, StaticStorage};
 
     fn topic(name: &str, partitions: i32, configs: &[(&str, &str)]) -> TopicDescription {
         TopicDescription::with_broker_defaults(name, partitions, 3, configs)

@@ -142,7 +142,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_core::memory::InMemoryCluster;
+    use ferry_testkit::InMemoryCluster;
 
     #[tokio::test]
     async fn creates_the_topic_and_counts_seqs_up() {

@@ -16,13 +16,13 @@
 //!   event still mirrors completely afterwards.
 
 use ferry_core::failure::FailureKind;
-use ferry_core::memory::{InMemoryCluster, InMemoryStateStore, Snapshot, StoreOp};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ClusterReader, TargetError, TargetMetadata, TargetOffsets, TargetReader, TargetWriter,
     TopicInfo,
 };
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
+use ferry_testkit::{InMemoryCluster, InMemoryStateStore, Snapshot, StoreOp};
 use mirror::event::{DecodeError, EsmEvent, PartitionBatch};
 use mirror::{MirrorError, MirrorHandler};
 use proptest::prelude::*;

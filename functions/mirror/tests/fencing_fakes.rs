@@ -4,7 +4,6 @@
 //! runs) and interleave at every await. Property: the committed target records are the source
 //! log, each exactly once, in order, and the translation points at each of them.
 
-use ferry_core::memory::InMemoryStateStore;
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetReader,
@@ -12,6 +11,7 @@ use ferry_core::ports::{
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
+use ferry_testkit::InMemoryStateStore;
 use mirror::event::PartitionBatch;
 use mirror::MirrorHandler;
 use proptest::prelude::*;

@@ -1,7 +1,6 @@
 //! The mirror handler against in-memory fakes of the state store and target cluster: redelivery,
 //! overlapping and re-split batches, partial writes by a dying attempt, foreign writers, bad targets.
 
-use ferry_core::memory::{InMemoryStateStore, StoreOp};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetReader,
@@ -9,6 +8,7 @@ use ferry_core::ports::{
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
+use ferry_testkit::{InMemoryStateStore, StoreOp};
 use mirror::event::PartitionBatch;
 use mirror::{MirrorError, MirrorHandler};
 use std::collections::HashMap;

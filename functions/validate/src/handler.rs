@@ -734,8 +734,8 @@ async fn last_heartbeats<C: ClusterReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_core::memory::{InMemoryCluster, InMemoryGroups, InMemoryStateStore};
     use ferry_core::{MirrorRecord, TimestampType};
+    use ferry_testkit::{InMemoryCluster, InMemoryGroups, InMemoryStateStore};
 
     type H = ValidateHandler<InMemoryStateStore, InMemoryCluster, InMemoryCluster, InMemoryGroups>;
 

@@ -11,7 +11,7 @@
 //! Topic names are `[a-zA-Z0-9._-]`, so `#` never occurs inside a component. Offsets are
 //! non-negative, so the zero-padded `SEG#` sort keys sort numerically.
 //!
-//! ## Semantics (shared with [`ferry_core::memory::InMemoryStateStore`])
+//! ## Semantics (shared with `InMemoryStateStore`, the test fake in the `ferry-testkit` crate)
 //! * [`ProgressStore::load_progress`]: strongly consistent `BatchGetItem` in chunks of 100 keys
 //!   (run concurrently), `UnprocessedKeys` retried with exponential backoff.
 //! * [`ProgressStore::init_progress`]: one `TransactWriteItems` putting `PROGRESS` (condition
@@ -526,7 +526,7 @@ impl DynamoStateStore {
         let mut units: Vec<Vec<Vec<TransactWriteItem>>> = Vec::with_capacity(commits.len());
         for c in commits {
             if !seen.insert(&c.tp) {
-                return Err(ferry_core::memory::duplicate_commit(&c.tp));
+                return Err(StoreError::duplicate_commit(&c.tp));
             }
             // Upsert semantics: one put per source_start, the last one given wins.
             let segments: Vec<Segment> = c

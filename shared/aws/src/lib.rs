@@ -16,8 +16,9 @@
 //! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade
 //!   ([`init_metrics`]) and the Lambda wiring that flushes once per invocation.
 //!
-//! The in-memory fake with the same semantics as [`DynamoStateStore`] lives in
-//! [`ferry_core::memory`]; `tests/store_conformance.rs` runs one suite against both.
+//! The in-memory fake with the same semantics as [`DynamoStateStore`] is `InMemoryStateStore`
+//! in the `ferry-testkit` crate (a dev-dependency only); `tests/store_conformance.rs` runs one
+//! suite against both.
 
 pub mod dynamo;
 pub mod esm;

@@ -1,5 +1,5 @@
 //! State store conformance: one suite, run against the in-memory fake
-//! ([`ferry_core::memory::InMemoryStateStore`]) and against [`DynamoStateStore`] on the local
+//! ([`ferry_testkit::InMemoryStateStore`]) and against [`DynamoStateStore`] on the local
 //! DynamoDB endpoint (moto), so the fake handlers are unit-tested with behaves like DynamoDB.
 //!
 //! DynamoDB cases use a fresh, uniquely named table each and are skipped (with a message) when
@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use ferry_aws::dynamo::{ensure_table, ClientTimeouts, DynamoStateStore};
 use ferry_core::checkpoint::Checkpoint;
-use ferry_core::memory::InMemoryStateStore;
 use ferry_core::ports::{CheckpointStore, ProgressCommit, ProgressStore, SegmentStore, StoreError};
 use ferry_core::{Progress, Segment, TopicPartition};
+use ferry_testkit::InMemoryStateStore;
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -345,7 +345,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::$case(&ferry_core::memory::InMemoryStateStore::new()).await;
+                    super::$case(&ferry_testkit::InMemoryStateStore::new()).await;
                 }
             )*
         }

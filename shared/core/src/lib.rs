@@ -22,20 +22,23 @@
 //! * [`topics`]: topic provisioning plan (create, add partitions, config sync with MirrorMaker
 //!   2-style excludes) and the preflight checks (typed findings).
 //! * [`settings`]: typed reading of the functions' `FERRY_*` settings (errors name the variable).
-//! * [`memory`]: in-memory fakes of the state/checkpoint store and of consumer groups.
+//! * [`storage`]: [`storage::UnknownStorage`], the target storage port where the target's
+//!   capacity is not known (the preflight skips its storage check).
+//!
+//! The in-memory fakes of the ports live in the `ferry-testkit` crate, a dev-dependency only.
 //!
 //! The invariants each module guarantees are written on the items and checked by proptests.
 
 pub mod checkpoint;
 pub mod checksum;
 pub mod failure;
-pub mod memory;
 pub mod migration;
 pub mod policy;
 pub mod ports;
 pub mod progress;
 pub mod record;
 pub mod settings;
+pub mod storage;
 pub mod topic;
 pub mod topics;
 pub mod translate;

@@ -1,6 +1,8 @@
 //! Ports: the capabilities Ferry's handlers need from the outside world, one trait per
 //! capability. Adapters implement them (`ferry-aws` for DynamoDB, `ferry-kafka` for rdkafka);
-//! unit tests use in-memory fakes. Methods return `Send` futures so handlers can run them on a
+//! unit tests use the in-memory fakes of the `ferry-testkit` crate (a dev-dependency only).
+//! [`crate::storage::UnknownStorage`] is the production [`TargetStorage`] where the platform
+//! cannot tell the target's storage. Methods return `Send` futures so handlers can run them on a
 //! multi-threaded runtime.
 
 use crate::checkpoint::Checkpoint;
@@ -42,6 +44,19 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl StoreError {
+    /// The error every state store returns when one [`ProgressStore::commit_progress`] call has
+    /// two commits for the same partition (DynamoDB refuses two operations on one item in a
+    /// transaction, so no store accepts it): [`StoreError::Corrupt`] keyed by the partition.
+    pub fn duplicate_commit(tp: &TopicPartition) -> Self {
+        StoreError::Corrupt {
+            key: tp.to_string(),
+            reason: "commit_progress got more than one commit for this partition in one call"
+                .to_string(),
+        }
+    }
 }
 
 /// One partition's progress update, written only if the stored progress still equals `expected`.
