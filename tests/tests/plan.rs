@@ -6,7 +6,7 @@
 use ferry_kafka::FerryProducer;
 use ferry_tests::{bin_path, require_stack, source, unique, SOURCE};
 use rdkafka::producer::FutureRecord;
-use serde_yaml::Value;
+use yaml_serde::Value;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -156,7 +156,7 @@ async fn plan_tiers_topics_by_measured_rate_and_renders_reproducibly() {
     assert_eq!(c["mean_record_bytes"].as_f64(), Some(13.0), "{c}");
 
     let text = std::fs::read_to_string(dir.join("mappings.yaml")).unwrap();
-    let doc: Value = serde_yaml::from_str(&text).expect("mappings.yaml is YAML");
+    let doc: Value = yaml_serde::from_str(&text).expect("mappings.yaml is YAML");
     let mappings: Vec<&Value> = doc["Resources"]
         .as_mapping()
         .unwrap()

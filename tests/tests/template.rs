@@ -17,7 +17,7 @@
 //!   only those two;
 //! * the nested mappings stack gets exactly the parameters it declares.
 
-use serde_yaml::Value;
+use yaml_serde::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -46,10 +46,10 @@ fn root() -> PathBuf {
 
 fn load(rel: &str) -> Value {
     let text = std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"))
 }
 
-fn resources(t: &Value) -> &serde_yaml::Mapping {
+fn resources(t: &Value) -> &yaml_serde::Mapping {
     t.get("Resources")
         .and_then(Value::as_mapping)
         .expect("Resources")

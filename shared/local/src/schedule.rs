@@ -27,7 +27,7 @@
 
 use crate::invoke::Invoker;
 use bytes::Bytes;
-use serde_yaml::Value;
+use yaml_serde::Value;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -59,7 +59,7 @@ pub enum ScheduleError {
     },
     /// The template is not valid YAML.
     #[error("invalid SAM template: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] yaml_serde::Error),
     /// A schedule event is malformed (missing or non-literal expression, ...).
     #[error("{logical_id} event {event}: {reason}")]
     InvalidEvent {
@@ -128,7 +128,7 @@ pub fn schedules_from_template_file(
 
 /// Reads the schedules of a SAM template (YAML text), in template order.
 pub fn schedules_from_template(yaml: &str) -> Result<Vec<Schedule>, ScheduleError> {
-    let doc: Value = serde_yaml::from_str(yaml)?;
+    let doc: Value = yaml_serde::from_str(yaml)?;
     let mut out = Vec::new();
     let Some(resources) = doc.get("Resources").and_then(Value::as_mapping) else {
         return Ok(out);
