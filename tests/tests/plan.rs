@@ -6,11 +6,11 @@
 use ferry_kafka::FerryProducer;
 use ferry_tests::{bin_path, require_stack, source, unique, SOURCE};
 use rdkafka::producer::FutureRecord;
-use yaml_serde::Value;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use yaml_serde::Value;
 
 /// Writes `per_tick` records of `bytes` bytes every 50 ms to `topic` until `stop`.
 async fn write_steadily(

@@ -17,9 +17,9 @@
 //!   only those two;
 //! * the nested mappings stack gets exactly the parameters it declares.
 
-use yaml_serde::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use yaml_serde::Value;
 
 /// Environment variables that hold secrets and must never be set by the template.
 const SECRET_SETTINGS: [&str; 2] = ["SASL_PASSWORD", "TLS_KEY_PEM"];

@@ -1,53 +1,28 @@
 //! The checkpoint function's typed configuration, read once at cold start from the environment.
 //!
+//! The settings every two-cluster function reads (`FERRY_TABLE`, `FERRY_SOURCE_*`,
+//! `FERRY_TARGET_*`, `FERRY_REPLICATION_POLICY`, `FERRY_TOPICS_*`, `FERRY_GROUPS_*` for the
+//! groups that are checkpointed, `FERRY_METRICS_NAMESPACE`) are [`MigrationSettings`]; the
+//! function's own:
+//!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `FERRY_TABLE` | DynamoDB state table | required |
-//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`) | required |
-//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster (`msk-iam`: tokens signed with the function role) | required |
-//! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
-//! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes over mirrored topics | all / none (internal topics always excluded) |
-//! | `FERRY_GROUPS_INCLUDE` / `FERRY_GROUPS_EXCLUDE` | comma-separated full-match regexes over group names | all / none (`ferry-.*`, the event source mappings' own groups, and `__.*`, `connect-.*`, `mm2-.*` always excluded) |
 //! | `FERRY_SYNC_GROUP_OFFSETS` | commit translated offsets to the group on the target while it is empty there | `true` |
-//! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
 //!
-//! Bad values fail the cold start with an error that names the variable.
+//! Bad values fail the cold start with an error that names the variable
+//! ([`ConfigError`], reported as `Ferry.Config`).
 
-use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
-use ferry_core::settings::{SettingError, Settings};
-use ferry_kafka::KafkaConnection;
-use thiserror::Error;
-
-/// Invalid or missing configuration.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A setting is missing or invalid (the message names it).
-    #[error(transparent)]
-    Setting(#[from] SettingError),
-    /// A connection's settings are invalid.
-    #[error(transparent)]
-    Kafka(#[from] ferry_kafka::ConfigError),
-}
+use ferry_core::settings::Settings;
+pub use ferry_lambda::{ConfigError, MigrationSettings};
 
 /// The checkpoint function's configuration.
 #[derive(Debug, Clone)]
 pub struct CheckpointConfig {
-    /// DynamoDB table.
-    pub table: String,
-    /// Source cluster connection (secrets redacted in Debug).
-    pub source: KafkaConnection,
-    /// Target cluster connection (secrets redacted in Debug).
-    pub target: KafkaConnection,
-    /// Source → target topic names.
-    pub policy: ReplicationPolicy,
-    /// Which topics are mirrored.
-    pub topics: TopicFilter,
-    /// Which groups are checkpointed.
-    pub groups: GroupFilter,
+    /// Table, clusters (secrets redacted in Debug), replication policy, topic filter, the groups
+    /// that are checkpointed and the metrics namespace.
+    pub migration: MigrationSettings,
     /// Commit translated offsets to target groups.
     pub sync_group_offsets: bool,
-    /// CloudWatch namespace.
-    pub metrics_namespace: String,
 }
 
 impl CheckpointConfig {
@@ -61,14 +36,8 @@ impl CheckpointConfig {
         let settings = Settings::new(&get);
         let sync_group_offsets = settings.flag("FERRY_SYNC_GROUP_OFFSETS", true)?;
         Ok(Self {
-            table: settings.table()?,
-            source: KafkaConnection::from_lookup("FERRY_SOURCE", &get)?,
-            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
-            policy: settings.replication_policy()?,
-            topics: settings.topic_filter()?,
-            groups: settings.group_filter()?,
+            migration: MigrationSettings::from_lookup(&get)?,
             sync_group_offsets,
-            metrics_namespace: settings.metrics_namespace(),
         })
     }
 }
@@ -76,6 +45,7 @@ impl CheckpointConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::policy::ReplicationPolicy;
     use ferry_core::settings::lookup_from_pairs as lookup;
 
     const BASE: [(&str, &str); 3] = [
@@ -124,9 +94,9 @@ mod tests {
     fn defaults() {
         let c = CheckpointConfig::from_lookup(lookup(&BASE)).unwrap();
         assert!(c.sync_group_offsets);
-        assert_eq!(c.policy, ReplicationPolicy::Identity);
-        assert!(c.groups.matches("orders-service"));
-        assert!(!c.groups.matches("ferry-esm-orders"));
-        assert_eq!(c.metrics_namespace, "Ferry");
+        assert_eq!(c.migration.policy, ReplicationPolicy::Identity);
+        assert!(c.migration.groups.matches("orders-service"));
+        assert!(!c.migration.groups.matches("ferry-esm-orders"));
+        assert_eq!(c.migration.metrics_namespace, "Ferry");
     }
 }

@@ -2,6 +2,7 @@
 
 use ferry_core::failure::FailureKind;
 use ferry_core::ports::{GroupError, StoreError};
+use ferry_lambda::FailureError;
 use thiserror::Error;
 
 /// Why a checkpoint run failed. Checkpoints saved before the failure stay saved (they are
@@ -24,17 +25,11 @@ pub enum CheckpointError {
     },
 }
 
-impl CheckpointError {
-    /// The fixed Lambda error type this error is reported as.
-    pub fn kind(&self) -> FailureKind {
+impl FailureError for CheckpointError {
+    fn kind(&self) -> FailureKind {
         match self {
             Self::Store(StoreError::Corrupt { .. }) => FailureKind::TargetIntegrity,
             Self::Store(_) | Self::Groups(_) | Self::Sync { .. } => FailureKind::Transient,
         }
-    }
-
-    /// The full message with its chain of causes.
-    pub fn message(&self) -> String {
-        ferry_core::failure::error_chain(self)
     }
 }

@@ -18,6 +18,7 @@ use ferry_core::ports::{
     SourceTopics, TargetGroups,
 };
 use ferry_core::TopicPartition;
+use ferry_lambda::FailureError;
 use metrics::{counter, gauge, histogram};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};

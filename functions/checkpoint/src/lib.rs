@@ -13,6 +13,9 @@
 //! * [`config`] is the typed configuration read at cold start.
 //! * [`error`] the typed errors and their fixed Lambda error types.
 //!
+//! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
+//! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
+//!
 //! ## Transactional source topics
 //! What the Kafka event source mapping delivers for a transactional topic: transaction markers
 //! (control records) are never delivered, so they leave one-offset gaps; records of aborted

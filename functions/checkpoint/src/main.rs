@@ -3,11 +3,8 @@
 
 use checkpoint::{CheckpointConfig, CheckpointHandler, RunSummary};
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
-use ferry_aws::lambda::{config_error, init_tracing};
-use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_aws::SecretsManagerSource;
-use ferry_kafka::resolve_connections;
 use ferry_kafka::KafkaGroups;
+use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 type Handler = CheckpointHandler<DynamoStateStore, KafkaGroups, KafkaGroups>;
@@ -16,26 +13,25 @@ type Handler = CheckpointHandler<DynamoStateStore, KafkaGroups, KafkaGroups>;
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
 
-    let mut config = CheckpointConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
-    // Credentials named by FERRY_<SIDE>_SECRET_ARN / _CA_SECRET_ARN, read once.
-    resolve_connections(
-        &mut [&mut config.source, &mut config.target],
-        SecretsManagerSource::from_env,
-    )
-    .await
-    .inspect_err(|e| config_error(&e.to_string()))?;
+    let mut config = CheckpointConfig::from_env().inspect_err(config_error)?;
+    config
+        .migration
+        .resolve_secrets()
+        .await
+        .inspect_err(config_error)?;
     tracing::info!(?config, "checkpoint starting");
-    let metrics = init_metrics(&config.metrics_namespace, "checkpoint")?;
+    let m = &config.migration;
+    let metrics = init_metrics(&m.metrics_namespace, "checkpoint")?;
 
-    let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
+    let store = DynamoStateStore::new(client_from_env().await, m.table.clone());
     let handler: &'static Handler = Box::leak(Box::new(
         CheckpointHandler::new(
             store,
-            KafkaGroups::source(config.source.clone()),
-            KafkaGroups::target(config.target.clone()),
-            config.policy.clone(),
-            config.topics.clone(),
-            config.groups.clone(),
+            KafkaGroups::source(m.source.clone()),
+            KafkaGroups::target(m.target.clone()),
+            m.policy.clone(),
+            m.topics.clone(),
+            m.groups.clone(),
         )
         .sync_group_offsets(config.sync_group_offsets),
     ));
@@ -52,8 +48,5 @@ async fn handle(
     handler: &Handler,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<RunSummary, Diagnostic> {
-    handler.run().await.map_err(|e| Diagnostic {
-        error_type: e.kind().error_type().to_string(),
-        error_message: e.message(),
-    })
+    handler.run().await.map_err(|e| diagnostic(&e))
 }

@@ -7,6 +7,7 @@ use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{GroupState, ProgressCommit, ProgressStore};
 use ferry_core::progress::{advance, Progress};
 use ferry_core::TopicPartition;
+use ferry_lambda::FailureError;
 use ferry_testkit::{InMemoryGroups, InMemoryStateStore};
 
 fn tp(p: i32) -> TopicPartition {

@@ -1,56 +1,31 @@
 //! The cutover function's typed configuration, read once at cold start from the environment.
 //!
+//! The settings every two-cluster function reads (`FERRY_TABLE`, `FERRY_SOURCE_*`,
+//! `FERRY_TARGET_*`, `FERRY_REPLICATION_POLICY`, `FERRY_TOPICS_*`, `FERRY_GROUPS_*` for the
+//! groups moved when the state machine input names none, `FERRY_METRICS_NAMESPACE`) are
+//! [`MigrationSettings`]; the function's own:
+//!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `FERRY_TABLE` | DynamoDB state table | required |
-//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`) | required |
-//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster (`msk-iam`: tokens signed with the function role) | required |
-//! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
-//! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes over mirrored topics | all / none |
-//! | `FERRY_GROUPS_INCLUDE` / `FERRY_GROUPS_EXCLUDE` | groups moved when the state machine input names none | all / none (Ferry's own and internal groups always excluded) |
 //! | `FERRY_MIRROR_FUNCTION` | function whose event source mappings are disabled at the end | `mirror` |
 //! | `FERRY_SOURCE_QUIET_MS` | how long source end offsets must stay unchanged before the drain completes | `10000` |
-//! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
 //!
-//! Bad values fail the cold start with an error that names the variable.
+//! Bad values fail the cold start with an error that names the variable
+//! ([`ConfigError`], reported as `Ferry.Config`).
 
-use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
-use ferry_core::settings::{SettingError, Settings};
-use ferry_kafka::KafkaConnection;
-use thiserror::Error;
-
-/// Invalid or missing configuration.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A setting is missing or invalid (the message names it).
-    #[error(transparent)]
-    Setting(#[from] SettingError),
-    /// A connection's settings are invalid.
-    #[error(transparent)]
-    Kafka(#[from] ferry_kafka::ConfigError),
-}
+use ferry_core::settings::Settings;
+pub use ferry_lambda::{ConfigError, MigrationSettings};
 
 /// The cutover function's configuration.
 #[derive(Debug, Clone)]
 pub struct CutoverConfig {
-    /// DynamoDB table.
-    pub table: String,
-    /// Source cluster connection (secrets redacted in Debug).
-    pub source: KafkaConnection,
-    /// Target cluster connection (secrets redacted in Debug).
-    pub target: KafkaConnection,
-    /// Source → target topic names.
-    pub policy: ReplicationPolicy,
-    /// Which topics are mirrored.
-    pub topics: TopicFilter,
-    /// Which groups are moved by default.
-    pub groups: GroupFilter,
+    /// Table, clusters (secrets redacted in Debug), replication policy, topic filter, the groups
+    /// moved by default and the metrics namespace.
+    pub migration: MigrationSettings,
     /// The mirror function's name.
     pub mirror_function: String,
     /// Quiet period of the drain check.
     pub quiet_ms: i64,
-    /// CloudWatch namespace.
-    pub metrics_namespace: String,
 }
 
 impl CutoverConfig {
@@ -63,15 +38,9 @@ impl CutoverConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let settings = Settings::new(&get);
         Ok(Self {
-            table: settings.table()?,
-            source: KafkaConnection::from_lookup("FERRY_SOURCE", &get)?,
-            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
-            policy: settings.replication_policy()?,
-            topics: settings.topic_filter()?,
-            groups: settings.group_filter()?,
+            migration: MigrationSettings::from_lookup(&get)?,
             mirror_function: settings.string_or("FERRY_MIRROR_FUNCTION", "mirror"),
             quiet_ms: settings.number("FERRY_SOURCE_QUIET_MS", 10_000i64, 0)?,
-            metrics_namespace: settings.metrics_namespace(),
         })
     }
 }

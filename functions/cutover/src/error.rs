@@ -4,6 +4,7 @@
 use ferry_core::failure::FailureKind;
 use ferry_core::migration::CutoverError as RuleError;
 use ferry_core::ports::{GroupError, MappingError, StoreError};
+use ferry_lambda::FailureError;
 use thiserror::Error;
 
 /// Why a cutover task failed.
@@ -68,9 +69,8 @@ pub enum CutoverError {
     BadInput(String),
 }
 
-impl CutoverError {
-    /// The fixed Lambda error type this error is reported as.
-    pub fn kind(&self) -> FailureKind {
+impl FailureError for CutoverError {
+    fn kind(&self) -> FailureKind {
         match self {
             Self::Store(StoreError::Corrupt { .. }) | Self::Json(_) | Self::Corrupt(_) => {
                 FailureKind::TargetIntegrity
@@ -87,10 +87,5 @@ impl CutoverError {
             | Self::GroupRestarted(_) => FailureKind::NotReady,
             Self::VerifyFailed { .. } => FailureKind::TargetIntegrity,
         }
-    }
-
-    /// The full message with its chain of causes.
-    pub fn message(&self) -> String {
-        ferry_core::failure::error_chain(self)
     }
 }

@@ -32,11 +32,11 @@ use ferry_core::ports::{
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::TopicPartition;
+use ferry_lambda::{now_ms, FailureError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A state-machine task input (`{"action": ..., "migration_id": ..., ...}`).
 #[derive(Debug, Clone, Deserialize)]
@@ -181,12 +181,6 @@ pub struct CutoverHandler<S, SG, TG, M, P> {
     mappings: M,
     preflight: P,
     settings: CutoverSettings,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn tp_key(tp: &TopicPartition) -> String {

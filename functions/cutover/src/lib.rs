@@ -10,6 +10,9 @@
 //! * [`preflight`]: topic provisioning and config sync on the target, and the preflight checks.
 //! * [`config`]: typed configuration read at cold start.
 //! * [`error`]: typed errors and their fixed Lambda error types.
+//!
+//! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
+//! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
 
 pub mod config;
 pub mod error;

@@ -28,9 +28,9 @@ use ferry_core::topics::{
     CheckContext, ConfigFilter, Drift, Finding, PlanOptions, Severity, SourceTopicStats,
     StorageInfo, TopicAction, TopicDescription, TopicPlan,
 };
+use ferry_lambda::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 /// The mirror's target producer `batch.size` (see `ferry_kafka::ProducerTuning`).
@@ -320,12 +320,6 @@ async fn apply<T: TargetTopicAdmin>(target: &T, plan: &TopicPlan) -> Result<(), 
             .await?;
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -2,24 +2,17 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`) | required |
+//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_lambda::resolve_secrets`) | required |
 //! | `FERRY_HEARTBEAT_TOPIC` | heartbeat topic on the source (created with 1 partition if missing) | `ferry-heartbeats` |
 //! | `FERRY_SOURCE_ALIAS` | cluster alias: the record key and the `source` field | the source bootstrap servers |
 //! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
 //!
-//! Bad values fail the cold start with an error that names the variable.
+//! Bad values fail the cold start with an error that names the variable
+//! ([`ConfigError`], reported as `Ferry.Config`).
 
 use ferry_core::settings::Settings;
 use ferry_kafka::KafkaConnection;
-use thiserror::Error;
-
-/// Invalid or missing configuration.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A connection's settings are invalid.
-    #[error(transparent)]
-    Kafka(#[from] ferry_kafka::ConfigError),
-}
+pub use ferry_lambda::ConfigError;
 
 /// The heartbeat function's configuration.
 #[derive(Debug, Clone)]

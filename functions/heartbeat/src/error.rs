@@ -2,6 +2,7 @@
 
 use ferry_core::failure::FailureKind;
 use ferry_core::ports::{ClusterError, TargetError};
+use ferry_lambda::FailureError;
 use thiserror::Error;
 
 /// Why a heartbeat was not written. Every failure is transient: the next scheduled run tries
@@ -16,14 +17,8 @@ pub enum HeartbeatError {
     Produce(#[from] TargetError),
 }
 
-impl HeartbeatError {
-    /// The fixed Lambda error type this error is reported as.
-    pub fn kind(&self) -> FailureKind {
+impl FailureError for HeartbeatError {
+    fn kind(&self) -> FailureKind {
         FailureKind::Transient
-    }
-
-    /// The full message with its chain of causes.
-    pub fn message(&self) -> String {
-        ferry_core::failure::error_chain(self)
     }
 }

@@ -14,9 +14,9 @@ use crate::error::HeartbeatError;
 use ferry_core::ports::{ClusterReader, TargetProducer, TopicCreator};
 use ferry_core::validate::Heartbeat;
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
+use ferry_lambda::{now_ms, FailureError};
 use metrics::counter;
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Offsets read back to find the newest heartbeat.
 const LOOKBACK: i64 = 10;
@@ -34,12 +34,6 @@ pub struct HeartbeatEmitted {
     pub seq: u64,
     /// Its timestamp.
     pub emitted_at_ms: i64,
-}
-
-fn system_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Writes heartbeats. Generic over the ports so unit tests use in-memory fakes.
@@ -69,7 +63,7 @@ where
             producer,
             topic: topic.into(),
             alias: alias.into(),
-            now_ms: system_now_ms,
+            now_ms,
         }
     }
 

@@ -14,6 +14,9 @@
 //! `{"topic":"ferry-heartbeats","partition":0,"offset":41,"seq":42,"emitted_at_ms":1764110000000}`.
 //! Errors: `Ferry.Transient` (cluster unavailable), `Ferry.Config` at cold start.
 //! Metric: `heartbeat-emitted` (count).
+//!
+//! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
+//! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
 
 pub mod config;
 pub mod error;

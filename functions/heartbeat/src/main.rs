@@ -1,11 +1,8 @@
 //! Lambda entry point of the heartbeat function: tracing, typed config, clients built once,
 //! then one heartbeat per (scheduled) invocation. All logic lives in the library.
 
-use ferry_aws::lambda::{config_error, init_tracing};
-use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_aws::SecretsManagerSource;
-use ferry_kafka::resolve_connections;
 use ferry_kafka::{KafkaClusterReader, ProducerTuning, TargetCluster};
+use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
 use heartbeat::{HeartbeatConfig, HeartbeatEmitted, HeartbeatHandler};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
@@ -15,18 +12,17 @@ type Handler = HeartbeatHandler<KafkaClusterReader, TargetCluster>;
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
 
-    let mut config = HeartbeatConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
-    // Credentials named by FERRY_<SIDE>_SECRET_ARN / _CA_SECRET_ARN, read once.
-    resolve_connections(&mut [&mut config.source], SecretsManagerSource::from_env)
+    let mut config = HeartbeatConfig::from_env().inspect_err(config_error)?;
+    ferry_lambda::resolve_secrets(&mut [&mut config.source])
         .await
-        .inspect_err(|e| config_error(&e.to_string()))?;
+        .inspect_err(config_error)?;
     tracing::info!(?config, "heartbeat starting");
     let metrics = init_metrics(&config.metrics_namespace, "heartbeat")?;
 
     // The "target" producer of the mirror, pointed at the source cluster: writes to an explicit
     // partition with the record's own timestamp.
-    let producer = TargetCluster::new(&config.source, ProducerTuning::default())
-        .inspect_err(|e| config_error(&e.to_string()))?;
+    let producer =
+        TargetCluster::new(&config.source, ProducerTuning::default()).inspect_err(config_error)?;
     let handler: &'static Handler = Box::leak(Box::new(HeartbeatHandler::new(
         KafkaClusterReader::new(config.source.clone(), "source"),
         producer,
@@ -42,8 +38,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn handle(handler: &Handler) -> Result<HeartbeatEmitted, Diagnostic> {
-    handler.run().await.map_err(|e| Diagnostic {
-        error_type: e.kind().error_type().to_string(),
-        error_message: e.message(),
-    })
+    handler.run().await.map_err(|e| diagnostic(&e))
 }

@@ -3,7 +3,7 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `FERRY_TABLE` | DynamoDB state table | required |
-//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env`; the secret the ARN names is read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`), `msk-iam` signs tokens with the function role | required |
+//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster, see `ferry_kafka::KafkaConnection::from_env`; the secret the ARN names is read from Secrets Manager at cold start (`ferry_lambda::resolve_secrets`), `msk-iam` signs tokens with the function role | required |
 //! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, ...) | source cluster, read only for the data-loss checks: a gap before the next record to mirror, or a redelivery, is checked against the source partition's log start and end (records removed by retention before they were mirrored, a re-created topic → `Ferry.DataLoss`). Unset: the checks are off (a warning at cold start) | unset |
 //! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
 //! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes | all / none (internal topics always excluded) |
@@ -15,7 +15,8 @@
 //! | `FERRY_TRANSACTION_TIMEOUT_MS` | `transaction.timeout.ms`: how long a vanished writer's open transaction blocks `read_committed` readers of its partition if no newer writer fences it first; keep it above the function timeout | `60000` |
 //! | `FERRY_PROGRESS_CACHE` | reuse a partition's progress from this sandbox's last commit instead of reading it every batch (see `handler`'s module doc; `false` reads it every batch) | `true` |
 //!
-//! Bad values fail the cold start with an error that names the variable.
+//! Bad values fail the cold start with an error that names the variable
+//! ([`ferry_lambda::ConfigError`], reported as `Ferry.Config`).
 //!
 //! **Compression default.** `lz4`: typical Kafka payloads (JSON, Avro, text) shrink 2–4× with it
 //! at the lowest CPU cost of the codecs that compress, which cuts what the mirror sends to the
@@ -26,21 +27,10 @@
 //! how batches travel and are stored: consumers on the target see identical records.
 
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
-use ferry_core::settings::{SettingError, Settings};
+use ferry_core::settings::Settings;
 use ferry_kafka::{Compression, Fencing, KafkaConnection};
+pub use ferry_lambda::ConfigError;
 use std::time::Duration;
-use thiserror::Error;
-
-/// Invalid or missing configuration.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A setting is missing or invalid (the message names it).
-    #[error(transparent)]
-    Setting(#[from] SettingError),
-    /// The target connection settings are invalid.
-    #[error(transparent)]
-    Kafka(#[from] ferry_kafka::ConfigError),
-}
 
 /// The mirror function's configuration.
 #[derive(Debug, Clone)]

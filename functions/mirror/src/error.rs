@@ -1,10 +1,12 @@
-//! The mirror's typed errors and their mapping to Ferry's fixed Lambda error types.
+//! The mirror's typed errors and their mapping to Ferry's fixed Lambda error types
+//! ([`FailureError`], reported through `ferry_lambda::diagnostic`).
 
 use crate::event::DecodeError;
 use ferry_core::failure::FailureKind;
 use ferry_core::ports::{ClusterError, StoreError, TargetError};
 use ferry_core::progress::{PlanError, SourceLoss};
 use ferry_core::TopicPartition;
+use ferry_lambda::FailureError;
 use thiserror::Error;
 
 /// Why a batch was not mirrored. Any error means the batch is not acknowledged: the event source
@@ -59,9 +61,8 @@ pub enum MirrorError {
     Store(#[from] StoreError),
 }
 
-impl MirrorError {
-    /// The fixed Lambda error type this error is reported as.
-    pub fn kind(&self) -> FailureKind {
+impl FailureError for MirrorError {
+    fn kind(&self) -> FailureKind {
         match self {
             Self::Decode(_) | Self::TopicNotMirrored { .. } => FailureKind::BadInput,
             Self::TargetNotEmpty { .. } => FailureKind::TargetNotReady,
@@ -91,17 +92,14 @@ impl MirrorError {
             },
         }
     }
+}
 
+impl MirrorError {
     /// The target cluster could not be reached (metadata, offsets or produce).
     pub fn is_target_unavailable(&self) -> bool {
         matches!(
             self,
             Self::Target(TargetError::Unavailable(_) | TargetError::Produce { .. })
         )
-    }
-
-    /// The full message with its chain of causes.
-    pub fn message(&self) -> String {
-        ferry_core::failure::error_chain(self)
     }
 }

@@ -12,6 +12,7 @@
 //! timeout (or the ESM emulator's `abandon_after`) shorter than `late_ms`, the retry runs while
 //! the late invocation is still about to write; fencing must make the late write harmless.
 
+use ferry_lambda::ConfigError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a fault can fire.
@@ -45,7 +46,7 @@ impl Faults {
     }
 
     /// Reads `FERRY_FAULTS`; an unparsable value is an error naming the variable.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         match std::env::var("FERRY_FAULTS") {
             Ok(spec) if !spec.trim().is_empty() => Self::parse(&spec),
             _ => Ok(Self::none()),
@@ -53,19 +54,20 @@ impl Faults {
     }
 
     /// Parses a spec like `after_produce=0.05,mid_produce=0.05,seed=7`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::invalid("FERRY_FAULTS", reason);
         let mut f = Self {
             late_ms: 3000,
             ..Self::none()
         };
         let mut seed = std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').ok_or_else(|| {
-                format!("invalid setting FERRY_FAULTS: {part:?} is not key=value")
-            })?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("{part:?} is not key=value")))?;
             let num = |v: &str| {
                 v.parse::<f64>()
-                    .map_err(|_| format!("invalid setting FERRY_FAULTS: {k}={v:?} is not a number"))
+                    .map_err(|_| invalid(format!("{k}={v:?} is not a number")))
             };
             match k {
                 "after_produce" => f.after_produce = num(v)?,
@@ -74,7 +76,7 @@ impl Faults {
                 "late_commit" => f.late_commit = num(v)?,
                 "late_ms" => f.late_ms = num(v)? as u64,
                 "seed" => seed ^= num(v)? as u64,
-                _ => return Err(format!("invalid setting FERRY_FAULTS: unknown fault {k:?}")),
+                _ => return Err(invalid(format!("unknown fault {k:?}"))),
             }
         }
         f.state = AtomicU64::new(seed | 1);
@@ -146,11 +148,13 @@ mod tests {
         let late = Faults::parse("late_produce=1,late_ms=20").unwrap();
         assert!(late.armed());
         assert_eq!(late.late_ms, 20);
-        assert!(Faults::parse("explode=1")
-            .unwrap_err()
-            .contains("FERRY_FAULTS"));
+        assert_eq!(
+            Faults::parse("explode=1").unwrap_err().to_string(),
+            "invalid setting FERRY_FAULTS: unknown fault \"explode\""
+        );
         assert!(Faults::parse("after_produce=x")
             .unwrap_err()
+            .to_string()
             .contains("FERRY_FAULTS"));
     }
 }

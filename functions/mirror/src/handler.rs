@@ -33,7 +33,7 @@
 //! redelivery would do). Any failure drops the cached progress of the batch's partitions.
 
 use crate::error::MirrorError;
-use crate::event::PartitionBatch;
+use crate::event::{EsmEvent, PartitionBatch};
 use crate::faults::{FaultPoint, Faults};
 use crate::telemetry::{MirrorEvent, PhaseTimes};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
@@ -46,11 +46,12 @@ use ferry_core::progress::{
     verify_reconcile, PlanError, ProducedCheck, Progress,
 };
 use ferry_core::TopicPartition;
+use ferry_lambda::{now_ms, FailureError};
 use futures::future::join_all;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// What a batch did, returned as the Lambda response.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -211,6 +212,23 @@ where
     /// The target cluster port (tests inspect it).
     pub fn target(&self) -> &T {
         &self.target
+    }
+
+    /// Mirrors one event source mapping event: decodes it (a payload that does not decode is a
+    /// failed batch, `Ferry.BadInput`) and [`handle`](Self::handle)s its batches.
+    pub async fn handle_event(&self, event: EsmEvent) -> Result<BatchSummary, MirrorError> {
+        match event.into_batches() {
+            Ok(batches) => self.handle(batches).await,
+            Err(e) => {
+                let e = MirrorError::from(e);
+                MirrorEvent::BatchFailed {
+                    kind: e.kind(),
+                    message: &e.message(),
+                }
+                .emit();
+                Err(e)
+            }
+        }
     }
 
     /// Mirrors one delivered batch. On error nothing is acknowledged; the batch must be redelivered.
@@ -670,10 +688,4 @@ impl CheckFailure {
             Self::Target(e) => MirrorError::Target(e),
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

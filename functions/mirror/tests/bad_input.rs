@@ -11,8 +11,8 @@
 //!
 //! * decoding yields a typed error reported as `Ferry.BadInput`, whose message names the field,
 //!   the topic-partition and the offset where they are known;
-//! * the whole runtime path (payload bytes → [`EsmEvent`] → `into_batches()` → if that were
-//!   `Ok`, the handler) writes nothing to the target and moves no progress, and the unmutated
+//! * the whole runtime path (payload bytes → [`EsmEvent`] → `MirrorHandler::handle_event`:
+//!   `into_batches()`, then, if that were `Ok`, the batches) writes nothing to the target and moves no progress, and the unmutated
 //!   event still mirrors completely afterwards.
 
 use ferry_core::failure::FailureKind;
@@ -22,6 +22,7 @@ use ferry_core::ports::{
     TopicInfo,
 };
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
+use ferry_lambda::FailureError;
 use ferry_testkit::{InMemoryCluster, InMemoryStateStore, Snapshot, StoreOp};
 use mirror::event::{DecodeError, EsmEvent, PartitionBatch};
 use mirror::{MirrorError, MirrorHandler};
@@ -167,16 +168,15 @@ fn state(h: &Handler) -> State {
 }
 
 /// The runtime path: the payload bytes as lambda_runtime deserializes them (a
-/// `serde_json::Deserializer`, no check for trailing input), then the handler if they decode.
+/// `serde_json::Deserializer`, no check for trailing input), then the handler's entry point.
 fn run(h: &Handler, payload: &[u8]) -> Result<u64, MirrorError> {
     let mut de = serde_json::Deserializer::from_slice(payload);
     let event = EsmEvent::deserialize(&mut de).expect("deserializing an EsmEvent never fails");
-    let batches = event.into_batches()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    Ok(rt.block_on(h.handle(batches))?.produced)
+    Ok(rt.block_on(h.handle_event(event))?.produced)
 }
 
 fn decode(payload: &[u8]) -> Result<Vec<PartitionBatch>, DecodeError> {

@@ -8,6 +8,7 @@ use ferry_core::ports::{
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
+use ferry_lambda::FailureError;
 use ferry_testkit::{InMemoryStateStore, StoreOp};
 use mirror::event::PartitionBatch;
 use mirror::{MirrorError, MirrorHandler};

@@ -1,13 +1,12 @@
 //! The validate function's typed configuration, read once at cold start from the environment.
 //!
+//! The settings every two-cluster function reads (`FERRY_TABLE` for progress, segments and
+//! reports, `FERRY_SOURCE_*`, `FERRY_TARGET_*`, `FERRY_REPLICATION_POLICY`, `FERRY_TOPICS_*`,
+//! `FERRY_GROUPS_*` for the groups whose translation coverage is reported,
+//! `FERRY_METRICS_NAMESPACE`) are [`MigrationSettings`]; the function's own:
+//!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `FERRY_TABLE` | DynamoDB state table (progress, segments, reports) | required |
-//! | `FERRY_SOURCE_BOOTSTRAP` (+ `FERRY_SOURCE_SECURITY`, `FERRY_SOURCE_SECRET_ARN`, `FERRY_SOURCE_CA_SECRET_ARN`, ...) | source cluster, see `ferry_kafka::KafkaConnection::from_env`; the secrets the ARNs name are read from Secrets Manager at cold start (`ferry_kafka::secrets`, fetched by `ferry_aws::SecretsManagerSource`) | required |
-//! | `FERRY_TARGET_BOOTSTRAP` (+ `FERRY_TARGET_SECURITY`, `FERRY_TARGET_SECRET_ARN`, ...) | target cluster (`msk-iam`: tokens signed with the function role) | required |
-//! | `FERRY_REPLICATION_POLICY` | `identity` or `prefix:<alias>` | `identity` |
-//! | `FERRY_TOPICS_INCLUDE` / `FERRY_TOPICS_EXCLUDE` | comma-separated full-match regexes over mirrored topics | all / none (internal topics always excluded) |
-//! | `FERRY_GROUPS_INCLUDE` / `FERRY_GROUPS_EXCLUDE` | groups whose translation coverage is reported | all / none (`ferry-.*`, `__.*`, `connect-.*`, `mm2-.*` always excluded) |
 //! | `FERRY_MIGRATION_ID` | migration whose `validation` report is written when the input names none | `default` |
 //! | `FERRY_HEARTBEAT_TOPIC` | heartbeat topic (source name; the target name follows the replication policy) | `ferry-heartbeats` |
 //! | `FERRY_VALIDATE_MODE` | mode of scheduled runs: `lag` or `full` | `lag` |
@@ -16,50 +15,26 @@
 //! | `FERRY_VALIDATE_FULL_MAX_RECORDS` | mirrored ranges up to this many offsets are compared completely in `full` mode | `100000` |
 //! | `FERRY_VALIDATE_SAMPLE_WINDOWS` | windows compared in larger ranges | `8` |
 //! | `FERRY_VALIDATE_WINDOW_RECORDS` | offsets per window | `1000` |
-//! | `FERRY_METRICS_NAMESPACE` | CloudWatch namespace for EMF metrics | `Ferry` |
 //!
-//! Bad values fail the cold start with an error that names the variable.
+//! Bad values fail the cold start with an error that names the variable
+//! ([`ConfigError`], reported as `Ferry.Config`).
 
 use crate::handler::{Limits, Mode, RequestDefaults};
-use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
-use ferry_core::settings::{SettingError, Settings};
-use ferry_kafka::KafkaConnection;
-use thiserror::Error;
-
-/// Invalid or missing configuration.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A setting is missing or invalid (the message names it).
-    #[error(transparent)]
-    Setting(#[from] SettingError),
-    /// A connection's settings are invalid.
-    #[error(transparent)]
-    Kafka(#[from] ferry_kafka::ConfigError),
-}
+use ferry_core::settings::Settings;
+pub use ferry_lambda::{ConfigError, MigrationSettings};
 
 /// The validate function's configuration.
 #[derive(Debug, Clone)]
 pub struct ValidateConfig {
-    /// DynamoDB table.
-    pub table: String,
-    /// Source cluster connection (secrets redacted in Debug).
-    pub source: KafkaConnection,
-    /// Target cluster connection (secrets redacted in Debug).
-    pub target: KafkaConnection,
-    /// Source → target topic names.
-    pub policy: ReplicationPolicy,
-    /// Which topics are mirrored.
-    pub topics: TopicFilter,
-    /// Which groups' coverage is reported.
-    pub groups: GroupFilter,
+    /// Table, clusters (secrets redacted in Debug), replication policy, topic filter, the groups
+    /// whose coverage is reported and the metrics namespace.
+    pub migration: MigrationSettings,
     /// Heartbeat topic on the source.
     pub heartbeat_topic: String,
     /// Defaults for scheduled runs and missing input fields.
     pub defaults: RequestDefaults,
     /// Comparison limits.
     pub limits: Limits,
-    /// CloudWatch namespace.
-    pub metrics_namespace: String,
 }
 
 impl ValidateConfig {
@@ -78,12 +53,7 @@ impl ValidateConfig {
             window_records: settings.number("FERRY_VALIDATE_WINDOW_RECORDS", 1000i64, 1)?,
         };
         Ok(Self {
-            table: settings.table()?,
-            source: KafkaConnection::from_lookup("FERRY_SOURCE", &get)?,
-            target: KafkaConnection::from_lookup("FERRY_TARGET", &get)?,
-            policy: settings.replication_policy()?,
-            topics: settings.topic_filter()?,
-            groups: settings.group_filter()?,
+            migration: MigrationSettings::from_lookup(&get)?,
             heartbeat_topic: settings.string_or("FERRY_HEARTBEAT_TOPIC", "ferry-heartbeats"),
             defaults: RequestDefaults {
                 migration_id: settings.string_or("FERRY_MIGRATION_ID", "default"),
@@ -91,7 +61,6 @@ impl ValidateConfig {
                 fail_on_mismatch: settings.flag("FERRY_VALIDATE_FAIL_ON_MISMATCH", false)?,
             },
             limits,
-            metrics_namespace: settings.metrics_namespace(),
         })
     }
 }

@@ -3,6 +3,7 @@
 use ferry_core::failure::FailureKind;
 use ferry_core::ports::{ClusterError, GroupError, StoreError};
 use ferry_core::validate::Mismatch;
+use ferry_lambda::FailureError;
 use thiserror::Error;
 
 /// Why a validation run failed.
@@ -31,19 +32,13 @@ pub enum ValidateError {
     },
 }
 
-impl ValidateError {
-    /// The fixed Lambda error type this error is reported as.
-    pub fn kind(&self) -> FailureKind {
+impl FailureError for ValidateError {
+    fn kind(&self) -> FailureKind {
         match self {
             Self::BadInput(_) => FailureKind::BadInput,
             Self::Store(StoreError::Corrupt { .. }) => FailureKind::TargetIntegrity,
             Self::Store(_) | Self::Cluster(_) | Self::Groups(_) => FailureKind::Transient,
             Self::Failed { .. } => FailureKind::ValidationFailed,
         }
-    }
-
-    /// The full message with its chain of causes.
-    pub fn message(&self) -> String {
-        ferry_core::failure::error_chain(self)
     }
 }

@@ -27,10 +27,11 @@ use ferry_core::validate::{
     HeartbeatStatus, Mismatch, MismatchKind, Verdict,
 };
 use ferry_core::{Progress, Segment, TopicPartition};
+use ferry_lambda::{now_ms, FailureError};
 use metrics::{counter, gauge, histogram};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Validation depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,12 +253,6 @@ pub struct ValidationReport {
 /// does not have yet).
 const HEARTBEATS_READ: i64 = 100;
 
-fn system_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Runs validations. Generic over the ports so unit tests use in-memory fakes.
 #[derive(Debug)]
 pub struct ValidateHandler<S, R, T, G> {
@@ -300,7 +295,7 @@ where
             groups,
             heartbeat_topic: "ferry-heartbeats".into(),
             limits: Limits::default(),
-            now_ms: system_now_ms,
+            now_ms,
         }
     }
 

@@ -44,6 +44,9 @@
 //!
 //! Metrics: `validation-mismatches` (count), `mirror-lag-records` (gauge, label `topic`),
 //! `heartbeat-latency-ms` (gauge), `validation-duration-ms` (histogram).
+//!
+//! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
+//! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
 
 pub mod config;
 pub mod error;

@@ -3,11 +3,8 @@
 //! library.
 
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
-use ferry_aws::lambda::{config_error, init_tracing};
-use ferry_aws::metrics::{init_metrics, run_with_metrics};
-use ferry_aws::SecretsManagerSource;
-use ferry_kafka::resolve_connections;
 use ferry_kafka::{KafkaClusterReader, KafkaGroups};
+use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use validate::{
     RequestDefaults, ValidateConfig, ValidateHandler, ValidateRequest, ValidationReport,
@@ -20,27 +17,26 @@ type Handler =
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
 
-    let mut config = ValidateConfig::from_env().inspect_err(|e| config_error(&e.to_string()))?;
-    // Credentials named by FERRY_<SIDE>_SECRET_ARN / _CA_SECRET_ARN, read once.
-    resolve_connections(
-        &mut [&mut config.source, &mut config.target],
-        SecretsManagerSource::from_env,
-    )
-    .await
-    .inspect_err(|e| config_error(&e.to_string()))?;
+    let mut config = ValidateConfig::from_env().inspect_err(config_error)?;
+    config
+        .migration
+        .resolve_secrets()
+        .await
+        .inspect_err(config_error)?;
     tracing::info!(?config, "validate starting");
-    let metrics = init_metrics(&config.metrics_namespace, "validate")?;
+    let m = &config.migration;
+    let metrics = init_metrics(&m.metrics_namespace, "validate")?;
 
-    let store = DynamoStateStore::new(client_from_env().await, config.table.clone());
+    let store = DynamoStateStore::new(client_from_env().await, m.table.clone());
     let handler: &'static Handler = Box::leak(Box::new(
         ValidateHandler::new(
             store,
-            KafkaClusterReader::new(config.source.clone(), "source"),
-            KafkaClusterReader::new(config.target.clone(), "target"),
-            KafkaGroups::source(config.source.clone()),
-            config.policy.clone(),
-            config.topics.clone(),
-            config.groups.clone(),
+            KafkaClusterReader::new(m.source.clone(), "source"),
+            KafkaClusterReader::new(m.target.clone(), "target"),
+            KafkaGroups::source(m.source.clone()),
+            m.policy.clone(),
+            m.topics.clone(),
+            m.groups.clone(),
         )
         .limits(config.limits)
         .heartbeat_topic(config.heartbeat_topic.clone()),
@@ -59,10 +55,7 @@ async fn handle(
     defaults: &RequestDefaults,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<ValidationReport, Diagnostic> {
-    let diagnostic = |e: validate::ValidateError| Diagnostic {
-        error_type: e.kind().error_type().to_string(),
-        error_message: e.message(),
-    };
-    let request = ValidateRequest::from_event(&event.payload, defaults).map_err(diagnostic)?;
-    handler.run(&request).await.map_err(diagnostic)
+    let request =
+        ValidateRequest::from_event(&event.payload, defaults).map_err(|e| diagnostic(&e))?;
+    handler.run(&request).await.map_err(|e| diagnostic(&e))
 }

@@ -13,8 +13,9 @@
 //!   [`ferry_core::ports::SecretSource`] port (fetch a secret string by ARN). Parsing cluster
 //!   credentials and filling them into connections is `ferry_kafka::secrets`' job: this crate
 //!   does not depend on the Kafka adapters (no rdkafka build).
-//! * [`metrics`]: CloudWatch Embedded Metric Format through the `metrics` facade
-//!   ([`init_metrics`]) and the Lambda wiring that flushes once per invocation.
+//!
+//! The Lambda side of the functions (tracing, CloudWatch EMF metrics, cold-start errors) is
+//! `ferry-lambda`'s, which builds on this crate.
 //!
 //! The in-memory fake with the same semantics as [`DynamoStateStore`] is `InMemoryStateStore`
 //! in the `ferry-testkit` crate (a dev-dependency only); `tests/store_conformance.rs` runs one
@@ -22,13 +23,10 @@
 
 pub mod dynamo;
 pub mod esm;
-pub mod lambda;
-pub mod metrics;
 pub mod secrets;
 
 pub use dynamo::{
     client_from_env, client_from_env_with, ensure_table, ClientTimeouts, DynamoError,
     DynamoStateStore, TableSetup,
 };
-pub use metrics::{init_metrics, MetricsError};
 pub use secrets::SecretsManagerSource;

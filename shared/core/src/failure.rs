@@ -1,7 +1,7 @@
 //! The fixed set of error types every Ferry function reports at the Lambda boundary.
 //!
-//! Each function keeps rich typed errors internally and maps them once, in its `main.rs`, to one
-//! [`FailureKind`]. The Step Functions state machine's `Retry` and `Catch` clauses and the
+//! Each function keeps rich typed errors internally and maps each to one [`FailureKind`]
+//! (`ferry_lambda::FailureError`); `ferry_lambda::diagnostic` reports it at the Lambda boundary. The Step Functions state machine's `Retry` and `Catch` clauses and the
 //! CloudWatch alarms name exactly these strings, so they are part of Ferry's public contract.
 
 use serde::{Deserialize, Serialize};

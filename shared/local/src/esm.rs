@@ -643,22 +643,6 @@ impl MappingState {
     }
 }
 
-/// A random RFC 4122 version 4 UUID (mapping ids, request ids).
-pub(crate) fn random_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 /// Shared control handle of one mapping: its UUID, the `Enabled` switch and the settings that
 /// `UpdateEventSourceMapping` may change. Cheap to clone; every clone controls the same mapping.
 #[derive(Debug, Clone)]
@@ -687,7 +671,7 @@ impl MappingControl {
         let (enabled, _) = watch::channel(true);
         Self {
             inner: Arc::new(ControlInner {
-                uuid: random_uuid(),
+                uuid: uuid::Uuid::new_v4().to_string(),
                 enabled,
                 running: AtomicUsize::new(0),
                 paused: AtomicUsize::new(0),

@@ -41,7 +41,7 @@
 //! Functions and mappings are registered in process ([`LambdaApiServer::register_function`],
 //! [`LambdaApiServer::register_mapping`]); the server never creates them itself.
 
-use crate::esm::{random_uuid, EsmConfig, EventSource, EventSourceMapping, MappingControl};
+use crate::esm::{EsmConfig, EventSource, EventSourceMapping, MappingControl};
 use crate::esm::{MappingState, StartingPosition};
 use crate::invoke::{InvokeError, Invoker, MAX_SYNC_PAYLOAD_BYTES};
 use axum::body::Bytes;
@@ -58,6 +58,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// Environment variable with the address to bind (`host:port`).
 pub const LAMBDA_API_ENV: &str = "FERRY_LAMBDA_API";
@@ -376,7 +377,7 @@ fn aws_error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
         "User"
     };
     let body = json!({ "Type": kind, "message": message.into() }).to_string();
-    let request_id = random_uuid();
+    let request_id = Uuid::new_v4().to_string();
     let mut headers = HeaderMap::new();
     headers.insert(
         HeaderName::from_static("x-amzn-errortype"),
@@ -461,7 +462,7 @@ async fn invoke(
             "Could not parse request body into json: Could not parse payload into json",
         );
     }
-    let request_id = random_uuid();
+    let request_id = Uuid::new_v4().to_string();
     match invocation_type {
         InvocationType::DryRun => {
             (StatusCode::NO_CONTENT, request_id_header(&request_id)).into_response()
@@ -646,7 +647,7 @@ async fn list_mappings(
         .collect();
     json_response(
         StatusCode::OK,
-        &random_uuid(),
+        &Uuid::new_v4().to_string(),
         json!({ "EventSourceMappings": mappings }).to_string(),
     )
 }
@@ -664,7 +665,11 @@ async fn get_mapping(State(registry): State<Arc<Registry>>, Path(uuid): Path<Str
         return mapping_not_found(&uuid);
     };
     let body = mapping_json(&registry.arn, &entry, entry.control.state());
-    json_response(StatusCode::OK, &random_uuid(), body.to_string())
+    json_response(
+        StatusCode::OK,
+        &Uuid::new_v4().to_string(),
+        body.to_string(),
+    )
 }
 
 /// Body of `UpdateEventSourceMapping` (the fields this emulator supports; others are
@@ -753,7 +758,11 @@ async fn update_mapping(
         }
     }
     let body = mapping_json(&registry.arn, &entry, state);
-    json_response(StatusCode::ACCEPTED, &random_uuid(), body.to_string())
+    json_response(
+        StatusCode::ACCEPTED,
+        &Uuid::new_v4().to_string(),
+        body.to_string(),
+    )
 }
 
 async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> Response {

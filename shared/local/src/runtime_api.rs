@@ -924,18 +924,9 @@ fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// A random UUID-shaped request id.
+/// A random request id (a version 4 UUID, like Lambda's).
 fn request_id() -> String {
-    let v: u128 = rand::random();
-    let hex = format!("{v:032x}");
-    format!(
-        "{}-{}-4{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// An X-Ray-shaped trace header (`Root=1-<epoch hex>-<96 bit hex>;Parent=...;Sampled=0`).
@@ -953,30 +944,10 @@ fn trace_id() -> String {
 
 /// `YYYY/MM/DD/[$LATEST]<32 hex>`, like Lambda's log stream names.
 fn log_stream_name() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (y, m, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
     let tag: u128 = rand::random();
-    format!("{y:04}/{m:02}/{d:02}/[$LATEST]{tag:032x}")
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
+    format!(
+        "{}/[$LATEST]{tag:032x}",
+        chrono::Utc::now().format("%Y/%m/%d")
     )
 }
 
@@ -985,20 +956,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_000), (2024, 10, 4));
-    }
-
-    #[test]
     fn ids_are_well_formed() {
         let id = request_id();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(&id[14..15], "4");
         let trace = trace_id();
         assert!(trace.starts_with("Root=1-") && trace.ends_with(";Sampled=0"));
-        assert!(log_stream_name().contains("/[$LATEST]"));
+        let stream = log_stream_name();
+        let (date, tag) = stream.split_once("/[$LATEST]").unwrap();
+        assert!(
+            chrono::NaiveDate::parse_from_str(date, "%Y/%m/%d").is_ok(),
+            "{stream}"
+        );
+        assert_eq!(tag.len(), 32);
     }
 
     #[test]

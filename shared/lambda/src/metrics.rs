@@ -11,8 +11,8 @@
 //! (the crate's wrapper: `lambda_runtime::Runtime` + `TracingLayer` + [`MetricsLayer`]):
 //!
 //! ```ignore
-//! let metrics = ferry_aws::metrics::init_metrics(&config.metrics_namespace, "mirror")?;
-//! ferry_aws::metrics::run_with_metrics(metrics, lambda_runtime::service_fn(handler)).await
+//! let metrics = ferry_lambda::init_metrics(&config.metrics_namespace, "mirror")?;
+//! ferry_lambda::run_with_metrics(metrics, lambda_runtime::service_fn(handler)).await
 //! ```
 //!
 //! or, with a custom runtime, `Runtime::new(service).layer(MetricsLayer::new(metrics))`.
