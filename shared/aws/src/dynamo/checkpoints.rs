@@ -2,7 +2,7 @@
 //! conditional puts that never move backwards.
 
 use super::error::unavailable;
-use super::keys::{epoch_ms, item_key, n, number, s, Item};
+use super::keys::{epoch_ms, from_item, item_key, n, s, CheckpointFields, Item};
 use super::{checkpoint_sort_key, group_key, DynamoError, DynamoStateStore, PK, SK};
 use aws_sdk_dynamodb::types::AttributeValue;
 use ferry_core::checkpoint::Checkpoint;
@@ -26,11 +26,12 @@ fn parse_checkpoint(item: &Item) -> Result<(TopicPartition, Checkpoint), StoreEr
             key: item_key(item),
             reason: "checkpoint sort key is not TP#<topic>#<partition>".to_string(),
         })?;
+    let fields: CheckpointFields = from_item(item)?;
     Ok((
         tp,
         Checkpoint {
-            source_offset: number(item, "source_offset")?,
-            target_offset: number(item, "target_offset")?,
+            source_offset: fields.source_offset,
+            target_offset: fields.target_offset,
         },
     ))
 }

@@ -4,6 +4,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use ferry_core::ports::StoreError;
 use ferry_core::progress::{Progress, Segment};
 use ferry_core::topic::TopicPartition;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -72,25 +74,85 @@ pub(super) fn progress_key(tp: &TopicPartition) -> Item {
     ])
 }
 
+/// A partition's progress item (`SK = PROGRESS`).
+#[derive(Debug, Serialize, Deserialize)]
+struct ProgressItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    next_source: i64,
+    next_target: i64,
+    /// Epoch ms of the last write (for operators; not read back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+}
+
+/// A translation segment item (`SK = SEG#<source_start>`); `target_gap_before` only when not 0.
+#[derive(Debug, Serialize, Deserialize)]
+struct SegmentItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    source_start: i64,
+    target_start: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    target_gap_before: i64,
+}
+
+/// The value attributes of a checkpoint item (keys parsed separately).
+#[derive(Debug, Deserialize)]
+pub(super) struct CheckpointFields {
+    pub(super) source_offset: i64,
+    pub(super) target_offset: i64,
+}
+
+/// The value attributes of a migration state or report item.
+#[derive(Debug, Deserialize)]
+pub(super) struct DocumentFields {
+    pub(super) doc: String,
+    /// Only on the state document (conditional-write version).
+    #[serde(default)]
+    pub(super) version: Option<u64>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// Serializes one of the item structs above (plain strings and integers: cannot fail).
+fn to_item(value: &impl Serialize) -> Item {
+    serde_dynamo::to_item(value).expect("items of strings and integers always serialize")
+}
+
+/// Reads an item's attributes into `T`; a missing or mistyped attribute is `Corrupt`, naming
+/// the item's key.
+pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Corrupt {
+        key: item_key(item),
+        reason: e.to_string(),
+    })
+}
+
 pub(super) fn progress_item(tp: &TopicPartition, p: Progress, now_ms: i64) -> Item {
-    let mut item = progress_key(tp);
-    item.insert("next_source".into(), n(p.next_source));
-    item.insert("next_target".into(), n(p.next_target));
-    item.insert("updated_at".into(), n(now_ms));
-    item
+    to_item(&ProgressItem {
+        pk: partition_key(tp),
+        sk: PROGRESS_SK.to_owned(),
+        next_source: p.next_source,
+        next_target: p.next_target,
+        updated_at: Some(now_ms),
+    })
 }
 
 pub(super) fn segment_item(tp: &TopicPartition, seg: Segment) -> Item {
-    let mut item = HashMap::from([
-        (PK.to_string(), s(partition_key(tp))),
-        (SK.to_string(), s(segment_sort_key(seg.source_start))),
-        ("source_start".to_string(), n(seg.source_start)),
-        ("target_start".to_string(), n(seg.target_start)),
-    ]);
-    if seg.target_gap_before != 0 {
-        item.insert("target_gap_before".to_string(), n(seg.target_gap_before));
-    }
-    item
+    to_item(&SegmentItem {
+        pk: partition_key(tp),
+        sk: segment_sort_key(seg.source_start),
+        source_start: seg.source_start,
+        target_start: seg.target_start,
+        target_gap_before: seg.target_gap_before,
+    })
 }
 
 pub(super) fn item_key(item: &Item) -> String {
@@ -101,38 +163,20 @@ pub(super) fn item_key(item: &Item) -> String {
     format!("{}/{}", part(PK), part(SK))
 }
 
-pub(super) fn number(item: &Item, attr: &str) -> Result<i64, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        key: item_key(item),
-        reason,
-    };
-    match item.get(attr) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| corrupt(format!("attribute {attr} = {v:?} is not an integer"))),
-        Some(other) => Err(corrupt(format!(
-            "attribute {attr} is not a number: {other:?}"
-        ))),
-        None => Err(corrupt(format!("attribute {attr} is missing"))),
-    }
-}
-
 pub(super) fn parse_progress(item: &Item) -> Result<Progress, StoreError> {
+    let p: ProgressItem = from_item(item)?;
     Ok(Progress {
-        next_source: number(item, "next_source")?,
-        next_target: number(item, "next_target")?,
+        next_source: p.next_source,
+        next_target: p.next_target,
     })
 }
 
 pub(super) fn parse_segment(item: &Item) -> Result<Segment, StoreError> {
+    let seg: SegmentItem = from_item(item)?;
     Ok(Segment {
-        source_start: number(item, "source_start")?,
-        target_start: number(item, "target_start")?,
-        target_gap_before: if item.contains_key("target_gap_before") {
-            number(item, "target_gap_before")?
-        } else {
-            0
-        },
+        source_start: seg.source_start,
+        target_start: seg.target_start,
+        target_gap_before: seg.target_gap_before,
     })
 }
 
@@ -155,6 +199,22 @@ mod tests {
         Progress {
             next_source: s,
             next_target: t,
+        }
+    }
+
+    #[test]
+    fn segment_items_round_trip_and_omit_a_zero_gap() {
+        let tp = TopicPartition::new("t", 3);
+        for gap in [0, 5] {
+            let seg = Segment {
+                source_start: 100,
+                target_start: 90,
+                target_gap_before: gap,
+            };
+            let item = segment_item(&tp, seg);
+            assert_eq!(item.contains_key("target_gap_before"), gap != 0);
+            assert_eq!(item.get(SK), Some(&s(segment_sort_key(100))));
+            assert_eq!(parse_segment(&item).unwrap(), seg);
         }
     }
 

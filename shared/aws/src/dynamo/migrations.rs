@@ -2,21 +2,11 @@
 //! reports under `MIGRATION#<id>`.
 
 use super::error::unavailable;
-use super::keys::{epoch_ms, item_key, n, number, s, Item};
+use super::keys::{epoch_ms, from_item, item_key, n, s, DocumentFields};
 use super::{migration_key, report_sort_key, DynamoError, DynamoStateStore, MIGRATION_STATE_SK};
 use super::{PK, SK};
 use ferry_core::ports::{MigrationStore, StoreError, Versioned};
 use std::collections::HashMap;
-
-fn string_attr(item: &Item, attr: &str) -> Result<String, StoreError> {
-    item.get(attr)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .ok_or_else(|| StoreError::Corrupt {
-            key: item_key(item),
-            reason: format!("attribute {attr} missing or not a string"),
-        })
-}
 
 impl MigrationStore for DynamoStateStore {
     async fn load_migration(&self, id: &str) -> Result<Option<Versioned<String>>, StoreError> {
@@ -32,10 +22,17 @@ impl MigrationStore for DynamoStateStore {
             .map_err(|e| unavailable(DynamoError::sdk("GetItem", e)))?;
         match out.item {
             None => Ok(None),
-            Some(item) => Ok(Some(Versioned {
-                value: string_attr(&item, "doc")?,
-                version: u64::try_from(number(&item, "version")?).unwrap_or(0),
-            })),
+            Some(item) => {
+                let fields: DocumentFields = from_item(&item)?;
+                let version = fields.version.ok_or_else(|| StoreError::Corrupt {
+                    key: item_key(&item),
+                    reason: "the migration state has no version".to_owned(),
+                })?;
+                Ok(Some(Versioned {
+                    value: fields.doc,
+                    version,
+                }))
+            }
         }
     }
 
@@ -109,6 +106,8 @@ impl MigrationStore for DynamoStateStore {
             .send()
             .await
             .map_err(|e| unavailable(DynamoError::sdk("GetItem", e)))?;
-        out.item.map(|item| string_attr(&item, "doc")).transpose()
+        out.item
+            .map(|item| from_item::<DocumentFields>(&item).map(|f| f.doc))
+            .transpose()
     }
 }
