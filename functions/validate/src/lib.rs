@@ -51,10 +51,11 @@
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod report;
+pub mod request;
 
 pub use config::ValidateConfig;
 pub use error::ValidateError;
-pub use handler::{
-    Compared, HeartbeatReport, LagSummary, Limits, Mode, PartitionReport, RequestDefaults,
-    ValidateHandler, ValidateRequest, ValidationReport,
-};
+pub use handler::{Limits, ValidateHandler};
+pub use report::{Compared, HeartbeatReport, LagSummary, PartitionReport, ValidationReport};
+pub use request::{Mode, RequestDefaults, ValidateRequest};
