@@ -18,6 +18,7 @@
 use crate::error::ValidateError;
 use crate::report::{Compared, HeartbeatReport, LagSummary, PartitionReport, ValidationReport};
 use crate::request::{Mode, ValidateRequest};
+use crate::telemetry::ValidateEvent;
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ClusterError, ClusterReader, MigrationStore, ProgressStore, SegmentStore, SourceGroups,
@@ -30,7 +31,6 @@ use ferry_core::validate::{
 };
 use ferry_core::{Progress, Segment, TopicPartition};
 use ferry_lambda::{now_ms, FailureError};
-use metrics::{counter, gauge, histogram};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -137,7 +137,6 @@ where
         let started = Instant::now();
         let result = self.validate(request).await;
         let duration_ms = started.elapsed().as_millis() as u64;
-        histogram!("validation-duration-ms").record(duration_ms as f64);
         let result = match result {
             Ok(mut report) => {
                 report.duration_ms = duration_ms;
@@ -146,7 +145,13 @@ where
             Err(e) => Err(e),
         };
         if let Err(e) = &result {
-            tracing::error!(error_type = e.kind().error_type(), error = %e.message(), "validation failed");
+            ValidateEvent::Failed {
+                kind: e.kind(),
+                message: &e.message(),
+                // A mismatch failure comes after `Completed`, which recorded the duration.
+                duration_ms: (!matches!(e, ValidateError::Failed { .. })).then_some(duration_ms),
+            }
+            .emit();
         }
         result
     }
@@ -160,17 +165,7 @@ where
         self.store
             .put_report(&request.migration_id, "validation", &json)
             .await?;
-        counter!("validation-mismatches").increment(report.mismatches.len() as u64);
-        tracing::info!(
-            migration_id = %report.migration_id,
-            mode = ?report.mode,
-            verdict = ?report.verdict,
-            lag_total = report.lag.total,
-            mismatches = report.mismatches.len(),
-            partitions = report.partitions.len(),
-            duration_ms = report.duration_ms,
-            "validation completed"
-        );
+        ValidateEvent::Completed(&report).emit();
         if request.mode == Mode::Full && request.fail_on_mismatch {
             if let Some(first) = report.mismatches.first() {
                 return Err(ValidateError::Failed {
@@ -240,22 +235,26 @@ where
             if tps.get(i + 1).is_none_or(|next| next.topic != tp.topic) {
                 let done: Vec<&PartitionReport> =
                     partitions.iter().filter(|p| p.topic == tp.topic).collect();
-                tracing::info!(
-                    topic = %tp.topic,
-                    partitions = done.len(),
-                    lag = topic_lag.get(tp.topic.as_str()).copied().unwrap_or(0),
-                    mismatches = mismatches.iter().filter(|m: &&Mismatch| m.topic == tp.topic).count(),
-                    "topic validated"
-                );
+                ValidateEvent::TopicValidated {
+                    topic: &tp.topic,
+                    partitions: done.len(),
+                    lag: topic_lag.get(tp.topic.as_str()).copied().unwrap_or(0),
+                    mismatches: mismatches
+                        .iter()
+                        .filter(|m: &&Mismatch| m.topic == tp.topic)
+                        .count(),
+                }
+                .emit();
             }
-        }
-        for (topic, l) in &topic_lag {
-            gauge!("mirror-lag-records", "topic" => topic.to_string()).set(*l as f64);
         }
 
         let heartbeat = self.heartbeat(&mut notes).await?;
-        if let Some(ms) = heartbeat.as_ref().and_then(|h| h.status.latency_ms) {
-            gauge!("heartbeat-latency-ms").set(ms as f64);
+        if let Some(h) = &heartbeat {
+            ValidateEvent::HeartbeatChecked {
+                topic: &h.topic,
+                status: &h.status,
+            }
+            .emit();
         }
         let groups = self.coverage(&topics, &progress, &lows).await?;
 

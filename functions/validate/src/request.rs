@@ -17,6 +17,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// `lag` / `full`, as in the input and the report (a log field and metric label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Lag => "lag",
+            Self::Full => "full",
+        }
+    }
+
     /// Parses `lag` / `full`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
