@@ -20,6 +20,8 @@
 //! | `fail` | records a failure after which rollback is impossible | |
 
 use crate::error::CutoverError;
+use crate::report::{final_report, first_error, rollback_report};
+use crate::request::{describe, Task};
 use ferry_core::checkpoint::Checkpoint;
 use ferry_core::migration::{
     changed_partitions, source_quiet, translate_back, GroupPhase, MigrationState, MovedOffset,
@@ -33,113 +35,9 @@ use ferry_core::ports::{
 use ferry_core::translate::{translate, Translation};
 use ferry_core::TopicPartition;
 use ferry_lambda::{now_ms, FailureError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-
-/// A state-machine task input (`{"action": ..., "migration_id": ..., ...}`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Task {
-    /// Preflight and create the migration.
-    Start {
-        /// Migration id.
-        migration_id: String,
-        /// Groups to move (default: every source group matching the group filter that has
-        /// committed offsets on mirrored topics).
-        #[serde(default)]
-        groups: Option<Vec<String>>,
-    },
-    /// Record the phase the state machine entered.
-    EnterPhase {
-        /// Migration id.
-        migration_id: String,
-        /// Phase.
-        phase: Phase,
-    },
-    /// Ask a group to stop on the source.
-    RequestStop {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Is the group stopped on the source?
-    CheckStopped {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Move a stopped group to the target.
-    MoveGroup {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Report a group that did not stop in time.
-    GroupNotStopped {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Store the approval task token.
-    AwaitApproval {
-        /// Migration id.
-        migration_id: String,
-        /// `$$.Task.Token`.
-        task_token: String,
-    },
-    /// Producers stop writing to the source.
-    PauseProducers {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Sample the source end offsets.
-    CheckSourceQuiet {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Disable the mirror's mappings.
-    DisableMirror {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Producers write to the target.
-    ReleaseProducers {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Final report.
-    Complete {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Start a rollback (`error` is the Catch's `{Error, Cause}`).
-    BeginRollback {
-        /// Migration id.
-        migration_id: String,
-        /// What went wrong.
-        #[serde(default)]
-        error: Option<Value>,
-    },
-    /// Return moved groups to the source and end the rollback.
-    FinishRollback {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Record a failure.
-    Fail {
-        /// Migration id.
-        migration_id: String,
-        /// What went wrong.
-        #[serde(default)]
-        error: Option<Value>,
-    },
-}
 
 /// Runs a preflight (topic sync and checks) and returns its JSON report and whether it passed.
 pub trait Preflight: Send + Sync {
@@ -185,31 +83,6 @@ pub struct CutoverHandler<S, SG, TG, M, P> {
 
 fn tp_key(tp: &TopicPartition) -> String {
     format!("{}-{}", tp.topic, tp.partition)
-}
-
-fn describe(error: &Option<Value>) -> String {
-    match error {
-        None => "no cause given".into(),
-        Some(v) => {
-            let e = v.get("Error").and_then(Value::as_str).unwrap_or("");
-            let c = v.get("Cause").and_then(Value::as_str).unwrap_or("");
-            // Lambda task causes are the function's error JSON; keep its message.
-            let c = serde_json::from_str::<Value>(c)
-                .ok()
-                .and_then(|j| {
-                    j.get("errorMessage")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| c.to_string());
-            match (e.is_empty(), c.is_empty()) {
-                (true, true) => v.to_string(),
-                (false, true) => e.to_string(),
-                (true, false) => c,
-                (false, false) => format!("{e}: {c}"),
-            }
-        }
-    }
 }
 
 impl<S, SG, TG, M, P> CutoverHandler<S, SG, TG, M, P>
@@ -666,16 +539,7 @@ where
             .get_report(id, "preflight")
             .await?
             .and_then(|v| serde_json::from_str::<Value>(&v).ok());
-        let report = json!({
-            "migration_id": id,
-            "phase": s.phase,
-            "duration_ms": s.updated_at_ms - s.started_at_ms,
-            "groups": s.groups,
-            "producers": s.producers,
-            "history": s.history,
-            "validation": validation,
-            "preflight": preflight,
-        });
+        let report = final_report(id, &s, validation, preflight);
         self.store
             .put_report(id, "final", &report.to_string())
             .await?;
@@ -757,31 +621,12 @@ where
                 Ok(s.finish_roll_back(now_ms())?)
             })
             .await?;
-        let report = json!({
-            "migration_id": id,
-            "phase": s.phase,
-            "cause": s.cause,
-            "groups": s.groups,
-            "history": s.history,
-        });
+        let report = rollback_report(id, &s);
         self.store
             .put_report(id, "final", &report.to_string())
             .await?;
         Ok(report)
     }
-}
-
-fn first_error(preflight: &Value) -> String {
-    preflight
-        .get("findings")
-        .and_then(Value::as_array)
-        .and_then(|f| {
-            f.iter()
-                .find(|x| x.get("severity").and_then(Value::as_str) == Some("error"))
-        })
-        .and_then(|x| x.get("message").and_then(Value::as_str))
-        .unwrap_or("preflight reported errors")
-        .to_string()
 }
 
 #[cfg(test)]
@@ -1061,13 +906,5 @@ mod tests {
         )
         .await;
         assert_eq!(bad.unwrap_err().kind().error_type(), "Ferry.BadInput");
-    }
-
-    #[test]
-    fn unknown_actions_do_not_parse() {
-        assert!(
-            serde_json::from_value::<Task>(json!({"action": "explode", "migration_id": "m"}))
-                .is_err()
-        );
     }
 }
