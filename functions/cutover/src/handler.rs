@@ -22,6 +22,7 @@
 use crate::error::CutoverError;
 use crate::report::{final_report, first_error, rollback_report};
 use crate::request::{describe, Task};
+use crate::telemetry::CutoverEvent;
 use ferry_core::checkpoint::Checkpoint;
 use ferry_core::migration::{
     changed_partitions, source_quiet, translate_back, GroupPhase, MigrationState, MovedOffset,
@@ -119,16 +120,20 @@ where
 
     /// Runs one task.
     pub async fn run(&self, task: Task) -> Result<Value, CutoverError> {
-        let label = format!("{task:?}");
-        let label = label.split([' ', '{']).next().unwrap_or("").to_string();
+        let label = task.as_str();
         let result = self.dispatch(task).await;
         match &result {
-            Ok(out) => tracing::info!(task = %label, output = %out, "cutover task done"),
-            Err(e) => {
-                tracing::warn!(task = %label, error_type = e.kind().error_type(), error = %e.message(), "cutover task failed");
-                metrics::counter!("cutover-task-failures", "kind" => e.kind().error_type())
-                    .increment(1);
+            Ok(output) => CutoverEvent::TaskDone {
+                task: label,
+                output,
             }
+            .emit(),
+            Err(e) => CutoverEvent::TaskFailed {
+                task: label,
+                kind: e.kind(),
+                message: &e.message(),
+            }
+            .emit(),
         }
         result
     }
@@ -177,7 +182,11 @@ where
                     Ok(s.mark_not_stopped(&group, note.clone(), now_ms())?)
                 })
                 .await?;
-                metrics::counter!("cutover-groups-not-stopped").increment(1);
+                CutoverEvent::GroupNotStopped {
+                    group: &group,
+                    note: &note,
+                }
+                .emit();
                 Ok(json!({"group": group, "phase": "not_stopped", "note": note}))
             }
             Task::AwaitApproval {
@@ -188,10 +197,10 @@ where
                     Ok(s.await_approval(task_token.clone(), now_ms())?)
                 })
                 .await?;
-                tracing::info!(
-                    migration_id,
-                    "waiting for producer approval: `ferry cutover approve {migration_id}`"
-                );
+                CutoverEvent::AwaitingApproval {
+                    migration_id: &migration_id,
+                }
+                .emit();
                 Ok(json!({"awaiting_approval": true}))
             }
             Task::PauseProducers { migration_id } => {
@@ -217,7 +226,11 @@ where
                         Ok(s.begin_roll_back(cause.clone(), now_ms())?)
                     })
                     .await?;
-                metrics::counter!("cutover-rollbacks").increment(1);
+                CutoverEvent::RollbackBegun {
+                    migration_id: &migration_id,
+                    cause: &cause,
+                }
+                .emit();
                 Ok(json!({"cause": cause, "returning": s.groups_returning()}))
             }
             Task::FinishRollback { migration_id } => self.finish_rollback(&migration_id).await,
@@ -319,7 +332,12 @@ where
         self.store
             .save_migration(id, &serde_json::to_string(&state)?, None)
             .await?;
-        tracing::info!(migration_id = id, groups = ?groups, topics = topics.len(), "migration started");
+        CutoverEvent::MigrationStarted {
+            migration_id: id,
+            groups: &groups,
+            topics: topics.len(),
+        }
+        .emit();
         Ok(json!({
             "migration_id": id,
             "groups": groups,
@@ -457,12 +475,11 @@ where
             Ok(s.mark_moved(group, offsets.clone(), now_ms())?)
         })
         .await?;
-        metrics::counter!("cutover-groups-moved").increment(1);
-        tracing::info!(
+        CutoverEvent::GroupMoved {
             group,
-            partitions = offsets.len(),
-            "group moved to the target"
-        );
+            partitions: offsets.len(),
+        }
+        .emit();
         Ok(json!({"group": group, "moved": true, "offsets": offsets}))
     }
 

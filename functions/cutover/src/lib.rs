@@ -9,6 +9,7 @@
 //! * [`handler`]: the tasks, generic over the ports.
 //! * [`request`]: the task input ([`Task`]).
 //! * [`report`]: the `final` reports.
+//! * [`telemetry`]: the typed events (one log line + its metrics each).
 //! * [`preflight`]: topic provisioning and config sync on the target, and the preflight checks.
 //! * [`config`]: typed configuration read at cold start.
 //! * [`error`]: typed errors and their fixed Lambda error types.
@@ -22,6 +23,7 @@ pub mod handler;
 pub mod preflight;
 pub mod report;
 pub mod request;
+pub mod telemetry;
 
 pub use config::CutoverConfig;
 pub use error::CutoverError;

@@ -108,6 +108,29 @@ pub enum Task {
     },
 }
 
+impl Task {
+    /// The task's `action` (its log field and metric label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Start { .. } => "start",
+            Self::EnterPhase { .. } => "enter_phase",
+            Self::RequestStop { .. } => "request_stop",
+            Self::CheckStopped { .. } => "check_stopped",
+            Self::MoveGroup { .. } => "move_group",
+            Self::GroupNotStopped { .. } => "group_not_stopped",
+            Self::AwaitApproval { .. } => "await_approval",
+            Self::PauseProducers { .. } => "pause_producers",
+            Self::CheckSourceQuiet { .. } => "check_source_quiet",
+            Self::DisableMirror { .. } => "disable_mirror",
+            Self::ReleaseProducers { .. } => "release_producers",
+            Self::Complete { .. } => "complete",
+            Self::BeginRollback { .. } => "begin_rollback",
+            Self::FinishRollback { .. } => "finish_rollback",
+            Self::Fail { .. } => "fail",
+        }
+    }
+}
+
 /// The message of a Catch's `{Error, Cause}` (the Lambda error JSON's `errorMessage` if the
 /// cause is one).
 pub(crate) fn describe(error: &Option<Value>) -> String {
