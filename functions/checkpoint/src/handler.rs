@@ -11,6 +11,7 @@
 //!    members on the target is left alone and reported, not an error.
 
 use crate::error::CheckpointError;
+use crate::telemetry::CheckpointEvent;
 use ferry_core::checkpoint::{plan_group, Lagging, Mirrored};
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
@@ -19,7 +20,6 @@ use ferry_core::ports::{
 };
 use ferry_core::TopicPartition;
 use ferry_lambda::FailureError;
-use metrics::{counter, gauge, histogram};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -42,6 +42,18 @@ pub enum SyncOutcome {
     },
     /// `FERRY_SYNC_GROUP_OFFSETS=false`.
     Disabled,
+}
+
+impl SyncOutcome {
+    /// The `outcome` label of the `group-syncs` metric.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Synced { .. } => "synced",
+            Self::UpToDate => "up_to_date",
+            Self::Skipped { .. } => "skipped",
+            Self::Disabled => "disabled",
+        }
+    }
 }
 
 /// One group's result.
@@ -130,22 +142,25 @@ where
         let started = Instant::now();
         let result = self.pass().await;
         let duration_ms = started.elapsed().as_millis() as u64;
-        histogram!("checkpoint-latency-ms").record(duration_ms as f64);
         match result {
             Ok(mut summary) => {
                 summary.duration_ms = duration_ms;
-                tracing::info!(
-                    topics = summary.topics,
-                    groups = summary.groups.len(),
-                    checkpoints_saved = summary.checkpoints_saved,
+                CheckpointEvent::RunCompleted {
+                    topics: summary.topics,
+                    groups: summary.groups.len(),
+                    checkpoints_saved: summary.checkpoints_saved,
                     duration_ms,
-                    "checkpoint run completed"
-                );
+                }
+                .emit();
                 Ok(summary)
             }
             Err(e) => {
-                tracing::error!(error_type = e.kind().error_type(), error = %e.message(), "checkpoint run failed");
-                counter!("checkpoint-failures", "kind" => e.kind().error_type()).increment(1);
+                CheckpointEvent::RunFailed {
+                    kind: e.kind(),
+                    message: &e.message(),
+                    duration_ms,
+                }
+                .emit();
                 Err(e)
             }
         }
@@ -231,10 +246,14 @@ where
                 max_lag,
                 sync,
             };
-            emit(&report);
+            CheckpointEvent::GroupCheckpointed(&report).emit();
             summary.groups.push(report);
         }
-        counter!("checkpoints-saved").increment(summary.checkpoints_saved as u64);
+        CheckpointEvent::CheckpointsSaved {
+            saved: summary.checkpoints_saved,
+            groups: summary.groups.len(),
+        }
+        .emit();
         match sync_failures.first() {
             Some(first) => Err(CheckpointError::Sync {
                 failed: sync_failures.len(),
@@ -256,12 +275,12 @@ where
         }
         let state = self.target.group_state(group).await?;
         if let GroupState::Active { members, state } = &state {
-            tracing::warn!(
+            CheckpointEvent::GroupActiveOnTarget {
                 group,
-                members,
+                members: *members,
                 state,
-                "group is active on the target: offsets not synced"
-            );
+            }
+            .emit();
             return Ok(SyncOutcome::Skipped {
                 reason: format!("group is active on the target ({state}, {members} members)"),
             });
@@ -302,33 +321,4 @@ where
             Err(e) => Err(e),
         }
     }
-}
-
-/// Logs a group's report and records its metrics (label: group).
-fn emit(r: &GroupReport) {
-    tracing::info!(
-        group = %r.group,
-        checkpointed = r.partitions_checkpointed,
-        unchanged = r.partitions_unchanged,
-        lagging = r.not_yet_translatable.len(),
-        max_lag = r.max_lag,
-        sync = ?r.sync,
-        "group checkpointed"
-    );
-    if !r.rewound.is_empty() {
-        tracing::warn!(group = %r.group, partitions = ?r.rewound, "group was rewound on the source below its checkpoint; checkpoints keep their position");
-    }
-    let group = r.group.clone();
-    counter!("partitions-checkpointed", "group" => group.clone())
-        .increment(r.partitions_checkpointed as u64);
-    gauge!("partitions-not-yet-translatable", "group" => group.clone())
-        .set(r.not_yet_translatable.len() as f64);
-    gauge!("checkpoint-translation-lag", "group" => group.clone()).set(r.max_lag as f64);
-    let outcome = match r.sync {
-        SyncOutcome::Synced { .. } => "synced",
-        SyncOutcome::UpToDate => "up_to_date",
-        SyncOutcome::Skipped { .. } => "skipped",
-        SyncOutcome::Disabled => "disabled",
-    };
-    counter!("group-syncs", "group" => group, "outcome" => outcome).increment(1);
 }

@@ -12,6 +12,7 @@
 //! * [`handler`] runs one pass, generic over the ports it needs.
 //! * [`config`] is the typed configuration read at cold start.
 //! * [`error`] the typed errors and their fixed Lambda error types.
+//! * [`telemetry`] the typed events (one log line + its metrics each).
 //!
 //! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
 //! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
@@ -32,6 +33,7 @@
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod telemetry;
 
 pub use config::CheckpointConfig;
 pub use error::CheckpointError;

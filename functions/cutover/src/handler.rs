@@ -20,6 +20,9 @@
 //! | `fail` | records a failure after which rollback is impossible | |
 
 use crate::error::CutoverError;
+use crate::report::{final_report, first_error, rollback_report};
+use crate::request::{describe, Task};
+use crate::telemetry::CutoverEvent;
 use ferry_core::checkpoint::Checkpoint;
 use ferry_core::migration::{
     changed_partitions, source_quiet, translate_back, GroupPhase, MigrationState, MovedOffset,
@@ -33,113 +36,9 @@ use ferry_core::ports::{
 use ferry_core::translate::{translate, Translation};
 use ferry_core::TopicPartition;
 use ferry_lambda::{now_ms, FailureError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-
-/// A state-machine task input (`{"action": ..., "migration_id": ..., ...}`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Task {
-    /// Preflight and create the migration.
-    Start {
-        /// Migration id.
-        migration_id: String,
-        /// Groups to move (default: every source group matching the group filter that has
-        /// committed offsets on mirrored topics).
-        #[serde(default)]
-        groups: Option<Vec<String>>,
-    },
-    /// Record the phase the state machine entered.
-    EnterPhase {
-        /// Migration id.
-        migration_id: String,
-        /// Phase.
-        phase: Phase,
-    },
-    /// Ask a group to stop on the source.
-    RequestStop {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Is the group stopped on the source?
-    CheckStopped {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Move a stopped group to the target.
-    MoveGroup {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Report a group that did not stop in time.
-    GroupNotStopped {
-        /// Migration id.
-        migration_id: String,
-        /// Group.
-        group: String,
-    },
-    /// Store the approval task token.
-    AwaitApproval {
-        /// Migration id.
-        migration_id: String,
-        /// `$$.Task.Token`.
-        task_token: String,
-    },
-    /// Producers stop writing to the source.
-    PauseProducers {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Sample the source end offsets.
-    CheckSourceQuiet {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Disable the mirror's mappings.
-    DisableMirror {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Producers write to the target.
-    ReleaseProducers {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Final report.
-    Complete {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Start a rollback (`error` is the Catch's `{Error, Cause}`).
-    BeginRollback {
-        /// Migration id.
-        migration_id: String,
-        /// What went wrong.
-        #[serde(default)]
-        error: Option<Value>,
-    },
-    /// Return moved groups to the source and end the rollback.
-    FinishRollback {
-        /// Migration id.
-        migration_id: String,
-    },
-    /// Record a failure.
-    Fail {
-        /// Migration id.
-        migration_id: String,
-        /// What went wrong.
-        #[serde(default)]
-        error: Option<Value>,
-    },
-}
 
 /// Runs a preflight (topic sync and checks) and returns its JSON report and whether it passed.
 pub trait Preflight: Send + Sync {
@@ -187,31 +86,6 @@ fn tp_key(tp: &TopicPartition) -> String {
     format!("{}-{}", tp.topic, tp.partition)
 }
 
-fn describe(error: &Option<Value>) -> String {
-    match error {
-        None => "no cause given".into(),
-        Some(v) => {
-            let e = v.get("Error").and_then(Value::as_str).unwrap_or("");
-            let c = v.get("Cause").and_then(Value::as_str).unwrap_or("");
-            // Lambda task causes are the function's error JSON; keep its message.
-            let c = serde_json::from_str::<Value>(c)
-                .ok()
-                .and_then(|j| {
-                    j.get("errorMessage")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| c.to_string());
-            match (e.is_empty(), c.is_empty()) {
-                (true, true) => v.to_string(),
-                (false, true) => e.to_string(),
-                (true, false) => c,
-                (false, false) => format!("{e}: {c}"),
-            }
-        }
-    }
-}
-
 impl<S, SG, TG, M, P> CutoverHandler<S, SG, TG, M, P>
 where
     S: MigrationStore + ProgressStore + SegmentStore + CheckpointStore,
@@ -246,16 +120,20 @@ where
 
     /// Runs one task.
     pub async fn run(&self, task: Task) -> Result<Value, CutoverError> {
-        let label = format!("{task:?}");
-        let label = label.split([' ', '{']).next().unwrap_or("").to_string();
+        let label = task.as_str();
         let result = self.dispatch(task).await;
         match &result {
-            Ok(out) => tracing::info!(task = %label, output = %out, "cutover task done"),
-            Err(e) => {
-                tracing::warn!(task = %label, error_type = e.kind().error_type(), error = %e.message(), "cutover task failed");
-                metrics::counter!("cutover-task-failures", "kind" => e.kind().error_type())
-                    .increment(1);
+            Ok(output) => CutoverEvent::TaskDone {
+                task: label,
+                output,
             }
+            .emit(),
+            Err(e) => CutoverEvent::TaskFailed {
+                task: label,
+                kind: e.kind(),
+                message: &e.message(),
+            }
+            .emit(),
         }
         result
     }
@@ -304,7 +182,11 @@ where
                     Ok(s.mark_not_stopped(&group, note.clone(), now_ms())?)
                 })
                 .await?;
-                metrics::counter!("cutover-groups-not-stopped").increment(1);
+                CutoverEvent::GroupNotStopped {
+                    group: &group,
+                    note: &note,
+                }
+                .emit();
                 Ok(json!({"group": group, "phase": "not_stopped", "note": note}))
             }
             Task::AwaitApproval {
@@ -315,10 +197,10 @@ where
                     Ok(s.await_approval(task_token.clone(), now_ms())?)
                 })
                 .await?;
-                tracing::info!(
-                    migration_id,
-                    "waiting for producer approval: `ferry cutover approve {migration_id}`"
-                );
+                CutoverEvent::AwaitingApproval {
+                    migration_id: &migration_id,
+                }
+                .emit();
                 Ok(json!({"awaiting_approval": true}))
             }
             Task::PauseProducers { migration_id } => {
@@ -344,7 +226,11 @@ where
                         Ok(s.begin_roll_back(cause.clone(), now_ms())?)
                     })
                     .await?;
-                metrics::counter!("cutover-rollbacks").increment(1);
+                CutoverEvent::RollbackBegun {
+                    migration_id: &migration_id,
+                    cause: &cause,
+                }
+                .emit();
                 Ok(json!({"cause": cause, "returning": s.groups_returning()}))
             }
             Task::FinishRollback { migration_id } => self.finish_rollback(&migration_id).await,
@@ -446,7 +332,12 @@ where
         self.store
             .save_migration(id, &serde_json::to_string(&state)?, None)
             .await?;
-        tracing::info!(migration_id = id, groups = ?groups, topics = topics.len(), "migration started");
+        CutoverEvent::MigrationStarted {
+            migration_id: id,
+            groups: &groups,
+            topics: topics.len(),
+        }
+        .emit();
         Ok(json!({
             "migration_id": id,
             "groups": groups,
@@ -584,12 +475,11 @@ where
             Ok(s.mark_moved(group, offsets.clone(), now_ms())?)
         })
         .await?;
-        metrics::counter!("cutover-groups-moved").increment(1);
-        tracing::info!(
+        CutoverEvent::GroupMoved {
             group,
-            partitions = offsets.len(),
-            "group moved to the target"
-        );
+            partitions: offsets.len(),
+        }
+        .emit();
         Ok(json!({"group": group, "moved": true, "offsets": offsets}))
     }
 
@@ -666,16 +556,7 @@ where
             .get_report(id, "preflight")
             .await?
             .and_then(|v| serde_json::from_str::<Value>(&v).ok());
-        let report = json!({
-            "migration_id": id,
-            "phase": s.phase,
-            "duration_ms": s.updated_at_ms - s.started_at_ms,
-            "groups": s.groups,
-            "producers": s.producers,
-            "history": s.history,
-            "validation": validation,
-            "preflight": preflight,
-        });
+        let report = final_report(id, &s, validation, preflight);
         self.store
             .put_report(id, "final", &report.to_string())
             .await?;
@@ -757,31 +638,12 @@ where
                 Ok(s.finish_roll_back(now_ms())?)
             })
             .await?;
-        let report = json!({
-            "migration_id": id,
-            "phase": s.phase,
-            "cause": s.cause,
-            "groups": s.groups,
-            "history": s.history,
-        });
+        let report = rollback_report(id, &s);
         self.store
             .put_report(id, "final", &report.to_string())
             .await?;
         Ok(report)
     }
-}
-
-fn first_error(preflight: &Value) -> String {
-    preflight
-        .get("findings")
-        .and_then(Value::as_array)
-        .and_then(|f| {
-            f.iter()
-                .find(|x| x.get("severity").and_then(Value::as_str) == Some("error"))
-        })
-        .and_then(|x| x.get("message").and_then(Value::as_str))
-        .unwrap_or("preflight reported errors")
-        .to_string()
 }
 
 #[cfg(test)]
@@ -1061,13 +923,5 @@ mod tests {
         )
         .await;
         assert_eq!(bad.unwrap_err().kind().error_type(), "Ferry.BadInput");
-    }
-
-    #[test]
-    fn unknown_actions_do_not_parse() {
-        assert!(
-            serde_json::from_value::<Task>(json!({"action": "explode", "migration_id": "m"}))
-                .is_err()
-        );
     }
 }

@@ -7,6 +7,9 @@
 //! producers, exact offsets both ways, rollback until producers move).
 //!
 //! * [`handler`]: the tasks, generic over the ports.
+//! * [`request`]: the task input ([`Task`]).
+//! * [`report`]: the `final` reports.
+//! * [`telemetry`]: the typed events (one log line + its metrics each).
 //! * [`preflight`]: topic provisioning and config sync on the target, and the preflight checks.
 //! * [`config`]: typed configuration read at cold start.
 //! * [`error`]: typed errors and their fixed Lambda error types.
@@ -18,7 +21,11 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod preflight;
+pub mod report;
+pub mod request;
+pub mod telemetry;
 
 pub use config::CutoverConfig;
 pub use error::CutoverError;
-pub use handler::{CutoverHandler, CutoverSettings, NoPreflight, Preflight, Task};
+pub use handler::{CutoverHandler, CutoverSettings, NoPreflight, Preflight};
+pub use request::Task;

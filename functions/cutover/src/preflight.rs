@@ -20,6 +20,7 @@
 //! Only unreachable clusters are errors ([`PreflightError`], mapped to `Ferry.Transient`);
 //! everything the operator must fix is a finding.
 
+use crate::telemetry::{CutoverEvent, TopicChange};
 use ferry_core::failure::FailureKind;
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{SourceTopicDescriber, TargetStorage, TargetTopicAdmin, TopicAdminError};
@@ -256,18 +257,13 @@ where
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
-    metrics::gauge!("preflight-errors").set(errors as f64);
-    metrics::gauge!("preflight-warnings").set((findings.len() - errors) as f64);
-    for t in &topics {
-        metrics::counter!("preflight-topics", "action" => action_label(t.action)).increment(1);
-    }
-    tracing::info!(
-        topics = topics.len(),
+    CutoverEvent::PreflightFinished {
+        topics: &topics,
         errors,
-        warnings = findings.len() - errors,
-        dry_run = config.dry_run,
-        "preflight finished"
-    );
+        warnings: findings.len() - errors,
+        dry_run: config.dry_run,
+    }
+    .emit();
     Ok(PreflightReport {
         ok: errors == 0,
         dry_run: config.dry_run,
@@ -278,15 +274,6 @@ where
         target_capacity_bytes: info.map(|i| i.capacity_bytes),
         estimate_note: "source sizes are estimates: records between the watermarks × sampled average record size (librdkafka has no DescribeLogDirs)".into(),
     })
-}
-
-fn action_label(a: TopicAction) -> &'static str {
-    match a {
-        TopicAction::Created => "created",
-        TopicAction::PartitionsAdded => "partitions_added",
-        TopicAction::ConfigUpdated => "config_updated",
-        TopicAction::InSync => "in_sync",
-    }
 }
 
 async fn describe_map<T: TargetTopicAdmin>(
@@ -304,17 +291,35 @@ async fn describe_map<T: TargetTopicAdmin>(
 
 async fn apply<T: TargetTopicAdmin>(target: &T, plan: &TopicPlan) -> Result<(), TopicAdminError> {
     if let Some(c) = &plan.create {
-        tracing::info!(topic = %plan.target, partitions = c.partitions, rf = c.replication_factor, "creating target topic");
+        CutoverEvent::TargetTopicChange {
+            topic: &plan.target,
+            change: TopicChange::Create,
+            detail: format!(
+                "{} partitions, replication factor {}",
+                c.partitions, c.replication_factor
+            ),
+        }
+        .emit();
         return target
             .create_topic(&plan.target, c.partitions, c.replication_factor, &c.configs)
             .await;
     }
     if let Some(inc) = plan.add_partitions {
-        tracing::info!(topic = %plan.target, from = inc.from, to = inc.to, "adding target partitions");
+        CutoverEvent::TargetTopicChange {
+            topic: &plan.target,
+            change: TopicChange::AddPartitions,
+            detail: format!("partitions {} -> {}", inc.from, inc.to),
+        }
+        .emit();
         target.create_partitions(&plan.target, inc.to).await?;
     }
     if !plan.config_updates.is_empty() {
-        tracing::info!(topic = %plan.target, configs = ?plan.config_updates, "updating target topic configs");
+        CutoverEvent::TargetTopicChange {
+            topic: &plan.target,
+            change: TopicChange::SetConfigs,
+            detail: format!("{:?}", plan.config_updates),
+        }
+        .emit();
         target
             .set_configs(&plan.target, &plan.config_updates)
             .await?;

@@ -11,11 +11,11 @@
 //! this is rare); validation compares seqs, so a duplicate only hides one heartbeat of lag.
 
 use crate::error::HeartbeatError;
+use crate::telemetry::HeartbeatEvent;
 use ferry_core::ports::{ClusterReader, TargetProducer, TopicCreator};
 use ferry_core::validate::Heartbeat;
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
 use ferry_lambda::{now_ms, FailureError};
-use metrics::counter;
 use serde::{Deserialize, Serialize};
 
 /// Offsets read back to find the newest heartbeat.
@@ -77,20 +77,24 @@ where
     pub async fn run(&self) -> Result<HeartbeatEmitted, HeartbeatError> {
         let result = self.emit().await;
         match &result {
-            Ok(e) => {
-                counter!("heartbeat-emitted").increment(1);
-                tracing::info!(topic = %e.topic, offset = e.offset, seq = e.seq, "heartbeat emitted");
+            Ok(e) => HeartbeatEvent::Emitted {
+                topic: &e.topic,
+                offset: e.offset,
+                seq: e.seq,
             }
-            Err(e) => {
-                tracing::error!(error_type = e.kind().error_type(), error = %e.message(), "heartbeat failed");
+            .emit(),
+            Err(e) => HeartbeatEvent::Failed {
+                kind: e.kind(),
+                message: &e.message(),
             }
+            .emit(),
         }
         result
     }
 
     async fn emit(&self) -> Result<HeartbeatEmitted, HeartbeatError> {
         if self.cluster.partitions(&self.topic).await?.is_none() {
-            tracing::info!(topic = %self.topic, "creating the heartbeat topic (1 partition)");
+            HeartbeatEvent::TopicCreated { topic: &self.topic }.emit();
             self.cluster.ensure_topic(&self.topic, 1).await?;
         }
         let tp = TopicPartition::new(&self.topic, 0);

@@ -13,7 +13,8 @@
 //! Input: ignored (a scheduled event or `{}`). Output:
 //! `{"topic":"ferry-heartbeats","partition":0,"offset":41,"seq":42,"emitted_at_ms":1764110000000}`.
 //! Errors: `Ferry.Transient` (cluster unavailable), `Ferry.Config` at cold start.
-//! Metric: `heartbeat-emitted` (count).
+//! Metrics: `heartbeat-emitted` (count), `heartbeat-failures` (count, by kind),
+//! `heartbeat-topics-created` (count); see [`telemetry`].
 //!
 //! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
 //! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod telemetry;
 
 pub use config::HeartbeatConfig;
 pub use error::HeartbeatError;

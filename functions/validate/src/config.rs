@@ -19,7 +19,8 @@
 //! Bad values fail the cold start with an error that names the variable
 //! ([`ConfigError`], reported as `Ferry.Config`).
 
-use crate::handler::{Limits, Mode, RequestDefaults};
+use crate::handler::Limits;
+use crate::request::{Mode, RequestDefaults};
 use ferry_core::settings::Settings;
 pub use ferry_lambda::{ConfigError, MigrationSettings};
 

@@ -16,6 +16,9 @@
 //!    [`ValidateError::Failed`] (`Ferry.ValidationFailed`).
 
 use crate::error::ValidateError;
+use crate::report::{Compared, HeartbeatReport, LagSummary, PartitionReport, ValidationReport};
+use crate::request::{Mode, ValidateRequest};
+use crate::telemetry::ValidateEvent;
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
     ClusterError, ClusterReader, MigrationStore, ProgressStore, SegmentStore, SourceGroups,
@@ -24,36 +27,12 @@ use ferry_core::ports::{
 use ferry_core::validate::{
     compare_records, group_coverage, heartbeat_status, mirrored_range, mirrored_records_from,
     pending_range, plan_windows, source_of, target_start_of, verdict, GroupCoverage, Heartbeat,
-    HeartbeatStatus, Mismatch, MismatchKind, Verdict,
+    Mismatch, MismatchKind,
 };
 use ferry_core::{Progress, Segment, TopicPartition};
 use ferry_lambda::{now_ms, FailureError};
-use metrics::{counter, gauge, histogram};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
-
-/// Validation depth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Offsets only: lag, target end vs progress. No record content is read (except to count
-    /// small pending ranges exactly).
-    Lag,
-    /// Lag plus exact counts and ordered content comparison of the mirrored ranges.
-    Full,
-}
-
-impl Mode {
-    /// Parses `lag` / `full`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "lag" => Some(Self::Lag),
-            "full" => Some(Self::Full),
-            _ => None,
-        }
-    }
-}
 
 /// Comparison limits (see the config table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,176 +56,6 @@ impl Default for Limits {
             window_records: 1000,
         }
     }
-}
-
-/// Defaults for scheduled runs and fields missing from a task input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestDefaults {
-    /// Migration id.
-    pub migration_id: String,
-    /// Mode.
-    pub mode: Mode,
-    /// Fail on mismatch (`full` mode only).
-    pub fail_on_mismatch: bool,
-}
-
-/// What one invocation validates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidateRequest {
-    /// Migration whose `validation` report is written.
-    pub migration_id: String,
-    /// Mode.
-    pub mode: Mode,
-    /// Fail the invocation with `Ferry.ValidationFailed` on a mismatch (`full` mode only).
-    pub fail_on_mismatch: bool,
-    /// Only these source topics (else every mirrored topic).
-    pub topics: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TaskInput {
-    migration_id: Option<String>,
-    mode: Option<String>,
-    fail_on_mismatch: Option<bool>,
-    topics: Option<Vec<String>>,
-}
-
-impl ValidateRequest {
-    /// Reads the invocation event: an EventBridge scheduled event (`"source":"aws.events"` or a
-    /// `detail-type`) runs with the defaults; anything else must be a task input
-    /// `{"migration_id"?, "mode"?: "lag"|"full", "fail_on_mismatch"?: bool, "topics"?: [..]}`
-    /// (missing fields take the defaults; `null` or `{}` is all defaults).
-    pub fn from_event(
-        event: &serde_json::Value,
-        defaults: &RequestDefaults,
-    ) -> Result<Self, ValidateError> {
-        let scheduled = event.get("source").and_then(|s| s.as_str()) == Some("aws.events")
-            || event.get("detail-type").is_some();
-        if scheduled || event.is_null() {
-            return Ok(Self {
-                migration_id: defaults.migration_id.clone(),
-                mode: defaults.mode,
-                fail_on_mismatch: defaults.fail_on_mismatch,
-                topics: None,
-            });
-        }
-        let input: TaskInput = serde_json::from_value(event.clone())
-            .map_err(|e| ValidateError::BadInput(format!("{e} (input: {event})")))?;
-        let mode = match input.mode {
-            None => defaults.mode,
-            Some(m) => Mode::parse(&m).ok_or_else(|| {
-                ValidateError::BadInput(format!("mode {m:?} is not \"lag\" or \"full\""))
-            })?,
-        };
-        let migration_id = input
-            .migration_id
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| defaults.migration_id.clone());
-        Ok(Self {
-            migration_id,
-            mode,
-            fail_on_mismatch: input.fail_on_mismatch.unwrap_or(defaults.fail_on_mismatch),
-            topics: input.topics,
-        })
-    }
-}
-
-/// Lag totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LagSummary {
-    /// Source records not yet mirrored, over all partitions.
-    pub total: i64,
-    /// Largest partition lag.
-    pub max: i64,
-    /// Partitions with lag > 0.
-    pub partitions_behind: u32,
-    /// Every partition's lag was counted exactly (readable records).
-    pub exact: bool,
-}
-
-/// How a partition's content was compared (`full` mode).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Compared {
-    /// `full` (the whole mirrored range) or `sampled` (windows).
-    pub how: String,
-    /// Windows compared.
-    pub windows: u32,
-    /// Source records compared.
-    pub source_records: u64,
-    /// Target records compared.
-    pub target_records: u64,
-}
-
-/// One partition's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionReport {
-    /// Source topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Target topic.
-    pub target_topic: String,
-    /// Source low watermark.
-    pub source_low: i64,
-    /// Source high watermark.
-    pub source_high: i64,
-    /// Progress: next source offset to mirror (`null`: not mirrored yet).
-    pub next_source: Option<i64>,
-    /// Progress: next target offset.
-    pub next_target: Option<i64>,
-    /// Target high watermark (`null`: target topic/partition missing).
-    pub target_end: Option<i64>,
-    /// Source records not yet mirrored.
-    pub lag: i64,
-    /// `lag` counts readable records (else: offset difference).
-    pub lag_exact: bool,
-    /// Records mirrored (target offsets recorded).
-    pub mirrored_records: i64,
-    /// Content comparison (`full` mode, mirrored partitions).
-    pub compared: Option<Compared>,
-    /// `ok`, `lagging`, `mismatch` or `not_started` (no progress yet).
-    pub status: String,
-}
-
-/// Heartbeat section of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeartbeatReport {
-    /// Source heartbeat topic.
-    pub topic: String,
-    /// Target heartbeat topic.
-    pub target_topic: String,
-    /// Seqs, heartbeats behind, latency.
-    #[serde(flatten)]
-    pub status: HeartbeatStatus,
-}
-
-/// The validation report: returned to the caller and stored as the migration's `validation`
-/// report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ValidationReport {
-    /// Migration id.
-    pub migration_id: String,
-    /// Mode.
-    pub mode: Mode,
-    /// When the run started (epoch ms).
-    pub generated_at_ms: i64,
-    /// Run duration.
-    pub duration_ms: u64,
-    /// `ok`, `lagging` or `mismatch`.
-    pub verdict: Verdict,
-    /// Lag totals.
-    pub lag: LagSummary,
-    /// Per partition.
-    pub partitions: Vec<PartitionReport>,
-    /// Differences found (at most one content difference per partition: the first).
-    pub mismatches: Vec<Mismatch>,
-    /// Heartbeat comparison; `null` when the heartbeat topic does not exist on the source.
-    pub heartbeat: Option<HeartbeatReport>,
-    /// Translation coverage per source group with offsets on mirrored topics.
-    pub groups: Vec<GroupCoverage>,
-    /// Remarks (missing heartbeat topic, skipped topics, ...).
-    pub notes: Vec<String>,
 }
 
 /// Heartbeats read from the end of the source heartbeat topic (to find the oldest one the target
@@ -328,7 +137,6 @@ where
         let started = Instant::now();
         let result = self.validate(request).await;
         let duration_ms = started.elapsed().as_millis() as u64;
-        histogram!("validation-duration-ms").record(duration_ms as f64);
         let result = match result {
             Ok(mut report) => {
                 report.duration_ms = duration_ms;
@@ -337,7 +145,13 @@ where
             Err(e) => Err(e),
         };
         if let Err(e) = &result {
-            tracing::error!(error_type = e.kind().error_type(), error = %e.message(), "validation failed");
+            ValidateEvent::Failed {
+                kind: e.kind(),
+                message: &e.message(),
+                // A mismatch failure comes after `Completed`, which recorded the duration.
+                duration_ms: (!matches!(e, ValidateError::Failed { .. })).then_some(duration_ms),
+            }
+            .emit();
         }
         result
     }
@@ -351,17 +165,7 @@ where
         self.store
             .put_report(&request.migration_id, "validation", &json)
             .await?;
-        counter!("validation-mismatches").increment(report.mismatches.len() as u64);
-        tracing::info!(
-            migration_id = %report.migration_id,
-            mode = ?report.mode,
-            verdict = ?report.verdict,
-            lag_total = report.lag.total,
-            mismatches = report.mismatches.len(),
-            partitions = report.partitions.len(),
-            duration_ms = report.duration_ms,
-            "validation completed"
-        );
+        ValidateEvent::Completed(&report).emit();
         if request.mode == Mode::Full && request.fail_on_mismatch {
             if let Some(first) = report.mismatches.first() {
                 return Err(ValidateError::Failed {
@@ -431,22 +235,26 @@ where
             if tps.get(i + 1).is_none_or(|next| next.topic != tp.topic) {
                 let done: Vec<&PartitionReport> =
                     partitions.iter().filter(|p| p.topic == tp.topic).collect();
-                tracing::info!(
-                    topic = %tp.topic,
-                    partitions = done.len(),
-                    lag = topic_lag.get(tp.topic.as_str()).copied().unwrap_or(0),
-                    mismatches = mismatches.iter().filter(|m: &&Mismatch| m.topic == tp.topic).count(),
-                    "topic validated"
-                );
+                ValidateEvent::TopicValidated {
+                    topic: &tp.topic,
+                    partitions: done.len(),
+                    lag: topic_lag.get(tp.topic.as_str()).copied().unwrap_or(0),
+                    mismatches: mismatches
+                        .iter()
+                        .filter(|m: &&Mismatch| m.topic == tp.topic)
+                        .count(),
+                }
+                .emit();
             }
-        }
-        for (topic, l) in &topic_lag {
-            gauge!("mirror-lag-records", "topic" => topic.to_string()).set(*l as f64);
         }
 
         let heartbeat = self.heartbeat(&mut notes).await?;
-        if let Some(ms) = heartbeat.as_ref().and_then(|h| h.status.latency_ms) {
-            gauge!("heartbeat-latency-ms").set(ms as f64);
+        if let Some(h) = &heartbeat {
+            ValidateEvent::HeartbeatChecked {
+                topic: &h.topic,
+                status: &h.status,
+            }
+            .emit();
         }
         let groups = self.coverage(&topics, &progress, &lows).await?;
 
@@ -729,6 +537,7 @@ async fn last_heartbeats<C: ClusterReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::validate::Verdict;
     use ferry_core::{MirrorRecord, TimestampType};
     use ferry_testkit::{InMemoryCluster, InMemoryGroups, InMemoryStateStore};
 
@@ -1037,45 +846,5 @@ mod tests {
             .map(|g| (g.group.as_str(), g.translatable, g.max_records_behind))
             .collect();
         assert_eq!(g, [("app", 1, 0), ("late", 0, 3)]);
-    }
-
-    #[test]
-    fn event_parsing() {
-        let d = RequestDefaults {
-            migration_id: "dflt".into(),
-            mode: Mode::Lag,
-            fail_on_mismatch: false,
-        };
-        let sched = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-        let r = ValidateRequest::from_event(&sched, &d).unwrap();
-        assert_eq!(
-            (r.migration_id.as_str(), r.mode, r.topics),
-            ("dflt", Mode::Lag, None)
-        );
-        let task = serde_json::json!({"migration_id": "m1", "mode": "full", "fail_on_mismatch": true, "topics": ["a"]});
-        let r = ValidateRequest::from_event(&task, &d).unwrap();
-        assert_eq!(
-            r,
-            ValidateRequest {
-                migration_id: "m1".into(),
-                mode: Mode::Full,
-                fail_on_mismatch: true,
-                topics: Some(vec!["a".into()])
-            }
-        );
-        assert_eq!(
-            ValidateRequest::from_event(&serde_json::json!({}), &d)
-                .unwrap()
-                .mode,
-            Mode::Lag
-        );
-        for bad in [
-            serde_json::json!({"mode": "deep"}),
-            serde_json::json!({"mdoe": "full"}),
-            serde_json::json!([1]),
-        ] {
-            let e = ValidateRequest::from_event(&bad, &d).unwrap_err();
-            assert_eq!(e.kind().error_type(), "Ferry.BadInput", "{bad}");
-        }
     }
 }

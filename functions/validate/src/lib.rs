@@ -43,7 +43,8 @@
 //! mapping mirrors aborted records, which then show as `extra_on_target`).
 //!
 //! Metrics: `validation-mismatches` (count), `mirror-lag-records` (gauge, label `topic`),
-//! `heartbeat-latency-ms` (gauge), `validation-duration-ms` (histogram).
+//! `heartbeat-latency-ms` (gauge), `validation-duration-ms` (histogram), `validation-failures`
+//! (count, label `kind`); one typed event per log line and its metrics in [`telemetry`].
 //!
 //! Cold start and the Lambda boundary (tracing, metrics, `ConfigError`, error → `Diagnostic`)
 //! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
@@ -51,10 +52,12 @@
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod report;
+pub mod request;
+pub mod telemetry;
 
 pub use config::ValidateConfig;
 pub use error::ValidateError;
-pub use handler::{
-    Compared, HeartbeatReport, LagSummary, Limits, Mode, PartitionReport, RequestDefaults,
-    ValidateHandler, ValidateRequest, ValidationReport,
-};
+pub use handler::{Limits, ValidateHandler};
+pub use report::{Compared, HeartbeatReport, LagSummary, PartitionReport, ValidationReport};
+pub use request::{Mode, RequestDefaults, ValidateRequest};

@@ -21,15 +21,19 @@
 //! * [`cluster`]: [`InMemoryCluster`], a Kafka cluster's partition logs (read, create, produce).
 //! * [`topic_admin`]: [`InMemoryTopicAdmin`], topic metadata and administration for preflight,
 //!   and [`StaticStorage`], fixed target storage answers.
+//! * [`metrics`]: [`capture_metrics`], the metrics a closure records (tests of the functions'
+//!   telemetry events).
 
 pub mod cluster;
 pub mod groups;
 pub mod mappings;
+pub mod metrics;
 pub mod store;
 pub mod topic_admin;
 
 pub use cluster::InMemoryCluster;
 pub use groups::InMemoryGroups;
 pub use mappings::InMemoryMappings;
+pub use metrics::{capture_metric_strings, capture_metrics, MetricKind, RecordedMetric};
 pub use store::{InMemoryStateStore, InjectedFault, Snapshot, StoreOp};
 pub use topic_admin::{InMemoryTopicAdmin, StaticStorage};
