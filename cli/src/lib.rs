@@ -2,7 +2,9 @@
 //!
 //! The `ferry` command:
 //!
-//! * `ferry demo`: full local migration demo on the running stack ([`demo`]).
+//! * `ferry demo`: full local migration demo on the running stack ([`demo::migration`]);
+//!   `ferry demo --mirror-only`: the mirror and a per-partition comparison only
+//!   ([`demo::mirror_only`]).
 //! * `ferry local`: the local runtime, the mirror behind one event source mapping per topic,
 //!   until Ctrl-C ([`local`]).
 //! * `ferry status`: per-partition progress, lag and segments ([`status`]).
@@ -18,7 +20,6 @@ pub mod args;
 pub mod cutover;
 pub mod demo;
 pub mod local;
-pub mod migrate;
 pub mod plan;
 pub mod report;
 pub mod runtime;
@@ -31,8 +32,7 @@ pub use args::{Cli, Command};
 /// comparison failed).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Demo(args) if args.mirror_only => demo::run(&args).await,
-        Command::Demo(args) => migrate::run(&args).await,
+        Command::Demo(args) => demo::run(&args).await,
         Command::Local(args) => local::run(&args).await.map(|()| true),
         Command::Status(args) => status::run(&args).await.map(|()| true),
         Command::Plan(args) => plan::run(&args).await,

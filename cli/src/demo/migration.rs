@@ -1,4 +1,4 @@
-//! `ferry demo`: a complete local migration, from live traffic on the source to consumers and
+//! `ferry demo` (the default mode): a complete local migration, from live traffic on the source to consumers and
 //! producers running on the target, driven by the real cutover state machine.
 //!
 //! 1. Fresh demo topics on both clusters and a fresh DynamoDB table; sequence-numbered records
@@ -17,10 +17,12 @@
 //!    have read every record exactly once and in order (they check it themselves across the
 //!    move), and the source must not have received a single record after the release.
 
+use super::{check_stack, suffix, topic_names};
 use crate::apps::{self, Clusters, ConsumerReport, ProducerStats};
-use crate::args::{demo_topic_names, mirror_bin, DemoArgs};
+use crate::args::DemoArgs;
 use crate::cutover;
 use crate::report::{paint, stderr_colors, stdout_colors, thousands, Color};
+use crate::runtime::mirror_bin;
 use crate::state;
 use anyhow::Context as _;
 use ferry_core::migration::{Cluster, MigrationState, Phase};
@@ -146,10 +148,10 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     let cutover_bin = sibling_bin(&mirror, "cutover")?;
     let source = args.clusters.source().await?;
     let target = args.clusters.target().await?;
-    crate::demo::check_stack(&source, &target).await?;
+    check_stack(&source, &target).await?;
 
-    let suffix = crate::demo::suffix();
-    let names = demo_topic_names(args.topics, &suffix);
+    let suffix = suffix();
+    let names = topic_names(args.topics, &suffix);
     let table = format!("ferry-demo-{suffix}");
     let migration_id = format!("demo-{suffix}");
     let groups: Vec<String> = GROUPS.iter().map(|g| format!("{g}-{suffix}")).collect();
