@@ -12,11 +12,12 @@
 //!   the cutover state machine ([`cutover`]).
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
 //!
-//! [`args`] holds the clap definitions, [`runtime`] the local-runtime wiring shared by `demo`
+//! [`args`] holds the clap definitions, [`clusters`] the connections they name, [`runtime`] the local-runtime wiring shared by `demo`
 //! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables.
 
 pub mod apps;
 pub mod args;
+pub mod clusters;
 pub mod cutover;
 pub mod demo;
 pub mod local;

@@ -37,10 +37,9 @@
 //! Every mapping starts at `TRIM_HORIZON` (the whole retained log is mirrored) with consumer
 //! group `ferry-<topic>` (excluded from checkpoints; `ferry-<prefix>-<hash>` if too long).
 
-use crate::args::ClusterArgs;
+use crate::args::{PlanArgs, ThresholdArgs};
 use crate::state;
 use anyhow::Context as _;
-use clap::Args;
 use ferry_core::policy::TopicFilter;
 use ferry_core::TopicPartition;
 use ferry_kafka::reader::{read_partition, Isolation};
@@ -48,7 +47,7 @@ use ferry_kafka::KafkaConnection;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// File name of the plan (measurements and thresholds) in the output directory.
@@ -62,66 +61,35 @@ pub const POLLER_BYTES_PER_SEC: f64 = 5.0 * 1024.0 * 1024.0;
 /// AWS limit of `ConsumerGroupId`.
 pub const MAX_GROUP_ID_LEN: usize = 200;
 
-/// `ferry plan`.
-#[derive(Debug, Clone, Args)]
-pub struct PlanArgs {
-    /// Source topics to plan (comma-separated); default: every topic matching --include/--exclude.
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
-    pub topics: Vec<String>,
-    /// Topics to plan, comma-separated full-match regexes (default: all; internal topics never).
-    #[arg(long, default_value = "")]
-    pub include: String,
-    /// Topics to leave out, comma-separated full-match regexes.
-    #[arg(long, default_value = "")]
-    pub exclude: String,
-    /// Seconds between the two end-offset samples.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
-    pub interval: u64,
-    /// Newest records read per topic for the mean record size (0: sizes unknown).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    pub sample_records: u64,
-    /// Where ferry-plan.json and mappings.yaml are written (or checked).
-    #[arg(long, default_value = "infra", value_name = "DIR")]
-    pub out_dir: PathBuf,
-    /// Do not measure: render mappings.yaml from this plan file (e.g. infra/ferry-plan.json).
-    #[arg(long, value_name = "PLAN_JSON")]
-    pub from: Option<PathBuf>,
-    /// With --from: compare instead of writing; exit code 1 if <out-dir>/mappings.yaml differs.
-    #[arg(long, requires = "from")]
-    pub check: bool,
-    /// Print the plan as JSON on stdout (the table goes to stderr).
-    #[arg(long)]
-    pub json: bool,
-    /// Tier thresholds.
-    #[command(flatten)]
-    pub thresholds: Thresholds,
-    /// Clusters (only the source is read).
-    #[command(flatten)]
-    pub clusters: ClusterArgs,
-}
-
 /// When a topic is high or medium volume (a topic is in the highest tier any of its measures
 /// reaches). Stored in the plan so rendering is reproducible.
-#[derive(Debug, Clone, Copy, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// High tier from this write rate (bytes/s).
-    #[arg(long, default_value_t = 1_048_576.0)]
     pub high_bytes_per_sec: f64,
     /// High tier from this write rate (records/s).
-    #[arg(long, default_value_t = 5_000.0)]
     pub high_records_per_sec: f64,
     /// High tier from this retained size (bytes; the initial copy).
-    #[arg(long, default_value_t = 107_374_182_400.0)]
     pub high_retained_bytes: f64,
     /// Medium tier from this write rate (bytes/s).
-    #[arg(long, default_value_t = 65_536.0)]
     pub medium_bytes_per_sec: f64,
     /// Medium tier from this write rate (records/s).
-    #[arg(long, default_value_t = 100.0)]
     pub medium_records_per_sec: f64,
     /// Medium tier from this retained size (bytes).
-    #[arg(long, default_value_t = 1_073_741_824.0)]
     pub medium_retained_bytes: f64,
+}
+
+impl From<ThresholdArgs> for Thresholds {
+    fn from(t: ThresholdArgs) -> Self {
+        Self {
+            high_bytes_per_sec: t.high_bytes_per_sec,
+            high_records_per_sec: t.high_records_per_sec,
+            high_retained_bytes: t.high_retained_bytes,
+            medium_bytes_per_sec: t.medium_bytes_per_sec,
+            medium_records_per_sec: t.medium_records_per_sec,
+            medium_retained_bytes: t.medium_retained_bytes,
+        }
+    }
 }
 
 impl Default for Thresholds {
@@ -588,7 +556,7 @@ pub async fn measure(args: &PlanArgs) -> anyhow::Result<Plan> {
         version: PLAN_VERSION,
         measured_at: ferry_local::schedule::rfc3339(SystemTime::now()),
         interval_secs: round2(elapsed),
-        thresholds: args.thresholds,
+        thresholds: args.thresholds.into(),
         topics: out,
     })
 }
@@ -676,6 +644,16 @@ mod tests {
             retained_records: (retained / 100.0) as u64,
             retained_bytes: retained,
         }
+    }
+
+    #[test]
+    fn command_line_defaults_are_the_default_thresholds() {
+        use clap::Parser as _;
+        let cli = crate::Cli::try_parse_from(["ferry", "plan"]).unwrap();
+        let crate::Command::Plan(args) = cli.command else {
+            panic!("not plan");
+        };
+        assert_eq!(Thresholds::from(args.thresholds), Thresholds::default());
     }
 
     #[test]
