@@ -242,6 +242,13 @@ pub struct StatusArgs {
     /// it) or a foreign writer (a partition stopped with `Ferry.TargetIntegrity`).
     #[arg(long)]
     pub unrecorded: bool,
+    /// Refresh every `--interval` seconds (a live summary on stderr) until Ctrl-C, then print
+    /// the table (or JSON).
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between refreshes with `--watch`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..), value_name = "SECONDS")]
+    pub interval: u64,
     /// Clusters.
     #[command(flatten)]
     pub clusters: ClusterArgs,

@@ -13,7 +13,8 @@
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
 //!
 //! [`args`] holds the clap definitions, [`clusters`] the connections they name, [`runtime`] the local-runtime wiring shared by `demo`
-//! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables.
+//! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables, [`progress`] the live
+//! progress line on stderr.
 
 pub mod apps;
 pub mod args;
@@ -22,6 +23,7 @@ pub mod cutover;
 pub mod demo;
 pub mod local;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod state;

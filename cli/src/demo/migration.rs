@@ -21,6 +21,7 @@ use super::{check_stack, suffix, topic_names};
 use crate::apps::{self, Clusters, ConsumerReport, ProducerStats};
 use crate::args::DemoArgs;
 use crate::cutover;
+use crate::progress::LiveLine;
 use crate::report::{paint, stderr_colors, stdout_colors, thousands, Color};
 use crate::runtime::mirror_bin;
 use crate::state;
@@ -522,31 +523,47 @@ async fn run_cutover(
         "4. cutover state machine started: migration {migration_id}\n   (execution {execution})"
     );
 
+    let line = LiveLine::new();
+    // On a terminal the line is redrawn in place every poll; in logs one line every 2 s.
+    let every = if line.is_terminal() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(2)
+    };
     let mut approved = false;
     let mut last_phase = None;
     let mut last_line = Instant::now() - Duration::from_secs(10);
     let info = loop {
-        let info = cutover::describe(&sfn, &execution).await?;
+        let info = match cutover::describe(&sfn, &execution).await {
+            Ok(info) => info,
+            Err(err) => {
+                line.finish();
+                return Err(err);
+            }
+        };
         let state = apps.rx.borrow().clone();
         if let Some(s) = &state {
             if last_phase != Some(s.phase) {
-                eprintln!(
+                line.println(format!(
                     "   -> {}",
                     paint(&format!("phase {}", s.phase), Color::Bold, colors)
-                );
+                ));
                 last_phase = Some(s.phase);
             }
             if !approved && s.phase == Phase::AwaitingApproval && s.approval_token.is_some() {
-                eprintln!("   consumers moved; approving the producer cutover (as `ferry cutover approve {migration_id}` would)");
-                cutover::approve(&sfn, store, migration_id, "ferry demo").await?;
+                line.println(format!("   consumers moved; approving the producer cutover (as `ferry cutover approve {migration_id}` would)"));
+                if let Err(err) = cutover::approve(&sfn, store, migration_id, "ferry demo").await {
+                    line.finish();
+                    return Err(err);
+                }
                 approved = true;
             }
         }
-        if last_line.elapsed() >= Duration::from_secs(2) {
-            eprintln!(
+        if last_line.elapsed() >= every {
+            line.set(format!(
                 "   {}",
                 progress_line(state.as_ref(), &apps.reports, &apps.producer_stats, t0)
-            );
+            ));
             last_line = Instant::now();
         }
         if info.finished() {
@@ -554,6 +571,7 @@ async fn run_cutover(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    line.finish();
     if info.status == "SUCCEEDED" {
         eprintln!("   state machine SUCCEEDED; producers write to the target");
         tokio::time::sleep(AFTER_CUTOVER).await;

@@ -14,9 +14,10 @@
 //!
 //! The whole run is bounded by `--timeout`.
 
-use super::{check_stack, end_live_line, live_line, suffix, topic_names};
+use super::{check_stack, suffix, topic_names};
 use crate::args::DemoArgs;
-use crate::report::{stderr_colors, stdout_colors, thousands, DemoReport, PartitionCheck};
+use crate::progress::LiveLine;
+use crate::report::{stdout_colors, thousands, DemoReport, PartitionCheck};
 use crate::runtime::{failure_note, log_file, mirror_bin, LocalRuntime, RuntimeOptions};
 use crate::state::{self, TopicInfo};
 use anyhow::Context as _;
@@ -228,7 +229,7 @@ async fn produce(
         shown: None,
     }));
     let total = args.records;
-    let colors = stderr_colors();
+    let line = LiveLine::new();
     let jobs = names
         .iter()
         .zip(counts)
@@ -243,6 +244,7 @@ async fn produce(
             };
             let progress = Arc::clone(&progress);
             let producer = &producer;
+            let line = &line;
             async move {
                 workload::produce(producer, &w, |n| {
                     let mut p = progress.lock().unwrap_or_else(PoisonError::into_inner);
@@ -253,22 +255,20 @@ async fn produce(
                     });
                     if due {
                         p.shown = Some((Instant::now(), sum));
-                        live_line(
-                            &format!(
-                                "producing  {}/{} records",
-                                thousands(sum as i64),
-                                thousands(total as i64)
-                            ),
-                            colors,
-                        );
+                        line.set(format!(
+                            "producing  {}/{} records",
+                            thousands(sum as i64),
+                            thousands(total as i64)
+                        ));
                     }
                 })
                 .await
                 .with_context(|| format!("producing to {} failed", w.topic))
             }
         });
-    futures::future::try_join_all(jobs).await?;
-    end_live_line(colors);
+    let produced = futures::future::try_join_all(jobs).await;
+    line.finish();
+    produced?;
     Ok(())
 }
 
@@ -298,7 +298,7 @@ async fn watch(
     suffix: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    let colors = stderr_colors();
+    let line = LiveLine::new();
     let start = Instant::now();
     let mut shown = (start, 0i64);
     let mut ticker = tokio::time::interval(POLL);
@@ -317,14 +317,14 @@ async fn watch(
             let rate = (all.mirrored - shown.1) as f64
                 / now.duration_since(shown.0).as_secs_f64().max(0.001);
             shown = (now, all.mirrored);
-            live_line(&progress_line(&states, rate, runtime, suffix), colors);
+            line.set(progress_line(&states, rate, runtime, suffix));
         }
         if done {
-            end_live_line(colors);
+            line.finish();
             return Ok(());
         }
         if now >= deadline {
-            end_live_line(colors);
+            line.finish();
             let mut msg = format!(
                 "timeout (--timeout) reached after {:.0} s of mirroring: {} of {} records mirrored",
                 start.elapsed().as_secs_f64(),

@@ -5,15 +5,14 @@
 //! * [`mirror_only`] (`ferry demo --mirror-only`): only the mirror, then a per-partition
 //!   source/target comparison (no applications, no state machine).
 //!
-//! This module holds what both modes share: the moto defaults, the stack check, unique names
-//! and the live progress line on stderr.
+//! This module holds what both modes share: the moto defaults, the stack check and unique
+//! names. Progress goes to stderr through [`crate::progress::LiveLine`].
 
 pub mod migration;
 pub mod mirror_only;
 
 use crate::args::DemoArgs;
 use ferry_kafka::KafkaConnection;
-use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Runs the demo in the mode `args` selects; `Ok(true)` if every check passed.
@@ -118,25 +117,6 @@ pub fn topic_names(count: u32, suffix: &str) -> Vec<String> {
             None => format!("demo-topic{i}-{suffix}"),
         })
         .collect()
-}
-
-/// Prints a progress line on stderr: rewritten in place on a terminal, one per call otherwise.
-pub(crate) fn live_line(text: &str, in_place: bool) {
-    let mut err = std::io::stderr().lock();
-    // Progress output is best effort: a closed stderr must not stop the demo.
-    let _ = if in_place {
-        write!(err, "\r\x1b[2K{text}")
-    } else {
-        writeln!(err, "{text}")
-    };
-    let _ = err.flush();
-}
-
-/// Ends a line written by [`live_line`].
-pub(crate) fn end_live_line(in_place: bool) {
-    if in_place {
-        eprintln!();
-    }
 }
 
 #[cfg(test)]
