@@ -9,6 +9,7 @@
 //! names. Progress goes to stderr through [`crate::progress::LiveLine`].
 
 pub mod migration;
+mod migration_report;
 pub mod mirror_only;
 
 use crate::args::DemoArgs;
