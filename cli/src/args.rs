@@ -1,5 +1,5 @@
-//! Command-line interface of `ferry` (clap derive): `demo`, `local` and `status`, plus the
-//! cluster options they share.
+//! Command-line interface of `ferry` (clap derive only: the commands, their options and the
+//! options they share; what the options mean is up to the command's module).
 //!
 //! Cluster connections default to the local stack (`scripts/stack`) and follow the same
 //! environment variables as the functions: `FERRY_SOURCE_BOOTSTRAP`, `FERRY_TARGET_BOOTSTRAP`
@@ -8,7 +8,6 @@
 //! `AWS_ENDPOINT_URL` points it at moto.
 
 use clap::{Args, Parser, Subcommand};
-use ferry_kafka::KafkaConnection;
 use std::path::PathBuf;
 
 /// Source bootstrap servers of the local stack.
@@ -39,7 +38,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Measure the source topics' write rates and sizes, assign volume tiers and write the
     /// event source mappings that infra/template.yaml deploys (infra/mappings.yaml).
-    Plan(crate::plan::PlanArgs),
+    Plan(PlanArgs),
     /// Operate the cutover state machine: start a migration, watch it, approve or abort the
     /// producer cutover.
     #[command(subcommand)]
@@ -149,35 +148,6 @@ pub struct ClusterArgs {
     pub target_bootstrap: String,
 }
 
-impl ClusterArgs {
-    /// The source connection: these bootstrap servers plus any `FERRY_SOURCE_*` security
-    /// settings from the environment (a `FERRY_SOURCE_SECRET_ARN` / `_CA_SECRET_ARN` is read
-    /// from Secrets Manager, as the functions do).
-    pub async fn source(&self) -> anyhow::Result<KafkaConnection> {
-        connection("FERRY_SOURCE", &self.source_bootstrap).await
-    }
-
-    /// The target connection: these bootstrap servers plus any `FERRY_TARGET_*` security
-    /// settings from the environment (a `FERRY_TARGET_SECRET_ARN` is read from Secrets Manager).
-    pub async fn target(&self) -> anyhow::Result<KafkaConnection> {
-        connection("FERRY_TARGET", &self.target_bootstrap).await
-    }
-}
-
-async fn connection(prefix: &str, bootstrap: &str) -> anyhow::Result<KafkaConnection> {
-    let bootstrap_var = format!("{prefix}_BOOTSTRAP");
-    let mut conn = KafkaConnection::from_lookup(prefix, |name| {
-        if name == bootstrap_var {
-            Some(bootstrap.to_owned())
-        } else {
-            std::env::var(name).ok()
-        }
-    })?;
-    ferry_kafka::resolve_connections(&mut [&mut conn], ferry_aws::SecretsManagerSource::from_env)
-        .await?;
-    Ok(conn.with_client_id("ferry-cli"))
-}
-
 /// `ferry demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -272,80 +242,76 @@ pub struct StatusArgs {
     /// it) or a foreign writer (a partition stopped with `Ferry.TargetIntegrity`).
     #[arg(long)]
     pub unrecorded: bool,
+    /// Refresh every `--interval` seconds (a live summary on stderr) until Ctrl-C, then print
+    /// the table (or JSON).
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between refreshes with `--watch`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..), value_name = "SECONDS")]
+    pub interval: u64,
     /// Clusters.
     #[command(flatten)]
     pub clusters: ClusterArgs,
 }
 
-/// The mirror binary: `explicit`, else `mirror` next to the running executable.
-pub fn mirror_bin(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
-    let path = match explicit {
-        Some(path) => path.clone(),
-        None => {
-            let exe = std::env::current_exe()?;
-            let dir = exe.parent().ok_or_else(|| {
-                anyhow::anyhow!("cannot locate the directory of {}", exe.display())
-            })?;
-            dir.join(format!("mirror{}", std::env::consts::EXE_SUFFIX))
-        }
-    };
-    if !path.is_file() {
-        anyhow::bail!(
-            "mirror binary not found at {}: build it with `cargo build --release -p mirror` \
-             (or pass --mirror-bin PATH)",
-            path.display()
-        );
-    }
-    Ok(path)
+/// `ferry plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Source topics to plan (comma-separated); default: every topic matching --include/--exclude.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub topics: Vec<String>,
+    /// Topics to plan, comma-separated full-match regexes (default: all; internal topics never).
+    #[arg(long, default_value = "")]
+    pub include: String,
+    /// Topics to leave out, comma-separated full-match regexes.
+    #[arg(long, default_value = "")]
+    pub exclude: String,
+    /// Seconds between the two end-offset samples.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
+    pub interval: u64,
+    /// Newest records read per topic for the mean record size (0: sizes unknown).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub sample_records: u64,
+    /// Where ferry-plan.json and mappings.yaml are written (or checked).
+    #[arg(long, default_value = "infra", value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Do not measure: render mappings.yaml from this plan file (e.g. infra/ferry-plan.json).
+    #[arg(long, value_name = "PLAN_JSON")]
+    pub from: Option<PathBuf>,
+    /// With --from: compare instead of writing; exit code 1 if <out-dir>/mappings.yaml differs.
+    #[arg(long, requires = "from")]
+    pub check: bool,
+    /// Print the plan as JSON on stdout (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Tier thresholds.
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// Clusters (only the source is read).
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
-/// Topic names for the demo: `demo-<name>-<suffix>`, with the first three names being
-/// orders, payments and clicks.
-pub fn demo_topic_names(count: u32, suffix: &str) -> Vec<String> {
-    const NAMES: [&str; 10] = [
-        "orders",
-        "payments",
-        "clicks",
-        "inventory",
-        "shipments",
-        "users",
-        "sessions",
-        "invoices",
-        "reviews",
-        "carts",
-    ];
-    (0..count as usize)
-        .map(|i| match NAMES.get(i) {
-            Some(name) => format!("demo-{name}-{suffix}"),
-            None => format!("demo-topic{i}-{suffix}"),
-        })
-        .collect()
-}
-
-/// Splits `total` records over `parts` as evenly as possible (the first ones get the rest).
-pub fn split_evenly(total: u64, parts: usize) -> Vec<u64> {
-    let parts_u64 = parts.max(1) as u64;
-    let (each, rest) = (total / parts_u64, total % parts_u64);
-    (0..parts_u64).map(|i| each + u64::from(i < rest)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn demo_names_follow_the_pattern() {
-        assert_eq!(
-            demo_topic_names(3, "x1"),
-            ["demo-orders-x1", "demo-payments-x1", "demo-clicks-x1"]
-        );
-        assert_eq!(demo_topic_names(10, "s").len(), 10);
-    }
-
-    #[test]
-    fn records_are_split_evenly() {
-        assert_eq!(split_evenly(10, 3), [4, 3, 3]);
-        assert_eq!(split_evenly(60_000, 3), [20_000; 3]);
-        assert_eq!(split_evenly(2, 3), [1, 1, 0]);
-    }
+/// `ferry plan`'s tier thresholds: when a topic is high or medium volume (a topic is in the
+/// highest tier any of its measures reaches).
+#[derive(Debug, Clone, Copy, PartialEq, Args)]
+pub struct ThresholdArgs {
+    /// High tier from this write rate (bytes/s).
+    #[arg(long, default_value_t = 1_048_576.0)]
+    pub high_bytes_per_sec: f64,
+    /// High tier from this write rate (records/s).
+    #[arg(long, default_value_t = 5_000.0)]
+    pub high_records_per_sec: f64,
+    /// High tier from this retained size (bytes; the initial copy).
+    #[arg(long, default_value_t = 107_374_182_400.0)]
+    pub high_retained_bytes: f64,
+    /// Medium tier from this write rate (bytes/s).
+    #[arg(long, default_value_t = 65_536.0)]
+    pub medium_bytes_per_sec: f64,
+    /// Medium tier from this write rate (records/s).
+    #[arg(long, default_value_t = 100.0)]
+    pub medium_records_per_sec: f64,
+    /// Medium tier from this retained size (bytes).
+    #[arg(long, default_value_t = 1_073_741_824.0)]
+    pub medium_retained_bytes: f64,
 }

@@ -10,6 +10,7 @@
 //! gate with the task token the cutover function stored in the migration's state document.
 
 use crate::args::{CutoverCommand, MigrationArgs, ValidateArgs};
+use crate::progress::LiveLine;
 use anyhow::Context as _;
 use aws_sdk_sfn::types::ExecutionStatus;
 use ferry_aws::DynamoStateStore;
@@ -309,6 +310,52 @@ async fn machine_arn(client: &aws_sdk_sfn::Client, at: &MigrationArgs) -> anyhow
     }
 }
 
+fn no_state_line(id: &str, execution: Option<&ExecutionInfo>) -> String {
+    format!(
+        "migration {id}: no state yet (execution {})",
+        execution.map_or("unknown", |e| e.status.as_str())
+    )
+}
+
+/// `ferry cutover status --watch` (text): the status on stdout whenever it changes, and a live
+/// spinner line on stderr (terminal only) in between, until the execution ends.
+async fn watch_status(
+    client: &aws_sdk_sfn::Client,
+    store: &DynamoStateStore,
+    arn: &str,
+    id: &str,
+) -> anyhow::Result<bool> {
+    let live = LiveLine::new();
+    let mut shown: Vec<String> = Vec::new();
+    loop {
+        let execution = describe(client, arn).await.ok();
+        let state = match load_state(store, id).await {
+            Ok(state) => state,
+            Err(err) => {
+                live.finish();
+                return Err(err);
+            }
+        };
+        let lines = match &state {
+            Some(s) => status_lines(s, execution.as_ref()),
+            None => vec![no_state_line(id, execution.as_ref())],
+        };
+        if lines != shown {
+            live.stdout(&lines);
+            shown = lines;
+        }
+        let done = execution.as_ref().is_some_and(ExecutionInfo::finished);
+        if done {
+            live.clear();
+            return Ok(execution.is_none_or(|e| e.status != "FAILED"));
+        }
+        if live.is_terminal() {
+            live.set(format!("{} (refreshing every 2 s)", shown[0]));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// Runs `ferry cutover ...`.
 pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
     let client = sfn_client().await;
@@ -341,6 +388,9 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
             let store = store_for(&at.table).await;
             let machine = machine_arn(&client, &at).await?;
             let arn = execution_arn(&machine, &id);
+            if watch && !at.json {
+                return watch_status(&client, &store, &arn, &id).await;
+            }
             loop {
                 let execution = describe(&client, &arn).await.ok();
                 let state = load_state(&store, &id).await?;
@@ -351,10 +401,7 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
                             println!("{line}");
                         }
                     }
-                    (None, _) => println!(
-                        "migration {id}: no state yet (execution {})",
-                        execution.as_ref().map_or("unknown", |e| e.status.as_str())
-                    ),
+                    (None, _) => println!("{}", no_state_line(&id, execution.as_ref())),
                 }
                 let done = execution.as_ref().is_some_and(ExecutionInfo::finished);
                 if !watch || done {

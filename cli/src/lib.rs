@@ -2,7 +2,9 @@
 //!
 //! The `ferry` command:
 //!
-//! * `ferry demo`: full local migration demo on the running stack ([`demo`]).
+//! * `ferry demo`: full local migration demo on the running stack ([`demo::migration`]);
+//!   `ferry demo --mirror-only`: the mirror and a per-partition comparison only
+//!   ([`demo::mirror_only`]).
 //! * `ferry local`: the local runtime, the mirror behind one event source mapping per topic,
 //!   until Ctrl-C ([`local`]).
 //! * `ferry status`: per-partition progress, lag and segments ([`status`]).
@@ -10,16 +12,18 @@
 //!   the cutover state machine ([`cutover`]).
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
 //!
-//! [`args`] holds the clap definitions, [`runtime`] the local-runtime wiring shared by `demo`
-//! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables.
+//! [`args`] holds the clap definitions, [`clusters`] the connections they name, [`runtime`] the local-runtime wiring shared by `demo`
+//! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables, [`progress`] the live
+//! progress line on stderr.
 
 pub mod apps;
 pub mod args;
+pub mod clusters;
 pub mod cutover;
 pub mod demo;
 pub mod local;
-pub mod migrate;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod state;
@@ -31,8 +35,7 @@ pub use args::{Cli, Command};
 /// comparison failed).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Demo(args) if args.mirror_only => demo::run(&args).await,
-        Command::Demo(args) => migrate::run(&args).await,
+        Command::Demo(args) => demo::run(&args).await,
         Command::Local(args) => local::run(&args).await.map(|()| true),
         Command::Status(args) => status::run(&args).await.map(|()| true),
         Command::Plan(args) => plan::run(&args).await,

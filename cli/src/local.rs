@@ -5,9 +5,9 @@
 //! restart resumes from the committed source offsets, and DynamoDB progress makes any
 //! redelivered records exactly-once anyway.
 
-use crate::args::{mirror_bin, LocalArgs};
+use crate::args::LocalArgs;
 use crate::report::thousands;
-use crate::runtime::{failure_note, log_file, LocalRuntime, RuntimeOptions};
+use crate::runtime::{failure_note, log_file, mirror_bin, LocalRuntime, RuntimeOptions};
 use crate::state;
 use anyhow::Context as _;
 use ferry_aws::DynamoStateStore;

@@ -25,276 +25,43 @@
 //! no timestamps): `ferry plan --from infra/ferry-plan.json --check` re-renders it and fails if the
 //! checked-in file differs, and a unit test does the same in CI.
 //!
-//! Tier settings (AWS limits: BatchSize ≤ 10,000, MinimumPollers 1–200, MaximumPollers 1–2,000,
-//! one poller reads up to ~5 MB/s, more pollers than partitions add nothing):
-//!
-//! | tier | BatchSize | MaximumBatchingWindowInSeconds | pollers |
-//! |---|---|---|---|
-//! | high | 10,000 | 1 | provisioned: min = max(⌈partitions/2⌉, ⌈2 × bytes/s ÷ 5 MiB/s⌉), max = partitions |
-//! | medium | 2,000 | 2 | provisioned: min 1, max ⌈partitions/2⌉ |
-//! | low | 500 | 5 | on demand |
+//! The tiering policy (thresholds → tier → `BatchSize`, batching window, pollers, consumer
+//! group) is pure and lives in [`ferry_core::tiering`]; this module measures and renders.
 //!
 //! Every mapping starts at `TRIM_HORIZON` (the whole retained log is mirrored) with consumer
 //! group `ferry-<topic>` (excluded from checkpoints; `ferry-<prefix>-<hash>` if too long).
 
-use crate::args::ClusterArgs;
+use crate::args::{PlanArgs, ThresholdArgs};
 use crate::state;
 use anyhow::Context as _;
-use clap::Args;
 use ferry_core::policy::TopicFilter;
+pub use ferry_core::tiering::{
+    consumer_group, logical_id, settings, tier, MappingSettings, Plan, Thresholds, Tier,
+    TopicMeasurement, PLAN_VERSION,
+};
 use ferry_core::TopicPartition;
 use ferry_kafka::reader::{read_partition, Isolation};
 use ferry_kafka::KafkaConnection;
 use futures::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// File name of the plan (measurements and thresholds) in the output directory.
 pub const PLAN_FILE: &str = "ferry-plan.json";
 /// File name of the generated mappings template in the output directory.
 pub const MAPPINGS_FILE: &str = "mappings.yaml";
-/// Format version of [`Plan`].
-pub const PLAN_VERSION: u32 = 1;
-/// Bytes per second one event poller handles (AWS: up to 5 MB/s).
-pub const POLLER_BYTES_PER_SEC: f64 = 5.0 * 1024.0 * 1024.0;
-/// AWS limit of `ConsumerGroupId`.
-pub const MAX_GROUP_ID_LEN: usize = 200;
-
-/// `ferry plan`.
-#[derive(Debug, Clone, Args)]
-pub struct PlanArgs {
-    /// Source topics to plan (comma-separated); default: every topic matching --include/--exclude.
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
-    pub topics: Vec<String>,
-    /// Topics to plan, comma-separated full-match regexes (default: all; internal topics never).
-    #[arg(long, default_value = "")]
-    pub include: String,
-    /// Topics to leave out, comma-separated full-match regexes.
-    #[arg(long, default_value = "")]
-    pub exclude: String,
-    /// Seconds between the two end-offset samples.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
-    pub interval: u64,
-    /// Newest records read per topic for the mean record size (0: sizes unknown).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    pub sample_records: u64,
-    /// Where ferry-plan.json and mappings.yaml are written (or checked).
-    #[arg(long, default_value = "infra", value_name = "DIR")]
-    pub out_dir: PathBuf,
-    /// Do not measure: render mappings.yaml from this plan file (e.g. infra/ferry-plan.json).
-    #[arg(long, value_name = "PLAN_JSON")]
-    pub from: Option<PathBuf>,
-    /// With --from: compare instead of writing; exit code 1 if <out-dir>/mappings.yaml differs.
-    #[arg(long, requires = "from")]
-    pub check: bool,
-    /// Print the plan as JSON on stdout (the table goes to stderr).
-    #[arg(long)]
-    pub json: bool,
-    /// Tier thresholds.
-    #[command(flatten)]
-    pub thresholds: Thresholds,
-    /// Clusters (only the source is read).
-    #[command(flatten)]
-    pub clusters: ClusterArgs,
-}
-
-/// When a topic is high or medium volume (a topic is in the highest tier any of its measures
-/// reaches). Stored in the plan so rendering is reproducible.
-#[derive(Debug, Clone, Copy, PartialEq, Args, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// High tier from this write rate (bytes/s).
-    #[arg(long, default_value_t = 1_048_576.0)]
-    pub high_bytes_per_sec: f64,
-    /// High tier from this write rate (records/s).
-    #[arg(long, default_value_t = 5_000.0)]
-    pub high_records_per_sec: f64,
-    /// High tier from this retained size (bytes; the initial copy).
-    #[arg(long, default_value_t = 107_374_182_400.0)]
-    pub high_retained_bytes: f64,
-    /// Medium tier from this write rate (bytes/s).
-    #[arg(long, default_value_t = 65_536.0)]
-    pub medium_bytes_per_sec: f64,
-    /// Medium tier from this write rate (records/s).
-    #[arg(long, default_value_t = 100.0)]
-    pub medium_records_per_sec: f64,
-    /// Medium tier from this retained size (bytes).
-    #[arg(long, default_value_t = 1_073_741_824.0)]
-    pub medium_retained_bytes: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
+impl From<ThresholdArgs> for Thresholds {
+    fn from(t: ThresholdArgs) -> Self {
         Self {
-            high_bytes_per_sec: 1_048_576.0,
-            high_records_per_sec: 5_000.0,
-            high_retained_bytes: 107_374_182_400.0,
-            medium_bytes_per_sec: 65_536.0,
-            medium_records_per_sec: 100.0,
-            medium_retained_bytes: 1_073_741_824.0,
+            high_bytes_per_sec: t.high_bytes_per_sec,
+            high_records_per_sec: t.high_records_per_sec,
+            high_retained_bytes: t.high_retained_bytes,
+            medium_bytes_per_sec: t.medium_bytes_per_sec,
+            medium_records_per_sec: t.medium_records_per_sec,
+            medium_retained_bytes: t.medium_retained_bytes,
         }
     }
-}
-
-/// Volume tier of a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// On-demand pollers, small batches, longer window.
-    Low,
-    /// A few provisioned pollers.
-    Medium,
-    /// Provisioned pollers sized to the rate, largest batches.
-    High,
-}
-
-impl Tier {
-    /// `low`, `medium`, `high`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-        }
-    }
-}
-
-/// What was measured for one topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopicMeasurement {
-    /// Topic name.
-    pub topic: String,
-    /// Partition count.
-    pub partitions: i32,
-    /// Write rate, records per second (sum over partitions).
-    pub records_per_sec: f64,
-    /// Write rate, bytes per second (records/s × mean record size; 0 if sizes are unknown).
-    pub bytes_per_sec: f64,
-    /// Mean record size in bytes (key + value + headers) of the sampled records, if any.
-    pub mean_record_bytes: Option<f64>,
-    /// Records retained (sum of end − start offsets; compacted topics hold fewer).
-    pub retained_records: u64,
-    /// Retained size estimate (retained records × mean record size).
-    pub retained_bytes: f64,
-}
-
-/// The plan file: measurements plus thresholds; [`render_mappings`] is a pure function of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    /// [`PLAN_VERSION`].
-    pub version: u32,
-    /// When the measurement ended (RFC 3339; informational, not rendered).
-    pub measured_at: String,
-    /// Seconds between the two offset samples.
-    pub interval_secs: f64,
-    /// Tier thresholds.
-    pub thresholds: Thresholds,
-    /// Topics, sorted by name.
-    pub topics: Vec<TopicMeasurement>,
-}
-
-/// Settings of one event source mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MappingSettings {
-    /// The tier.
-    pub tier: Tier,
-    /// `BatchSize`.
-    pub batch_size: u32,
-    /// `MaximumBatchingWindowInSeconds`.
-    pub batching_window_secs: u32,
-    /// `ProvisionedPollerConfig` (minimum, maximum); `None`: on-demand pollers.
-    pub pollers: Option<(u32, u32)>,
-    /// Consumer group id of the mapping.
-    pub consumer_group: String,
-    /// `StartingPosition`.
-    pub starting_position: &'static str,
-}
-
-/// The tier that `m` reaches under `t`.
-pub fn tier(m: &TopicMeasurement, t: &Thresholds) -> Tier {
-    if m.bytes_per_sec >= t.high_bytes_per_sec
-        || m.records_per_sec >= t.high_records_per_sec
-        || m.retained_bytes >= t.high_retained_bytes
-    {
-        Tier::High
-    } else if m.bytes_per_sec >= t.medium_bytes_per_sec
-        || m.records_per_sec >= t.medium_records_per_sec
-        || m.retained_bytes >= t.medium_retained_bytes
-    {
-        Tier::Medium
-    } else {
-        Tier::Low
-    }
-}
-
-/// The mapping settings for `m` (see the module docs' table).
-pub fn settings(m: &TopicMeasurement, t: &Thresholds) -> MappingSettings {
-    let tier = tier(m, t);
-    let partitions = u32::try_from(m.partitions.max(1)).unwrap_or(1);
-    let half = partitions.div_ceil(2);
-    let (batch_size, batching_window_secs, pollers) = match tier {
-        Tier::High => {
-            let for_rate = (2.0 * m.bytes_per_sec / POLLER_BYTES_PER_SEC).ceil();
-            let for_rate = if for_rate.is_finite() && for_rate > 0.0 {
-                for_rate.min(f64::from(u32::MAX)) as u32
-            } else {
-                0
-            };
-            let max = partitions.clamp(1, 2000);
-            let min = half.max(for_rate).clamp(1, 200).min(max);
-            (10_000, 1, Some((min, max)))
-        }
-        Tier::Medium => (2_000, 2, Some((1, half.clamp(1, 2000)))),
-        Tier::Low => (500, 5, None),
-    };
-    MappingSettings {
-        tier,
-        batch_size,
-        batching_window_secs,
-        pollers,
-        consumer_group: consumer_group(&m.topic),
-        starting_position: "TRIM_HORIZON",
-    }
-}
-
-/// `ferry-<topic>`, shortened to `ferry-<prefix>-<hash>` when longer than AWS allows.
-pub fn consumer_group(topic: &str) -> String {
-    let group = format!("ferry-{topic}");
-    if group.len() <= MAX_GROUP_ID_LEN {
-        return group;
-    }
-    // Topic names are ASCII ([a-zA-Z0-9._-]), so byte slicing is safe.
-    let keep = MAX_GROUP_ID_LEN - "ferry-".len() - 9;
-    format!("ferry-{}-{:08x}", &topic[..keep], fnv1a(topic))
-}
-
-/// CloudFormation logical id of a topic's mapping: `Mapping<CamelTopic><hash>` (alphanumeric;
-/// the hash keeps `a.b` and `a-b` apart).
-pub fn logical_id(topic: &str) -> String {
-    let mut camel = String::new();
-    let mut upper = true;
-    for c in topic.chars() {
-        if c.is_ascii_alphanumeric() {
-            if upper {
-                camel.extend(c.to_uppercase());
-            } else {
-                camel.push(c);
-            }
-            upper = false;
-        } else {
-            upper = true;
-        }
-    }
-    camel.truncate(200);
-    format!("Mapping{camel}{:08X}", fnv1a(topic))
-}
-
-/// 32-bit FNV-1a (stable across platforms and releases, unlike `std`'s hasher).
-fn fnv1a(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 /// Renders the mappings template (CloudFormation YAML, short-form intrinsics) for `plan`.
@@ -588,7 +355,7 @@ pub async fn measure(args: &PlanArgs) -> anyhow::Result<Plan> {
         version: PLAN_VERSION,
         measured_at: ferry_local::schedule::rfc3339(SystemTime::now()),
         interval_secs: round2(elapsed),
-        thresholds: args.thresholds,
+        thresholds: args.thresholds.into(),
         topics: out,
     })
 }
@@ -679,66 +446,13 @@ mod tests {
     }
 
     #[test]
-    fn tiers_follow_the_highest_measure() {
-        let t = Thresholds::default();
-        assert_eq!(tier(&m("a", 6, 0.0, 0.0, 0.0), &t), Tier::Low);
-        assert_eq!(tier(&m("a", 6, 99.0, 60_000.0, 1e9), &t), Tier::Low);
-        assert_eq!(tier(&m("a", 6, 100.0, 0.0, 0.0), &t), Tier::Medium);
-        assert_eq!(tier(&m("a", 6, 0.0, 65_536.0, 0.0), &t), Tier::Medium);
-        assert_eq!(tier(&m("a", 6, 0.0, 0.0, 2e9), &t), Tier::Medium);
-        assert_eq!(tier(&m("a", 6, 5_000.0, 0.0, 0.0), &t), Tier::High);
-        assert_eq!(tier(&m("a", 6, 1.0, 2e6, 0.0), &t), Tier::High);
-        assert_eq!(tier(&m("a", 6, 0.0, 0.0, 2e11), &t), Tier::High);
-    }
-
-    #[test]
-    fn settings_respect_aws_limits() {
-        let t = Thresholds::default();
-        for partitions in [1, 2, 3, 12, 64, 500, 5000] {
-            for bps in [0.0, 1e5, 2e6, 5e7, 1e10, f64::INFINITY] {
-                let s = settings(&m("t", partitions, 10_000.0, bps, 0.0), &t);
-                assert_eq!(s.tier, Tier::High);
-                assert!(s.batch_size <= 10_000);
-                let (min, max) = s.pollers.unwrap();
-                assert!((1..=200).contains(&min), "{partitions} {bps}: {min}");
-                assert!((1..=2000).contains(&max), "{partitions} {bps}: {max}");
-                assert!(min <= max);
-                assert!(max as i32 <= partitions.max(1));
-            }
-        }
-        // 40 MB/s over 24 partitions: 16 pollers (2x headroom at 5 MiB/s each), up to 24.
-        let s = settings(&m("t", 24, 50_000.0, 40.0 * 1024.0 * 1024.0, 0.0), &t);
-        assert_eq!(s.pollers, Some((16, 24)));
-        let s = settings(&m("t", 12, 150.0, 1000.0, 0.0), &t);
-        assert_eq!(
-            (s.tier, s.batch_size, s.pollers),
-            (Tier::Medium, 2000, Some((1, 6)))
-        );
-        let s = settings(&m("t", 12, 1.0, 100.0, 0.0), &t);
-        assert_eq!((s.tier, s.batch_size, s.pollers), (Tier::Low, 500, None));
-        assert_eq!(s.starting_position, "TRIM_HORIZON");
-        assert_eq!(s.consumer_group, "ferry-t");
-    }
-
-    #[test]
-    fn names_are_valid_and_distinct() {
-        assert_eq!(consumer_group("orders"), "ferry-orders");
-        let long = "x".repeat(249);
-        let g = consumer_group(&long);
-        assert_eq!(g.len(), MAX_GROUP_ID_LEN);
-        assert_ne!(g, consumer_group(&format!("{}y", "x".repeat(248))));
-        let ids = ["a.b", "a-b", "a_b", "ab", "A.b"].map(logical_id);
-        for (i, a) in ids.iter().enumerate() {
-            assert!(a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
-            assert!(
-                a.starts_with("MappingAB") || a.starts_with("MappingAb"),
-                "{a}"
-            );
-            for b in &ids[i + 1..] {
-                assert_ne!(a, b);
-            }
-        }
-        assert!(logical_id(&long).len() <= 255);
+    fn command_line_defaults_are_the_default_thresholds() {
+        use clap::Parser as _;
+        let cli = crate::Cli::try_parse_from(["ferry", "plan"]).unwrap();
+        let crate::Command::Plan(args) = cli.command else {
+            panic!("not plan");
+        };
+        assert_eq!(Thresholds::from(args.thresholds), Thresholds::default());
     }
 
     #[test]

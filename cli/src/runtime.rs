@@ -223,3 +223,25 @@ fn truncate(s: &str, max: usize) -> String {
 pub fn log_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{name}.log"))
 }
+
+/// The mirror binary: `explicit`, else `mirror` next to the running executable.
+pub fn mirror_bin(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(path) => path.clone(),
+        None => {
+            let exe = std::env::current_exe()?;
+            let dir = exe.parent().ok_or_else(|| {
+                anyhow::anyhow!("cannot locate the directory of {}", exe.display())
+            })?;
+            dir.join(format!("mirror{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "mirror binary not found at {}: build it with `cargo build --release -p mirror` \
+             (or pass --mirror-bin PATH)",
+            path.display()
+        );
+    }
+    Ok(path)
+}

@@ -4,7 +4,6 @@
 //! Everything that decides *what* happens during a migration lives here, so it can be
 //! unit- and property-tested without a broker:
 //!
-//! * [`topic`]: topic/partition identities.
 //! * [`policy`]: the replication policy (source topic name → target topic name) and topic filters.
 //! * [`record`]: the record shape Ferry mirrors (key, value, headers, timestamp).
 //! * [`progress`]: per-partition mirror progress and the exactly-once dedup decision
@@ -19,8 +18,12 @@
 //!   store, target cluster, source and target consumer groups.
 //! * [`migration`]: the migration's state document and the cutover rules (consumers before
 //!   producers, rollback until producers move, exact reverse translation).
-//! * [`topics`]: topic provisioning plan (create, add partitions, config sync with MirrorMaker
-//!   2-style excludes) and the preflight checks (typed findings).
+//! * [`topics`]: topic/partition identities ([`topics::partition`]; also reachable as `topic`),
+//!   topic descriptions and the config filter ([`topics::description`]), the target
+//!   provisioning plan (create, add partitions, config sync with MirrorMaker 2-style excludes;
+//!   [`topics::provision`]) and the preflight checks (typed findings; [`topics::preflight`]).
+//! * [`tiering`]: the volume tiers of `ferry plan` (measured rates and sizes → tier → event
+//!   source mapping settings).
 //! * [`settings`]: typed reading of the functions' `FERRY_*` settings (errors name the variable).
 //! * [`storage`]: [`storage::UnknownStorage`], the target storage port where the target's
 //!   capacity is not known (the preflight skips its storage check).
@@ -39,11 +42,14 @@ pub mod progress;
 pub mod record;
 pub mod settings;
 pub mod storage;
-pub mod topic;
+pub mod tiering;
 pub mod topics;
 pub mod translate;
 pub mod validate;
 
 pub use progress::{Progress, Segment};
 pub use record::{Header, MirrorRecord, TimestampType};
-pub use topic::TopicPartition;
+pub use topics::TopicPartition;
+
+/// The old path of [`topics::partition`] (`ferry_core::topic::TopicPartition`).
+pub use topics::partition as topic;

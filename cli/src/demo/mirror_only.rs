@@ -1,4 +1,5 @@
-//! `ferry demo`: a complete local migration on the running stack.
+//! `ferry demo --mirror-only`: the mirror alone on the running stack, then a per-partition
+//! source/target comparison (no applications, no cutover state machine).
 //!
 //! 1. Fresh demo topics (`demo-orders-<suffix>`, `demo-payments-<suffix>`, ...) on source and
 //!    target with the same partition count, and a fresh DynamoDB table.
@@ -13,9 +14,11 @@
 //!
 //! The whole run is bounded by `--timeout`.
 
-use crate::args::{demo_topic_names, mirror_bin, split_evenly, DemoArgs};
-use crate::report::{stderr_colors, stdout_colors, thousands, DemoReport, PartitionCheck};
-use crate::runtime::{failure_note, log_file, LocalRuntime, RuntimeOptions};
+use super::{check_stack, suffix, topic_names};
+use crate::args::DemoArgs;
+use crate::progress::LiveLine;
+use crate::report::{stdout_colors, thousands, DemoReport, PartitionCheck};
+use crate::runtime::{failure_note, log_file, mirror_bin, LocalRuntime, RuntimeOptions};
 use crate::state::{self, TopicInfo};
 use anyhow::Context as _;
 use ferry_aws::DynamoStateStore;
@@ -27,31 +30,7 @@ use ferry_local::LogTarget;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The AWS settings of the local stack's moto, used for variables that are not set.
-pub const MOTO_ENV: [(&str, &str); 5] = [
-    ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
-    ("AWS_REGION", "us-east-1"),
-    ("AWS_DEFAULT_REGION", "us-east-1"),
-    ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
-];
-
-/// The demo never talks to real AWS: without `AWS_ENDPOINT_URL` it points the AWS SDK (and the
-/// mirror processes, which inherit the environment) at the local stack's moto. Must run before
-/// any thread starts.
-pub fn default_to_moto() {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
-        return;
-    }
-    eprintln!("AWS_ENDPOINT_URL is not set: using the local stack's moto (as `eval \"$(scripts/stack env)\"` would)");
-    for (key, value) in MOTO_ENV {
-        if std::env::var_os(key).is_none() {
-            std::env::set_var(key, value);
-        }
-    }
-}
+use std::time::{Duration, Instant};
 
 /// How often the live progress line is refreshed.
 const TICK: Duration = Duration::from_secs(1);
@@ -109,7 +88,7 @@ async fn run_inner(args: &DemoArgs, deadline: Instant, phase: &Phase) -> anyhow:
     check_stack(&source, &target).await?;
 
     let suffix = suffix();
-    let names = demo_topic_names(args.topics, &suffix);
+    let names = topic_names(args.topics, &suffix);
     let table = format!("ferry-demo-{suffix}");
     let topics: Vec<TopicInfo> = names
         .iter()
@@ -236,54 +215,6 @@ async fn run_inner(args: &DemoArgs, deadline: Instant, phase: &Phase) -> anyhow:
     Ok(report.ok)
 }
 
-/// Checks that both clusters and the DynamoDB endpoint answer, with instructions if not.
-pub(crate) async fn check_stack(
-    source: &KafkaConnection,
-    target: &KafkaConnection,
-) -> anyhow::Result<()> {
-    let hint = "start the local stack with `scripts/stack up` (scripts/demo does)";
-    for (what, servers) in [
-        ("source Kafka", &source.bootstrap_servers),
-        ("target Kafka", &target.bootstrap_servers),
-    ] {
-        let first = servers.split(',').next().unwrap_or_default().trim();
-        if !reachable(first).await {
-            anyhow::bail!("{what} at {first} is not answering: {hint}");
-        }
-    }
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-        let authority = endpoint
-            .split_once("://")
-            .map_or(endpoint.as_str(), |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if !reachable(&authority).await {
-            anyhow::bail!(
-                "DynamoDB endpoint {endpoint} (AWS_ENDPOINT_URL) is not answering: {hint}"
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn reachable(addr: &str) -> bool {
-    matches!(
-        tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    )
-}
-
-/// A short suffix that makes topic, group and table names unique per run.
-pub(crate) fn suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 40);
-    format!("{:08x}", mixed & 0xffff_ffff)
-}
-
 /// Produces the sample traffic, all topics concurrently, printing progress.
 async fn produce(
     source: &KafkaConnection,
@@ -298,7 +229,7 @@ async fn produce(
         shown: None,
     }));
     let total = args.records;
-    let colors = stderr_colors();
+    let line = LiveLine::new();
     let jobs = names
         .iter()
         .zip(counts)
@@ -313,6 +244,7 @@ async fn produce(
             };
             let progress = Arc::clone(&progress);
             let producer = &producer;
+            let line = &line;
             async move {
                 workload::produce(producer, &w, |n| {
                     let mut p = progress.lock().unwrap_or_else(PoisonError::into_inner);
@@ -323,22 +255,20 @@ async fn produce(
                     });
                     if due {
                         p.shown = Some((Instant::now(), sum));
-                        live_line(
-                            &format!(
-                                "producing  {}/{} records",
-                                thousands(sum as i64),
-                                thousands(total as i64)
-                            ),
-                            colors,
-                        );
+                        line.set(format!(
+                            "producing  {}/{} records",
+                            thousands(sum as i64),
+                            thousands(total as i64)
+                        ));
                     }
                 })
                 .await
                 .with_context(|| format!("producing to {} failed", w.topic))
             }
         });
-    futures::future::try_join_all(jobs).await?;
-    end_live_line(colors);
+    let produced = futures::future::try_join_all(jobs).await;
+    line.finish();
+    produced?;
     Ok(())
 }
 
@@ -347,24 +277,6 @@ async fn produce(
 struct ProduceProgress {
     done: Vec<u64>,
     shown: Option<(Instant, u64)>,
-}
-
-/// Prints a progress line on stderr: rewritten in place on a terminal, one per call otherwise.
-fn live_line(text: &str, in_place: bool) {
-    let mut err = std::io::stderr().lock();
-    // Progress output is best effort: a closed stderr must not stop the demo.
-    let _ = if in_place {
-        write!(err, "\r\x1b[2K{text}")
-    } else {
-        writeln!(err, "{text}")
-    };
-    let _ = err.flush();
-}
-
-fn end_live_line(in_place: bool) {
-    if in_place {
-        eprintln!();
-    }
 }
 
 /// The name shown for a demo topic in progress lines: `demo-orders-<suffix>` -> `orders`.
@@ -386,7 +298,7 @@ async fn watch(
     suffix: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    let colors = stderr_colors();
+    let line = LiveLine::new();
     let start = Instant::now();
     let mut shown = (start, 0i64);
     let mut ticker = tokio::time::interval(POLL);
@@ -405,14 +317,14 @@ async fn watch(
             let rate = (all.mirrored - shown.1) as f64
                 / now.duration_since(shown.0).as_secs_f64().max(0.001);
             shown = (now, all.mirrored);
-            live_line(&progress_line(&states, rate, runtime, suffix), colors);
+            line.set(progress_line(&states, rate, runtime, suffix));
         }
         if done {
-            end_live_line(colors);
+            line.finish();
             return Ok(());
         }
         if now >= deadline {
-            end_live_line(colors);
+            line.finish();
             let mut msg = format!(
                 "timeout (--timeout) reached after {:.0} s of mirroring: {} of {} records mirrored",
                 start.elapsed().as_secs_f64(),
@@ -459,6 +371,13 @@ fn progress_line(
     line
 }
 
+/// Splits `total` records over `parts` as evenly as possible (the first ones get the rest).
+fn split_evenly(total: u64, parts: usize) -> Vec<u64> {
+    let parts_u64 = parts.max(1) as u64;
+    let (each, rest) = (total / parts_u64, total % parts_u64);
+    (0..parts_u64).map(|i| each + u64::from(i < rest)).collect()
+}
+
 /// Checksums every partition on both clusters and reads its segments and progress.
 async fn compare(
     source: &KafkaConnection,
@@ -502,9 +421,9 @@ mod tests {
     }
 
     #[test]
-    fn suffixes_are_hex() {
-        let s = suffix();
-        assert_eq!(s.len(), 8);
-        assert!(s.chars().all(|c| c.is_ascii_hexdigit()));
+    fn records_are_split_evenly() {
+        assert_eq!(split_evenly(10, 3), [4, 3, 3]);
+        assert_eq!(split_evenly(60_000, 3), [20_000; 3]);
+        assert_eq!(split_evenly(2, 3), [1, 1, 0]);
     }
 }

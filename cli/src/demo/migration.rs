@@ -1,4 +1,4 @@
-//! `ferry demo`: a complete local migration, from live traffic on the source to consumers and
+//! `ferry demo` (the default mode): a complete local migration, from live traffic on the source to consumers and
 //! producers running on the target, driven by the real cutover state machine.
 //!
 //! 1. Fresh demo topics on both clusters and a fresh DynamoDB table; sequence-numbered records
@@ -17,26 +17,30 @@
 //!    have read every record exactly once and in order (they check it themselves across the
 //!    move), and the source must not have received a single record after the release.
 
+use super::{check_stack, suffix, topic_names};
 use crate::apps::{self, Clusters, ConsumerReport, ProducerStats};
-use crate::args::{demo_topic_names, mirror_bin, DemoArgs};
+use crate::args::DemoArgs;
 use crate::cutover;
-use crate::report::{paint, stderr_colors, stdout_colors, thousands, Color};
+use crate::progress::LiveLine;
+use crate::report::{paint, stderr_colors, thousands, Color};
+use crate::runtime::mirror_bin;
 use crate::state;
 use anyhow::Context as _;
+use ferry_aws::DynamoStateStore;
 use ferry_core::migration::{Cluster, MigrationState, Phase};
-use ferry_core::ports::MigrationStore;
+use ferry_kafka::KafkaConnection;
 use ferry_local::{
-    EsmConfig, EventSourceMapping, FunctionConfig, FunctionHost, Invoker, LambdaApiServer,
-    LogTarget,
+    EsmConfig, EsmError, EventSourceMapping, FunctionConfig, FunctionHost, Invoker,
+    LambdaApiServer, LogTarget,
 };
 use rdkafka::config::ClientConfig;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Consumer groups of the demo applications.
@@ -137,19 +141,61 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     }
 }
 
-#[allow(clippy::too_many_lines)]
+/// The phases, in order; each prints its own numbered step on stderr.
 async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     let t0 = Instant::now();
     let colors = stderr_colors();
+    let (demo, bins) = connect(args, colors).await?;
+    let store = create_and_preload(&demo, t0).await?;
+    let mut apps = start_apps(&demo, &store);
+    let runtime = start_runtime(&demo, args, bins).await?;
+    let info = run_cutover(&demo, &store, &apps, t0, colors).await?;
+    let succeeded = info.status == "SUCCEEDED";
+    let produced = apps.stop(succeeded).await?;
+    runtime.stop().await;
+    let checks = verify(&demo, &apps, &info, &produced).await?;
+    super::migration_report::print(args, &demo.migration_id, &store, &info, &checks, t0).await
+}
+
+/// The function binaries the local runtime hosts.
+#[derive(Debug)]
+struct Binaries {
+    mirror: PathBuf,
+    validate: PathBuf,
+    cutover: PathBuf,
+}
+
+/// What this run is about: clusters, names, the state table.
+#[derive(Debug)]
+struct Demo {
+    source: KafkaConnection,
+    target: KafkaConnection,
+    suffix: String,
+    names: Vec<String>,
+    partitions: i32,
+    table: String,
+    migration_id: String,
+    groups: Vec<String>,
+    logs: PathBuf,
+    /// Sequence-numbered records preloaded per topic (live records continue from there).
+    per_topic: u64,
+}
+
+/// Finds the binaries, connects to the stack, names this run and prints what it will do.
+/// The table is not created yet ([`create_and_preload`]).
+async fn connect(args: &DemoArgs, colors: bool) -> anyhow::Result<(Demo, Binaries)> {
     let mirror = mirror_bin(args.mirror_bin.as_ref())?;
-    let validate_bin = sibling_bin(&mirror, "validate")?;
-    let cutover_bin = sibling_bin(&mirror, "cutover")?;
+    let bins = Binaries {
+        validate: sibling_bin(&mirror, "validate")?,
+        cutover: sibling_bin(&mirror, "cutover")?,
+        mirror,
+    };
     let source = args.clusters.source().await?;
     let target = args.clusters.target().await?;
-    crate::demo::check_stack(&source, &target).await?;
+    check_stack(&source, &target).await?;
 
-    let suffix = crate::demo::suffix();
-    let names = demo_topic_names(args.topics, &suffix);
+    let suffix = suffix();
+    let names = topic_names(args.topics, &suffix);
     let table = format!("ferry-demo-{suffix}");
     let migration_id = format!("demo-{suffix}");
     let groups: Vec<String> = GROUPS.iter().map(|g| format!("{g}-{suffix}")).collect();
@@ -175,42 +221,90 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
         target.bootstrap_servers,
         logs.display()
     );
-
-    // 1. Topics, table, preload.
-    let store =
-        state::create_topics_and_table(&source, &target, &names, args.partitions, &table).await?;
     let per_topic = args.records / names.len() as u64;
-    futures::future::try_join_all(
-        names
-            .iter()
-            .map(|t| preload(&source.bootstrap_servers, t, args.partitions, per_topic)),
+    Ok((
+        Demo {
+            source,
+            target,
+            suffix,
+            names,
+            partitions: args.partitions,
+            table,
+            migration_id,
+            groups,
+            logs,
+            per_topic,
+        },
+        bins,
+    ))
+}
+
+/// Step 1: Topics on both clusters, the table, and the preloaded records on the source.
+async fn create_and_preload(demo: &Demo, t0: Instant) -> anyhow::Result<DynamoStateStore> {
+    let store = state::create_topics_and_table(
+        &demo.source,
+        &demo.target,
+        &demo.names,
+        demo.partitions,
+        &demo.table,
     )
+    .await?;
+    futures::future::try_join_all(demo.names.iter().map(|t| {
+        preload(
+            &demo.source.bootstrap_servers,
+            t,
+            demo.partitions,
+            demo.per_topic,
+        )
+    }))
     .await?;
     eprintln!(
         "1. topics created on both clusters, {} records preloaded on the source ({:.1} s)",
-        thousands((per_topic * names.len() as u64) as i64),
+        thousands((demo.per_topic * demo.names.len() as u64) as i64),
         t0.elapsed().as_secs_f64()
     );
+    Ok(store)
+}
 
-    // 2. Applications.
+/// The sample applications: live producers and consumer groups, all following the migration's
+/// state document through a watch channel.
+struct Apps {
+    cancel_apps: CancellationToken,
+    cancel_producers: CancellationToken,
+    rx: watch::Receiver<Option<MigrationState>>,
+    watcher: JoinHandle<()>,
+    reports: Vec<(String, Arc<Mutex<ConsumerReport>>)>,
+    consumer_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    producer_stats: Vec<Arc<ProducerStats>>,
+    producer_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Records per topic: preload + live (known once the producers stopped).
+    per_topic: u64,
+    names: Vec<String>,
+}
+
+/// Step 2: One producer per topic writing live traffic and the consumer groups reading every topic.
+fn start_apps(demo: &Demo, store: &DynamoStateStore) -> Apps {
     let cancel_apps = CancellationToken::new();
     let cancel_producers = CancellationToken::new();
     let (tx, rx) = watch::channel::<Option<MigrationState>>(None);
     let watcher = tokio::spawn(apps::watch_migration(
         store.clone(),
-        migration_id.clone(),
+        demo.migration_id.clone(),
         tx,
         cancel_apps.clone(),
     ));
     let clusters = Clusters {
-        source: source.bootstrap_servers.clone(),
-        target: target.bootstrap_servers.clone(),
+        source: demo.source.bootstrap_servers.clone(),
+        target: demo.target.bootstrap_servers.clone(),
     };
-    let partitions: HashMap<String, i32> =
-        names.iter().map(|n| (n.clone(), args.partitions)).collect();
+    let partitions: HashMap<String, i32> = demo
+        .names
+        .iter()
+        .map(|n| (n.clone(), demo.partitions))
+        .collect();
     let mut reports = Vec::new();
     let mut consumer_tasks = Vec::new();
-    for g in &groups {
+    for g in &demo.groups {
         let report = Arc::new(Mutex::new(ConsumerReport::default()));
         reports.push((g.clone(), Arc::clone(&report)));
         consumer_tasks.push(tokio::spawn(apps::run_consumer_group(
@@ -224,14 +318,14 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     }
     let mut producer_stats = Vec::new();
     let mut producer_tasks = Vec::new();
-    for t in &names {
+    for t in &demo.names {
         let stats = Arc::new(ProducerStats::default());
         producer_stats.push(Arc::clone(&stats));
         producer_tasks.push(tokio::spawn(apps::run_producer(
             clusters.clone(),
             t.clone(),
-            args.partitions,
-            per_topic,
+            demo.partitions,
+            demo.per_topic,
             LIVE_RATE,
             rx.clone(),
             stats,
@@ -239,21 +333,82 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
         )));
     }
     eprintln!("2. producers and consumer groups running on the source");
+    Apps {
+        cancel_apps,
+        cancel_producers,
+        rx,
+        watcher,
+        reports,
+        consumer_tasks,
+        producer_stats,
+        producer_tasks,
+        per_topic: demo.per_topic,
+        names: demo.names.clone(),
+    }
+}
 
-    // 3. Local runtime.
+impl Apps {
+    /// Step 5: Stops the producers, lets the consumers read everything produced (up to a minute;
+    /// not at all if the cutover failed), then stops them. Returns the records produced per
+    /// topic (preload + live).
+    async fn stop(&mut self, succeeded: bool) -> anyhow::Result<BTreeMap<String, u64>> {
+        self.cancel_producers.cancel();
+        for t in std::mem::take(&mut self.producer_tasks) {
+            t.await.context("producer task")??;
+        }
+        let produced: BTreeMap<String, u64> = self
+            .names
+            .iter()
+            .zip(&self.producer_stats)
+            .map(|(n, s)| (n.clone(), self.per_topic + s.total()))
+            .collect();
+        let drain_deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let done = self.reports.iter().all(|(_, r)| {
+                let r = r.lock().unwrap_or_else(PoisonError::into_inner);
+                produced
+                    .iter()
+                    .all(|(t, n)| r.consumed.get(t).copied().unwrap_or(0) >= *n)
+            });
+            if done || Instant::now() >= drain_deadline || !succeeded {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        self.cancel_apps.cancel();
+        for t in std::mem::take(&mut self.consumer_tasks) {
+            t.await.context("consumer task")??;
+        }
+        let _ = (&mut self.watcher).await;
+        Ok(produced)
+    }
+}
+
+/// The local runtime: the function hosts behind the Lambda API and the event source mappings.
+struct Runtime {
+    api: LambdaApiServer,
+    hosts: [FunctionHost; 3],
+    stop_mappings: CancellationToken,
+    mapping_tasks: Vec<JoinHandle<Result<(), EsmError>>>,
+}
+
+/// Step 3: The real `mirror`, `validate` and `cutover` binaries behind the local Lambda API and one
+/// event source mapping per topic feeding the mirror.
+async fn start_runtime(demo: &Demo, args: &DemoArgs, bins: Binaries) -> anyhow::Result<Runtime> {
+    let (suffix, table, logs) = (&demo.suffix, &demo.table, &demo.logs);
     let env: Vec<(String, String)> = vec![
         ("FERRY_TABLE".into(), table.clone()),
         (
             "FERRY_SOURCE_BOOTSTRAP".into(),
-            source.bootstrap_servers.clone(),
+            demo.source.bootstrap_servers.clone(),
         ),
         (
             "FERRY_TARGET_BOOTSTRAP".into(),
-            target.bootstrap_servers.clone(),
+            demo.target.bootstrap_servers.clone(),
         ),
         ("FERRY_TOPICS_INCLUDE".into(), format!("demo-.*-{suffix}")),
         ("FERRY_GROUPS_INCLUDE".into(), format!(".*-{suffix}")),
-        ("FERRY_MIGRATION_ID".into(), migration_id.clone()),
+        ("FERRY_MIGRATION_ID".into(), demo.migration_id.clone()),
         ("FERRY_MIRROR_FUNCTION".into(), "mirror".into()),
         ("FERRY_SOURCE_QUIET_MS".into(), "3000".into()),
     ];
@@ -265,21 +420,21 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     let hosts = [
         FunctionHost::new(function(
             "mirror",
-            mirror.clone(),
+            bins.mirror,
             &env,
-            names.len() * args.pollers as usize,
+            demo.names.len() * args.pollers as usize,
             &logs.join(format!("{table}-mirror.log")),
         ))?,
         FunctionHost::new(function(
             "validate",
-            validate_bin,
+            bins.validate,
             &env,
             2,
             &logs.join(format!("{table}-validate.log")),
         ))?,
         FunctionHost::new(function(
             "cutover",
-            cutover_bin,
+            bins.cutover,
             &cutover_env,
             4,
             &logs.join(format!("{table}-cutover.log")),
@@ -294,9 +449,9 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     let mirror_invoker: Arc<dyn Invoker> = Arc::new(hosts[0].clone());
     let stop_mappings = CancellationToken::new();
     let mut mapping_tasks = Vec::new();
-    for t in &names {
+    for t in &demo.names {
         let mut c = EsmConfig::new(
-            &source.bootstrap_servers,
+            &demo.source.bootstrap_servers,
             t,
             format!("ferry-demo-{suffix}-{t}"),
             "mirror",
@@ -314,15 +469,45 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
     eprintln!(
         "3. local runtime: mirror, validate and cutover behind the Lambda API at {}; {} event source mappings",
         api.endpoint_url(),
-        names.len()
+        demo.names.len()
     );
+    Ok(Runtime {
+        api,
+        hosts,
+        stop_mappings,
+        mapping_tasks,
+    })
+}
 
-    // 4. The cutover state machine.
+impl Runtime {
+    /// Stops the mappings, the Lambda API and the function hosts.
+    async fn stop(self) {
+        self.stop_mappings.cancel();
+        for t in self.mapping_tasks {
+            let _ = t.await;
+        }
+        self.api.shutdown();
+        for h in &self.hosts {
+            h.shutdown().await;
+        }
+    }
+}
+
+/// Step 4: Creates the cutover state machine on moto, starts the migration and follows it to the
+/// end, approving the producer cutover at the gate (as `ferry cutover approve` would).
+async fn run_cutover(
+    demo: &Demo,
+    store: &DynamoStateStore,
+    apps: &Apps,
+    t0: Instant,
+    colors: bool,
+) -> anyhow::Result<cutover::ExecutionInfo> {
+    let migration_id = &demo.migration_id;
     let sfn = cutover::sfn_client().await;
     let machine =
         cutover::deploy_local(&sfn, cutover::LOCAL_STATE_MACHINE, "cutover", "validate").await?;
     let input = json!({
-        "groups": groups,
+        "groups": demo.groups,
         "lag_threshold": 3000,
         "catch_up_wait_seconds": 2,
         "catch_up_max_checks": 90,
@@ -331,36 +516,52 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
         "drain_wait_seconds": 2,
         "drain_max_checks": 60,
     });
-    let execution = cutover::start(&sfn, &machine, &migration_id, &input).await?;
+    let execution = cutover::start(&sfn, &machine, migration_id, &input).await?;
     eprintln!(
         "4. cutover state machine started: migration {migration_id}\n   (execution {execution})"
     );
 
+    let line = LiveLine::new();
+    // On a terminal the line is redrawn in place every poll; in logs one line every 2 s.
+    let every = if line.is_terminal() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(2)
+    };
     let mut approved = false;
     let mut last_phase = None;
     let mut last_line = Instant::now() - Duration::from_secs(10);
     let info = loop {
-        let info = cutover::describe(&sfn, &execution).await?;
-        let state = rx.borrow().clone();
+        let info = match cutover::describe(&sfn, &execution).await {
+            Ok(info) => info,
+            Err(err) => {
+                line.finish();
+                return Err(err);
+            }
+        };
+        let state = apps.rx.borrow().clone();
         if let Some(s) = &state {
             if last_phase != Some(s.phase) {
-                eprintln!(
+                line.println(format!(
                     "   -> {}",
                     paint(&format!("phase {}", s.phase), Color::Bold, colors)
-                );
+                ));
                 last_phase = Some(s.phase);
             }
             if !approved && s.phase == Phase::AwaitingApproval && s.approval_token.is_some() {
-                eprintln!("   consumers moved; approving the producer cutover (as `ferry cutover approve {migration_id}` would)");
-                cutover::approve(&sfn, &store, &migration_id, "ferry demo").await?;
+                line.println(format!("   consumers moved; approving the producer cutover (as `ferry cutover approve {migration_id}` would)"));
+                if let Err(err) = cutover::approve(&sfn, store, migration_id, "ferry demo").await {
+                    line.finish();
+                    return Err(err);
+                }
                 approved = true;
             }
         }
-        if last_line.elapsed() >= Duration::from_secs(2) {
-            eprintln!(
+        if last_line.elapsed() >= every {
+            line.set(format!(
                 "   {}",
-                progress_line(state.as_ref(), &reports, &producer_stats, t0)
-            );
+                progress_line(state.as_ref(), &apps.reports, &apps.producer_stats, t0)
+            ));
             last_line = Instant::now();
         }
         if info.finished() {
@@ -368,8 +569,8 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let succeeded = info.status == "SUCCEEDED";
-    if succeeded {
+    line.finish();
+    if info.status == "SUCCEEDED" {
         eprintln!("   state machine SUCCEEDED; producers write to the target");
         tokio::time::sleep(AFTER_CUTOVER).await;
     } else {
@@ -387,63 +588,41 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
             )
         );
     }
+    Ok(info)
+}
 
-    // 5. Stop producers, let consumers finish, check.
-    cancel_producers.cancel();
-    for t in producer_tasks {
-        t.await.context("producer task")??;
-    }
-    let produced: BTreeMap<String, u64> = names
-        .iter()
-        .zip(&producer_stats)
-        .map(|(n, s)| (n.clone(), per_topic + s.total()))
-        .collect();
+/// The checks, each a description and whether it passed: the state machine succeeded, the
+/// producers moved (the source holds exactly preload + what was written before the release),
+/// and every group read every record exactly once, in order, ending on the target.
+async fn verify(
+    demo: &Demo,
+    apps: &Apps,
+    info: &cutover::ExecutionInfo,
+    produced: &BTreeMap<String, u64>,
+) -> anyhow::Result<Vec<(String, bool)>> {
     let total_produced: u64 = produced.values().sum();
-    let drain_deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = reports.iter().all(|(_, r)| {
-            let r = r.lock().unwrap_or_else(PoisonError::into_inner);
-            produced
-                .iter()
-                .all(|(t, n)| r.consumed.get(t).copied().unwrap_or(0) >= *n)
-        });
-        if done || Instant::now() >= drain_deadline || !succeeded {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    cancel_apps.cancel();
-    for t in consumer_tasks {
-        t.await.context("consumer task")??;
-    }
-    let _ = watcher.await;
-    stop_mappings.cancel();
-    for t in mapping_tasks {
-        let _ = t.await;
-    }
-    api.shutdown();
-    for h in &hosts {
-        h.shutdown().await;
-    }
-
-    // Checks.
-    let to_source: u64 = producer_stats
+    let to_source: u64 = apps
+        .producer_stats
         .iter()
         .map(|s| s.to_source.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
-    let to_target: u64 = producer_stats
+    let to_target: u64 = apps
+        .producer_stats
         .iter()
         .map(|s| s.to_target.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
     let mut source_records: i64 = 0;
-    for t in &names {
-        for p in 0..args.partitions {
-            let (low, high) =
-                ferry_kafka::reader::watermarks(&source, &ferry_core::TopicPartition::new(t, p))
-                    .await?;
+    for t in &demo.names {
+        for p in 0..demo.partitions {
+            let (low, high) = ferry_kafka::reader::watermarks(
+                &demo.source,
+                &ferry_core::TopicPartition::new(t, p),
+            )
+            .await?;
             source_records += high - low;
         }
     }
+    let succeeded = info.status == "SUCCEEDED";
     let mut checks: Vec<(String, bool)> =
         vec![(format!("cutover state machine {}", info.status), succeeded)];
     checks.push((
@@ -453,9 +632,10 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
             thousands(to_target as i64),
             thousands(source_records)
         ),
-        to_target > 0 && source_records == (per_topic * names.len() as u64 + to_source) as i64,
+        to_target > 0
+            && source_records == (demo.per_topic * demo.names.len() as u64 + to_source) as i64,
     ));
-    for (g, r) in &reports {
+    for (g, r) in &apps.reports {
         let r = r.lock().unwrap_or_else(PoisonError::into_inner);
         let consumed: u64 = r.consumed.values().sum();
         let complete = produced
@@ -474,77 +654,5 @@ async fn run_inner(args: &DemoArgs) -> anyhow::Result<bool> {
             complete && r.violations.is_empty() && r.on == Some(Cluster::Target) && r.from_target > 0,
         ));
     }
-    let final_report = store
-        .get_report(&migration_id, "final")
-        .await?
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
-    let ok = checks.iter().all(|(_, ok)| *ok);
-    let out_colors = stdout_colors();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let j = json!({
-            "ok": ok,
-            "migration_id": migration_id,
-            "execution": {"status": info.status, "error": info.error, "cause": info.cause},
-            "checks": checks.iter().map(|(what, ok)| json!({"check": what, "ok": ok})).collect::<Vec<_>>(),
-            "report": final_report,
-            "seconds": t0.elapsed().as_secs_f64(),
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
-    } else {
-        writeln!(
-            out,
-            "\nFerry migration report — {migration_id} ({:.1} s)",
-            t0.elapsed().as_secs_f64()
-        )?;
-        if let Some(r) = &final_report {
-            if let Some(history) = r.get("history").and_then(|h| h.as_array()) {
-                let start = history
-                    .first()
-                    .and_then(|h| h["at_ms"].as_i64())
-                    .unwrap_or(0);
-                for h in history {
-                    writeln!(
-                        out,
-                        "  +{:>6.1}s  {}",
-                        (h["at_ms"].as_i64().unwrap_or(start) - start) as f64 / 1000.0,
-                        h["what"].as_str().unwrap_or("")
-                    )?;
-                }
-            }
-            if let Some(v) = r.get("validation").filter(|v| !v.is_null()) {
-                writeln!(
-                    out,
-                    "  last validation: {} ({} mode, {} partitions, {} mismatches, lag {})",
-                    v["verdict"].as_str().unwrap_or("?"),
-                    v["mode"].as_str().unwrap_or("?"),
-                    v["partitions"].as_array().map_or(0, Vec::len),
-                    v["mismatches"].as_array().map_or(0, Vec::len),
-                    v["lag"]["total"]
-                )?;
-            }
-        }
-        for (what, pass) in &checks {
-            let mark = if *pass {
-                paint("PASS", Color::Green, out_colors)
-            } else {
-                paint("FAIL", Color::Red, out_colors)
-            };
-            writeln!(out, "  {mark}  {what}")?;
-        }
-        writeln!(
-            out,
-            "{}",
-            if ok {
-                paint("Migration complete: consumers and producers run on the target; nothing lost, nothing duplicated.", Color::Green, out_colors)
-            } else {
-                paint(
-                    "Migration demo FAILED (see above and the function logs).",
-                    Color::Red,
-                    out_colors,
-                )
-            }
-        )?;
-    }
-    Ok(ok)
+    Ok(checks)
 }
