@@ -357,12 +357,6 @@ pub trait SourceGroups: Send + Sync {
     ) -> impl Future<Output = Result<HashMap<TopicPartition, i64>, GroupError>> + Send;
 }
 
-/// Lists the topics of the source cluster.
-pub trait SourceTopics: Send + Sync {
-    /// Names of all topics (internal ones included; callers filter).
-    fn list_topics(&self) -> impl Future<Output = Result<Vec<String>, GroupError>> + Send;
-}
-
 /// Reads group state and commits offsets on the target cluster.
 pub trait TargetGroups: Send + Sync {
     /// Offsets `group` has committed on the target for the partitions of `topics` (partitions
@@ -614,11 +608,15 @@ pub enum TopicAdminError {
     },
 }
 
-/// Describes source topics for planning and preflight.
-pub trait SourceTopicDescriber: Send + Sync {
-    /// Names of all topics (internal ones included; callers filter).
-    fn topic_names(&self) -> impl Future<Output = Result<Vec<String>, TopicAdminError>> + Send;
+/// Lists the topics of the source cluster (the one list-topics capability: checkpoint, validate,
+/// cutover and preflight all use it).
+pub trait SourceTopics: Send + Sync {
+    /// Names of all topics (internal ones included; callers filter), sorted.
+    fn list_topics(&self) -> impl Future<Output = Result<Vec<String>, TopicAdminError>> + Send;
+}
 
+/// Describes source topics for planning and preflight (their names come from [`SourceTopics`]).
+pub trait SourceTopicDescriber: SourceTopics {
     /// Descriptions (partitions, replication factor, configs with their source) of `names`;
     /// topics that do not exist are left out.
     fn describe_topics(
