@@ -13,7 +13,7 @@
 //!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
 //!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
 //!   [`TargetMetadata`](ferry_core::ports::TargetMetadata),
-//!   [`TargetReader`](ferry_core::ports::TargetReader)) with one long-lived idempotent
+//!   [`RangeReader`](ferry_core::ports::RangeReader)) with one long-lived idempotent
 //!   producer that writes each record to an explicit partition, unchanged.
 //! * [`admin`]: create (idempotently), delete and list topics; partition counts.
 //! * [`groups`]: [`KafkaGroups`] — the consumer-group ports (list groups, committed offsets,

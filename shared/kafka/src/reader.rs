@@ -34,6 +34,15 @@ pub enum Isolation {
     ReadUncommitted,
 }
 
+impl From<ferry_core::ports::ReadIsolation> for Isolation {
+    fn from(isolation: ferry_core::ports::ReadIsolation) -> Self {
+        match isolation {
+            ferry_core::ports::ReadIsolation::Committed => Self::ReadCommitted,
+            ferry_core::ports::ReadIsolation::Uncommitted => Self::ReadUncommitted,
+        }
+    }
+}
+
 impl Isolation {
     fn as_rdkafka(self) -> &'static str {
         match self {
