@@ -2,7 +2,7 @@
 //! which the state machine's Retry/Catch rules name.
 
 use ferry_core::failure::FailureKind;
-use ferry_core::migration::CutoverError as RuleError;
+use ferry_core::migration::CutoverRuleError as RuleError;
 use ferry_core::ports::{GroupError, MappingError, StoreError, TopicAdminError};
 use ferry_lambda::FailureError;
 use thiserror::Error;

@@ -13,7 +13,7 @@
 use crate::error::HeartbeatError;
 use crate::telemetry::HeartbeatEvent;
 use ferry_core::ports::{ClusterReader, ReadIsolation, TargetProducer, TopicCreator};
-use ferry_core::validate::Heartbeat;
+use ferry_core::validation::Heartbeat;
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
 use ferry_lambda::{now_ms, FailureError};
 use serde::{Deserialize, Serialize};

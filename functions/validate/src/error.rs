@@ -2,7 +2,7 @@
 
 use ferry_core::failure::FailureKind;
 use ferry_core::ports::{ClusterError, GroupError, StoreError, TopicAdminError};
-use ferry_core::validate::Mismatch;
+use ferry_core::validation::Mismatch;
 use ferry_lambda::FailureError;
 use thiserror::Error;
 

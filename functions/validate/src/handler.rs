@@ -24,7 +24,7 @@ use ferry_core::ports::{
     ClusterError, ClusterReader, MigrationStore, ProgressStore, ReadIsolation, SegmentStore,
     SourceGroups, SourceTopics,
 };
-use ferry_core::validate::{
+use ferry_core::validation::{
     compare_records, group_coverage, heartbeat_status, mirrored_range, mirrored_records_from,
     pending_range, plan_windows, source_of, target_start_of, verdict, GroupCoverage, Heartbeat,
     Mismatch, MismatchKind,
@@ -542,7 +542,7 @@ async fn last_heartbeats<C: ClusterReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_core::validate::Verdict;
+    use ferry_core::validation::Verdict;
     use ferry_core::{MirrorRecord, TimestampType};
     use ferry_testkit::{InMemoryCluster, InMemoryGroups, InMemoryStateStore};
 

@@ -12,7 +12,7 @@
 //! * [`checkpoint`]: checkpoint rules (never backwards, never past progress) and per-group
 //!   planning ([`checkpoint::plan_group`]).
 //! * [`checksum`]: ordered content checksums used by validation and tests.
-//! * [`validate`]: validation math (lag, window planning, first difference, heartbeats).
+//! * [`validation`]: validation math (lag, window planning, first difference, heartbeats).
 //! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
 //! * [`ports`]: the capabilities (traits) that adapters implement: state store, checkpoint
 //!   store, target cluster, source and target consumer groups.
@@ -45,7 +45,7 @@ pub mod storage;
 pub mod tiering;
 pub mod topics;
 pub mod translate;
-pub mod validate;
+pub mod validation;
 
 pub use progress::{Progress, Segment};
 pub use record::{Header, MirrorRecord, TimestampType};

@@ -18,9 +18,9 @@
 //! for [`TargetOptions::topic_info_ttl`].
 
 use crate::auth::{admin_supported, serve_events, FerryConsumer, FerryContext};
+use crate::cluster_reader::KafkaClusterReader;
 use crate::config::{BuildError, KafkaConnection};
 use crate::transactions::{Fencing, TxnPool};
-use crate::validate::KafkaClusterReader;
 use ferry_core::ports::{
     BoxError, ClusterError, RangeReader, ReadIsolation, TargetError, TargetMetadata, TargetOffsets,
     TargetProducer, TopicInfo,

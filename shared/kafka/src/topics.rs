@@ -1,5 +1,6 @@
 //! [`KafkaTopicAdmin`]: the topic-administration ports ([`SourceTopics`],
-//! [`SourceTopicDescriber`], [`TargetTopicAdmin`]) for one cluster, on librdkafka's admin API and metadata.
+//! [`SourceTopicDescriber`], [`TargetTopicAdmin`]) for one cluster, on librdkafka's admin API
+//! and metadata.
 //!
 //! * Descriptions: partition count and replication factor from metadata, configs from
 //!   `DescribeConfigs` with their source (`DYNAMIC_TOPIC_CONFIG` → explicitly set on the topic;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An in-memory cluster's topic metadata for preflight tests: topic descriptions (partitions,
 /// replication factor, configs), per-topic data stats, a broker count and optional storage
-/// info. Implements [`SourceTopics`], [`SourceTopicDescriber`], [`TargetTopicAdmin`] and [`TargetStorage`] with
-/// the adapters' semantics: creating an existing topic with the same partition count is fine,
+/// info. Implements [`SourceTopics`], [`SourceTopicDescriber`], [`TargetTopicAdmin`] and
+/// [`TargetStorage`] with the adapters' semantics: creating an existing topic with the same partition count is fine,
 /// partitions only grow, [`TargetTopicAdmin::set_configs`] sets explicit topic configs and
 /// leaves the others alone. Every change is logged ([`InMemoryTopicAdmin::changes`]). Clones
 /// share the same state.
