@@ -18,7 +18,7 @@
 //!   store, target cluster, source and target consumer groups.
 //! * [`migration`]: the migration's state document and the cutover rules (consumers before
 //!   producers, rollback until producers move, exact reverse translation).
-//! * [`topics`]: topic/partition identities ([`topics::partition`]; also reachable as `topic`),
+//! * [`topics`]: topic/partition identities ([`topics::partition`]),
 //!   topic descriptions and the config filter ([`topics::description`]), the target
 //!   provisioning plan (create, add partitions, config sync with MirrorMaker 2-style excludes;
 //!   [`topics::provision`]) and the preflight checks (typed findings; [`topics::preflight`]).
@@ -50,6 +50,3 @@ pub mod validation;
 pub use progress::{Progress, Segment};
 pub use record::{Header, MirrorRecord, TimestampType};
 pub use topics::TopicPartition;
-
-/// The old path of [`topics::partition`] (`ferry_core::topic::TopicPartition`).
-pub use topics::partition as topic;

@@ -8,7 +8,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::progress::{Progress, Segment};
 use crate::record::MirrorRecord;
-use crate::topic::TopicPartition;
+use crate::topics::TopicPartition;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;

@@ -12,7 +12,7 @@ use crate::config::KafkaConnection;
 use crate::reader::{scan_partition, Isolation, ReadError, ReadOptions, DEFAULT_READ_TIMEOUT};
 use ferry_core::ports::{ClusterError, ClusterReader, RangeReader, ReadIsolation, TopicCreator};
 use ferry_core::record::MirrorRecord;
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::error::RDKafkaErrorCode;
 use std::time::Duration;
 

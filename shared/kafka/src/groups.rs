@@ -29,7 +29,7 @@ use ferry_core::ports::{
     GroupError, GroupState, SourceEndOffsets, SourceGroups, SourceTopics, TargetGroups,
     TopicAdminError,
 };
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};

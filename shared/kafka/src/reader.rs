@@ -11,7 +11,7 @@ use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
 use ferry_core::checksum::RangeChecksum;
 use ferry_core::record::{Header, MirrorRecord, TimestampType};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};

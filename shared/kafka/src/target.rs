@@ -26,7 +26,7 @@ use ferry_core::ports::{
     TargetProducer, TopicInfo,
 };
 use ferry_core::record::{MirrorRecord, TimestampType};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -26,7 +26,7 @@ use crate::reader::{scan_partition, Isolation, ReadOptions};
 use ferry_core::ports::{
     BoxError, SourceTopicDescriber, SourceTopics, TargetTopicAdmin, TopicAdminError,
 };
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use ferry_core::topics::{ConfigSource, ConfigValue, SourceTopicStats, TopicDescription};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rdkafka::admin::{

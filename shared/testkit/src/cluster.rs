@@ -5,7 +5,7 @@ use ferry_core::ports::{
     TopicCreator,
 };
 use ferry_core::record::MirrorRecord;
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

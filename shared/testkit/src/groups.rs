@@ -4,7 +4,7 @@ use ferry_core::ports::{
     GroupError, GroupState, SourceEndOffsets, SourceGroups, SourceTopics, TargetGroups,
     TopicAdminError,
 };
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
