@@ -1,7 +1,7 @@
 //! The checkpoint function's typed errors and their mapping to Ferry's fixed Lambda error types.
 
 use ferry_core::failure::FailureKind;
-use ferry_core::ports::{GroupError, StoreError};
+use ferry_core::ports::{GroupError, StoreError, TopicAdminError};
 use ferry_lambda::FailureError;
 use thiserror::Error;
 
@@ -15,6 +15,9 @@ pub enum CheckpointError {
     /// Listing groups or reading/committing offsets failed.
     #[error(transparent)]
     Groups(#[from] GroupError),
+    /// Listing the source's topics failed.
+    #[error(transparent)]
+    Topics(#[from] TopicAdminError),
     /// Committing to some target groups failed (their checkpoints were saved).
     #[error("offset sync failed for {failed} group(s): {first}")]
     Sync {
@@ -29,7 +32,9 @@ impl FailureError for CheckpointError {
     fn kind(&self) -> FailureKind {
         match self {
             Self::Store(StoreError::Corrupt { .. }) => FailureKind::TargetIntegrity,
-            Self::Store(_) | Self::Groups(_) | Self::Sync { .. } => FailureKind::Transient,
+            Self::Store(_) | Self::Groups(_) | Self::Topics(_) | Self::Sync { .. } => {
+                FailureKind::Transient
+            }
         }
     }
 }

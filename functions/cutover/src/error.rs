@@ -2,8 +2,8 @@
 //! which the state machine's Retry/Catch rules name.
 
 use ferry_core::failure::FailureKind;
-use ferry_core::migration::CutoverError as RuleError;
-use ferry_core::ports::{GroupError, MappingError, StoreError};
+use ferry_core::migration::CutoverRuleError as RuleError;
+use ferry_core::ports::{GroupError, MappingError, StoreError, TopicAdminError};
 use ferry_lambda::FailureError;
 use thiserror::Error;
 
@@ -16,6 +16,9 @@ pub enum CutoverError {
     /// Reading or committing consumer-group offsets failed.
     #[error(transparent)]
     Groups(#[from] GroupError),
+    /// Listing the source's topics failed.
+    #[error(transparent)]
+    Topics(#[from] TopicAdminError),
     /// Listing or disabling event source mappings failed.
     #[error(transparent)]
     Mappings(#[from] MappingError),
@@ -77,6 +80,7 @@ impl FailureError for CutoverError {
             }
             Self::Store(_)
             | Self::Groups(_)
+            | Self::Topics(_)
             | Self::Mappings(_)
             | Self::PreflightUnavailable(_) => FailureKind::Transient,
             Self::Rule(RuleError::ProducersNotReady(_)) => FailureKind::NotReady,

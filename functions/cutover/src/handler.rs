@@ -409,7 +409,7 @@ where
     async fn move_group(&self, id: &str, group: &str) -> Result<Value, CutoverError> {
         let (state, _) = self.load(id).await?;
         let g = state.groups.get(group).ok_or_else(|| {
-            CutoverError::Rule(ferry_core::migration::CutoverError::UnknownGroup(
+            CutoverError::Rule(ferry_core::migration::CutoverRuleError::UnknownGroup(
                 group.into(),
             ))
         })?;

@@ -156,7 +156,7 @@ where
     St: TargetStorage,
 {
     let names: Vec<String> = source
-        .topic_names()
+        .list_topics()
         .await
         .map_err(PreflightError::Source)?
         .into_iter()

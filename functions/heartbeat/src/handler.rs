@@ -12,8 +12,8 @@
 
 use crate::error::HeartbeatError;
 use crate::telemetry::HeartbeatEvent;
-use ferry_core::ports::{ClusterReader, TargetProducer, TopicCreator};
-use ferry_core::validate::Heartbeat;
+use ferry_core::ports::{ClusterReader, ReadIsolation, TargetProducer, TopicCreator};
+use ferry_core::validation::Heartbeat;
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
 use ferry_lambda::{now_ms, FailureError};
 use serde::{Deserialize, Serialize};
@@ -101,7 +101,12 @@ where
         let (low, high) = self.cluster.watermarks(&tp).await?;
         let newest = if high > low {
             self.cluster
-                .read_range(&tp, (high - LOOKBACK).max(low), high)
+                .read_range(
+                    &tp,
+                    (high - LOOKBACK).max(low),
+                    high,
+                    ReadIsolation::Committed,
+                )
                 .await?
                 .iter()
                 .filter_map(|r| r.value.as_deref())

@@ -38,8 +38,8 @@ use crate::faults::{FaultPoint, Faults};
 use crate::telemetry::{MirrorEvent, PhaseTimes};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    NoSourceChecks, ProgressCommit, ProgressStore, SourceLogBounds, StoreError, TargetError,
-    TargetMetadata, TargetOffsets, TargetReader, TargetWriter,
+    NoSourceChecks, ProgressCommit, ProgressStore, RangeReader, ReadIsolation, SourceLogBounds,
+    StoreError, TargetError, TargetMetadata, TargetOffsets, TargetWriter,
 };
 use ferry_core::progress::{
     advance_to, check_produced, check_source_loss, plan_partition, source_check_needed,
@@ -132,7 +132,7 @@ enum Known {
 impl<S, T> MirrorHandler<S, T, NoSourceChecks>
 where
     S: ProgressStore,
-    T: TargetMetadata + TargetOffsets + TargetWriter + TargetReader,
+    T: TargetMetadata + TargetOffsets + TargetWriter + RangeReader,
 {
     /// Builds a handler (source data-loss checks off until [`MirrorHandler::with_source`]).
     pub fn new(store: S, target: T, policy: ReplicationPolicy, filter: TopicFilter) -> Self {
@@ -167,7 +167,7 @@ where
 impl<S, T, W> MirrorHandler<S, T, W>
 where
     S: ProgressStore,
-    T: TargetMetadata + TargetOffsets + TargetWriter + TargetReader,
+    T: TargetMetadata + TargetOffsets + TargetWriter + RangeReader,
     W: SourceLogBounds,
 {
     /// Turns the warm-sandbox progress cache on (default) or off (every batch reads progress).
@@ -545,8 +545,9 @@ where
         // at most this sandbox's own marker has none (no read).
         let found = if end > p.next_target && matches!(known, Known::Read(_)) {
             self.target
-                .read_committed(&target, p.next_target, end)
-                .await?
+                .read_range(&target, p.next_target, end, ReadIsolation::Committed)
+                .await
+                .map_err(TargetError::from)?
         } else {
             Vec::new()
         };
@@ -658,9 +659,9 @@ where
             ProducedCheck::Scan(range) => {
                 let between = self
                     .target
-                    .read_range(target, range.start, range.end)
+                    .read_range(target, range.start, range.end, ReadIsolation::Uncommitted)
                     .await
-                    .map_err(CheckFailure::Target)?;
+                    .map_err(|e| CheckFailure::Target(e.into()))?;
                 match between.first() {
                     None => Ok(()),
                     Some(foreign) => Err(CheckFailure::Plan(PlanError::ForeignRecord {

@@ -18,8 +18,8 @@
 use ferry_core::failure::FailureKind;
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ClusterReader, TargetError, TargetMetadata, TargetOffsets, TargetReader, TargetWriter,
-    TopicInfo,
+    ClusterError, ClusterReader, RangeReader, ReadIsolation, TargetError, TargetMetadata,
+    TargetOffsets, TargetWriter, TopicInfo,
 };
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
 use ferry_lambda::FailureError;
@@ -71,7 +71,7 @@ impl Target {
     }
 }
 
-fn unavailable(e: ferry_core::ports::ClusterError) -> TargetError {
+fn unavailable(e: ClusterError) -> TargetError {
     TargetError::Unavailable(Box::new(e))
 }
 
@@ -91,25 +91,15 @@ impl TargetOffsets for Target {
     }
 }
 
-impl TargetReader for Target {
+impl RangeReader for Target {
     async fn read_range(
         &self,
         tp: &TopicPartition,
         from: i64,
         to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        ClusterReader::read_range(&self.cluster, tp, from, to)
-            .await
-            .map_err(unavailable)
-    }
-    async fn read_committed(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        // Not transactional: everything written is committed.
-        self.read_range(tp, from, to).await
+        isolation: ReadIsolation,
+    ) -> Result<Vec<MirrorRecord>, ClusterError> {
+        self.cluster.read_range(tp, from, to, isolation).await
     }
 }
 

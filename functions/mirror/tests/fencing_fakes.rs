@@ -6,8 +6,8 @@
 
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetReader,
-    TargetWriter, TopicInfo,
+    ClusterError, ProgressStore, RangeReader, ReadIsolation, SegmentStore, TargetError,
+    TargetMetadata, TargetOffsets, TargetWriter, TopicInfo,
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
@@ -127,27 +127,18 @@ impl TargetOffsets for TxnTarget {
     }
 }
 
-impl TargetReader for TxnTarget {
+impl RangeReader for TxnTarget {
     async fn read_range(
         &self,
         tp: &TopicPartition,
         from: i64,
         to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
+        isolation: ReadIsolation,
+    ) -> Result<Vec<MirrorRecord>, ClusterError> {
         self.jitter().await;
         let c = self.cluster.lock().unwrap();
-        Ok(read(c.partitions.get(tp), from, to, true))
-    }
-
-    async fn read_committed(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        self.jitter().await;
-        let c = self.cluster.lock().unwrap();
-        Ok(read(c.partitions.get(tp), from, to, false))
+        let uncommitted = isolation == ReadIsolation::Uncommitted;
+        Ok(read(c.partitions.get(tp), from, to, uncommitted))
     }
 }
 

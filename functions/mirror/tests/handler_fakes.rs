@@ -3,8 +3,8 @@
 
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ProgressStore, SegmentStore, TargetError, TargetMetadata, TargetOffsets, TargetReader,
-    TargetWriter, TopicInfo,
+    ClusterError, ProgressStore, RangeReader, ReadIsolation, SegmentStore, TargetError,
+    TargetMetadata, TargetOffsets, TargetWriter, TopicInfo,
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
@@ -74,13 +74,15 @@ impl TargetOffsets for FakeTarget {
         Ok(self.log(tp).len() as i64)
     }
 }
-impl TargetReader for FakeTarget {
+/// Not transactional: everything written is committed, both isolations read the same.
+impl RangeReader for FakeTarget {
     async fn read_range(
         &self,
         tp: &TopicPartition,
         from: i64,
         to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
+        _isolation: ReadIsolation,
+    ) -> Result<Vec<MirrorRecord>, ClusterError> {
         let log = self.log(tp);
         let from = (from as usize).min(log.len());
         let to = (to as usize).min(log.len());
@@ -93,15 +95,6 @@ impl TargetReader for FakeTarget {
                 ..r.clone()
             })
             .collect())
-    }
-    async fn read_committed(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        // Not transactional: everything written is committed.
-        self.read_range(tp, from, to).await
     }
 }
 impl TargetWriter for FakeTarget {

@@ -1,8 +1,8 @@
 //! The validate function's typed errors and their mapping to Ferry's fixed Lambda error types.
 
 use ferry_core::failure::FailureKind;
-use ferry_core::ports::{ClusterError, GroupError, StoreError};
-use ferry_core::validate::Mismatch;
+use ferry_core::ports::{ClusterError, GroupError, StoreError, TopicAdminError};
+use ferry_core::validation::Mismatch;
 use ferry_lambda::FailureError;
 use thiserror::Error;
 
@@ -18,9 +18,12 @@ pub enum ValidateError {
     /// A cluster could not be read.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    /// Source consumer groups or topics could not be listed/read.
+    /// Source consumer groups could not be listed/read.
     #[error(transparent)]
     Groups(#[from] GroupError),
+    /// Listing the source's topics failed.
+    #[error(transparent)]
+    Topics(#[from] TopicAdminError),
     /// `mode=full`, `fail_on_mismatch=true` and validation found mismatches (the report was
     /// stored before failing).
     #[error("validation failed with {count} mismatch(es); first: {first}")]
@@ -37,7 +40,9 @@ impl FailureError for ValidateError {
         match self {
             Self::BadInput(_) => FailureKind::BadInput,
             Self::Store(StoreError::Corrupt { .. }) => FailureKind::TargetIntegrity,
-            Self::Store(_) | Self::Cluster(_) | Self::Groups(_) => FailureKind::Transient,
+            Self::Store(_) | Self::Cluster(_) | Self::Groups(_) | Self::Topics(_) => {
+                FailureKind::Transient
+            }
             Self::Failed { .. } => FailureKind::ValidationFailed,
         }
     }

@@ -21,10 +21,10 @@ use crate::request::{Mode, ValidateRequest};
 use crate::telemetry::ValidateEvent;
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    ClusterError, ClusterReader, MigrationStore, ProgressStore, SegmentStore, SourceGroups,
-    SourceTopics,
+    ClusterError, ClusterReader, MigrationStore, ProgressStore, ReadIsolation, SegmentStore,
+    SourceGroups, SourceTopics,
 };
-use ferry_core::validate::{
+use ferry_core::validation::{
     compare_records, group_coverage, heartbeat_status, mirrored_range, mirrored_records_from,
     pending_range, plan_windows, source_of, target_start_of, verdict, GroupCoverage, Heartbeat,
     Mismatch, MismatchKind,
@@ -394,11 +394,16 @@ where
             target_records: 0,
         };
         for w in &windows {
-            let src = self.source.read_range(tp, w.start, w.end).await?;
+            let src = self
+                .source
+                .read_range(tp, w.start, w.end, ReadIsolation::Committed)
+                .await?;
             let t_from = target_start_of(segments, p, w.start);
             let t_to = target_start_of(segments, p, w.end).min(target_end);
             let tgt = if t_from < t_to {
-                self.target.read_range(target_tp, t_from, t_to).await?
+                self.target
+                    .read_range(target_tp, t_from, t_to, ReadIsolation::Committed)
+                    .await?
             } else {
                 Vec::new()
             };
@@ -526,7 +531,7 @@ async fn last_heartbeats<C: ClusterReader>(
         return Ok(Vec::new());
     }
     Ok(cluster
-        .read_range(tp, (high - n).max(low), high)
+        .read_range(tp, (high - n).max(low), high, ReadIsolation::Committed)
         .await?
         .iter()
         .filter_map(|r| r.value.as_deref())
@@ -537,7 +542,7 @@ async fn last_heartbeats<C: ClusterReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_core::validate::Verdict;
+    use ferry_core::validation::Verdict;
     use ferry_core::{MirrorRecord, TimestampType};
     use ferry_testkit::{InMemoryCluster, InMemoryGroups, InMemoryStateStore};
 

@@ -2,7 +2,7 @@
 //! the migration's `validation` report.
 
 use crate::request::Mode;
-use ferry_core::validate::{GroupCoverage, HeartbeatStatus, Mismatch, Verdict};
+use ferry_core::validation::{GroupCoverage, HeartbeatStatus, Mismatch, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// Lag totals.

@@ -12,7 +12,7 @@
 
 use crate::report::ValidationReport;
 use ferry_core::failure::FailureKind;
-use ferry_core::validate::{HeartbeatStatus, Verdict};
+use ferry_core::validation::{HeartbeatStatus, Verdict};
 use metrics::{counter, gauge, histogram};
 
 /// Something worth a log line and a metric.

@@ -19,7 +19,7 @@
 //! record translates to the next record that was mirrored: exact under both isolation levels.
 
 use crate::progress::{Progress, Segment};
-use crate::topic::TopicPartition;
+use crate::topics::TopicPartition;
 use crate::translate::{translate, Translation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -12,13 +12,13 @@
 //! * [`checkpoint`]: checkpoint rules (never backwards, never past progress) and per-group
 //!   planning ([`checkpoint::plan_group`]).
 //! * [`checksum`]: ordered content checksums used by validation and tests.
-//! * [`validate`]: validation math (lag, window planning, first difference, heartbeats).
+//! * [`validation`]: validation math (lag, window planning, first difference, heartbeats).
 //! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
 //! * [`ports`]: the capabilities (traits) that adapters implement: state store, checkpoint
 //!   store, target cluster, source and target consumer groups.
 //! * [`migration`]: the migration's state document and the cutover rules (consumers before
 //!   producers, rollback until producers move, exact reverse translation).
-//! * [`topics`]: topic/partition identities ([`topics::partition`]; also reachable as `topic`),
+//! * [`topics`]: topic/partition identities ([`topics::partition`]),
 //!   topic descriptions and the config filter ([`topics::description`]), the target
 //!   provisioning plan (create, add partitions, config sync with MirrorMaker 2-style excludes;
 //!   [`topics::provision`]) and the preflight checks (typed findings; [`topics::preflight`]).
@@ -45,11 +45,8 @@ pub mod storage;
 pub mod tiering;
 pub mod topics;
 pub mod translate;
-pub mod validate;
+pub mod validation;
 
 pub use progress::{Progress, Segment};
 pub use record::{Header, MirrorRecord, TimestampType};
 pub use topics::TopicPartition;
-
-/// The old path of [`topics::partition`] (`ferry_core::topic::TopicPartition`).
-pub use topics::partition as topic;

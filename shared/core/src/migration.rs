@@ -240,7 +240,7 @@ impl fmt::Debug for MigrationState {
 
 /// A transition the rules refuse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CutoverError {
+pub enum CutoverRuleError {
     /// The migration already ended.
     #[error("migration {id} is {phase}: no further changes")]
     Terminal {
@@ -306,9 +306,9 @@ impl MigrationState {
         });
     }
 
-    fn live(&self) -> Result<(), CutoverError> {
+    fn live(&self) -> Result<(), CutoverRuleError> {
         if self.phase.is_terminal() {
-            return Err(CutoverError::Terminal {
+            return Err(CutoverRuleError::Terminal {
                 id: self.id.clone(),
                 phase: self.phase,
             });
@@ -317,7 +317,7 @@ impl MigrationState {
     }
 
     /// Moves to `phase` (not backwards, not out of a terminal phase).
-    pub fn enter(&mut self, phase: Phase, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn enter(&mut self, phase: Phase, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         if phase > self.phase {
             self.phase = phase;
@@ -326,14 +326,14 @@ impl MigrationState {
         Ok(())
     }
 
-    fn group_mut(&mut self, group: &str) -> Result<&mut GroupCutover, CutoverError> {
+    fn group_mut(&mut self, group: &str) -> Result<&mut GroupCutover, CutoverRuleError> {
         self.groups
             .get_mut(group)
-            .ok_or_else(|| CutoverError::UnknownGroup(group.to_string()))
+            .ok_or_else(|| CutoverRuleError::UnknownGroup(group.to_string()))
     }
 
     /// Asks a group to stop on the source. Idempotent.
-    pub fn request_stop(&mut self, group: &str, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn request_stop(&mut self, group: &str, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         let g = self.group_mut(group)?;
         match g.phase {
@@ -345,7 +345,7 @@ impl MigrationState {
             }
             GroupPhase::StopRequested | GroupPhase::Stopped | GroupPhase::Moved => Ok(()),
             phase @ (GroupPhase::NotStopped | GroupPhase::Returning) => {
-                Err(CutoverError::GroupPhase {
+                Err(CutoverRuleError::GroupPhase {
                     group: group.into(),
                     phase,
                     action: "request a stop",
@@ -355,7 +355,7 @@ impl MigrationState {
     }
 
     /// Records that the group has no members on the source any more. Idempotent.
-    pub fn mark_stopped(&mut self, group: &str, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn mark_stopped(&mut self, group: &str, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         let g = self.group_mut(group)?;
         match g.phase {
@@ -365,7 +365,7 @@ impl MigrationState {
                 Ok(())
             }
             GroupPhase::Stopped | GroupPhase::Moved => Ok(()),
-            phase => Err(CutoverError::GroupPhase {
+            phase => Err(CutoverRuleError::GroupPhase {
                 group: group.into(),
                 phase,
                 action: "mark it stopped",
@@ -379,7 +379,7 @@ impl MigrationState {
         group: &str,
         offsets: BTreeMap<String, MovedOffset>,
         now_ms: i64,
-    ) -> Result<(), CutoverError> {
+    ) -> Result<(), CutoverRuleError> {
         self.live()?;
         let g = self.group_mut(group)?;
         match g.phase {
@@ -394,7 +394,7 @@ impl MigrationState {
                 );
                 Ok(())
             }
-            phase => Err(CutoverError::GroupPhase {
+            phase => Err(CutoverRuleError::GroupPhase {
                 group: group.into(),
                 phase,
                 action: "move it",
@@ -408,7 +408,7 @@ impl MigrationState {
         group: &str,
         note: String,
         now_ms: i64,
-    ) -> Result<(), CutoverError> {
+    ) -> Result<(), CutoverRuleError> {
         self.live()?;
         let g = self.group_mut(group)?;
         match g.phase {
@@ -418,7 +418,7 @@ impl MigrationState {
                 self.log(now_ms, format!("group {group}: did not stop ({note})"));
                 Ok(())
             }
-            phase => Err(CutoverError::GroupPhase {
+            phase => Err(CutoverRuleError::GroupPhase {
                 group: group.into(),
                 phase,
                 action: "report it as not stopped",
@@ -437,18 +437,18 @@ impl MigrationState {
     }
 
     /// Stores the approval task token and waits for the operator.
-    pub fn await_approval(&mut self, token: String, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn await_approval(&mut self, token: String, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.enter(Phase::AwaitingApproval, now_ms)?;
         self.approval_token = Some(token);
         Ok(())
     }
 
     /// Pauses producers (after approval): the mirror drains the source.
-    pub fn pause_producers(&mut self, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn pause_producers(&mut self, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         let pending = self.groups_pending();
         if !pending.is_empty() {
-            return Err(CutoverError::ProducersNotReady(format!(
+            return Err(CutoverRuleError::ProducersNotReady(format!(
                 "consumer groups not moved yet: {}",
                 pending.join(", ")
             )));
@@ -464,10 +464,10 @@ impl MigrationState {
 
     /// Releases producers to the target (after the drain, the final validation and disabling
     /// the mirror).
-    pub fn release_producers(&mut self, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn release_producers(&mut self, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         if self.producers == ProducerPhase::Source {
-            return Err(CutoverError::ProducersNotReady(
+            return Err(CutoverRuleError::ProducersNotReady(
                 "producers were never paused on the source".into(),
             ));
         }
@@ -486,15 +486,15 @@ impl MigrationState {
 
     /// Starts a rollback: producers back to the source, groups asked to stop are released on
     /// the source, moved groups are asked to stop on the target (`returning`). Idempotent.
-    pub fn begin_roll_back(&mut self, cause: String, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn begin_roll_back(&mut self, cause: String, now_ms: i64) -> Result<(), CutoverRuleError> {
         if !self.can_roll_back() {
             return Err(if self.phase.is_terminal() {
-                CutoverError::Terminal {
+                CutoverRuleError::Terminal {
                     id: self.id.clone(),
                     phase: self.phase,
                 }
             } else {
-                CutoverError::TooLateToRollBack
+                CutoverRuleError::TooLateToRollBack
             });
         }
         for g in self.groups.values_mut() {
@@ -528,10 +528,10 @@ impl MigrationState {
         group: &str,
         offsets: BTreeMap<String, MovedOffset>,
         now_ms: i64,
-    ) -> Result<(), CutoverError> {
+    ) -> Result<(), CutoverRuleError> {
         let g = self.group_mut(group)?;
         if g.phase != GroupPhase::Returning {
-            return Err(CutoverError::GroupPhase {
+            return Err(CutoverRuleError::GroupPhase {
                 group: group.into(),
                 phase: g.phase,
                 action: "return it to the source",
@@ -545,11 +545,11 @@ impl MigrationState {
     }
 
     /// Ends a rollback once no group is returning any more.
-    pub fn finish_roll_back(&mut self, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn finish_roll_back(&mut self, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         let returning = self.groups_returning();
         if !returning.is_empty() {
-            return Err(CutoverError::GroupPhase {
+            return Err(CutoverRuleError::GroupPhase {
                 group: returning[0].to_string(),
                 phase: GroupPhase::Returning,
                 action: "finish the rollback",
@@ -572,10 +572,10 @@ impl MigrationState {
     }
 
     /// Completes the migration.
-    pub fn complete(&mut self, now_ms: i64) -> Result<(), CutoverError> {
+    pub fn complete(&mut self, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
         if self.producers != ProducerPhase::Target {
-            return Err(CutoverError::ProducersNotReady(
+            return Err(CutoverRuleError::ProducersNotReady(
                 "the migration completes only after producers moved".into(),
             ));
         }
@@ -662,7 +662,7 @@ mod tests {
         let mut s = state();
         assert!(matches!(
             s.pause_producers(5),
-            Err(CutoverError::ProducersNotReady(_))
+            Err(CutoverRuleError::ProducersNotReady(_))
         ));
         moved(&mut s, "a");
         assert!(s.pause_producers(5).is_err(), "b not moved yet");
@@ -696,7 +696,7 @@ mod tests {
         assert_eq!(s.groups["a"].phase.cluster(), Some(Cluster::Target));
         assert!(matches!(
             s.request_stop("zzz", 1),
-            Err(CutoverError::UnknownGroup(_))
+            Err(CutoverRuleError::UnknownGroup(_))
         ));
     }
 
@@ -735,7 +735,7 @@ mod tests {
         s.release_producers(6).unwrap();
         assert_eq!(
             s.begin_roll_back("x".into(), 7),
-            Err(CutoverError::TooLateToRollBack)
+            Err(CutoverRuleError::TooLateToRollBack)
         );
     }
 

@@ -8,7 +8,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::progress::{Progress, Segment};
 use crate::record::MirrorRecord;
-use crate::topic::TopicPartition;
+use crate::topics::TopicPartition;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
@@ -157,6 +157,16 @@ pub enum TargetError {
     },
 }
 
+impl From<ClusterError> for TargetError {
+    /// A failed read of the target ([`RangeReader`]) as a target failure.
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::TopicMissing { topic, .. } => TargetError::TopicMissing { topic },
+            ClusterError::Unavailable { source, .. } => TargetError::Unavailable(source),
+        }
+    }
+}
+
 /// What Ferry needs to know about a target topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicInfo {
@@ -186,30 +196,6 @@ pub trait TargetOffsets: Send + Sync {
         &self,
         tp: &TopicPartition,
     ) -> impl Future<Output = Result<i64, TargetError>> + Send;
-}
-
-/// Reads records back from the target (reconciliation after a failed attempt, foreign-writer
-/// checks). Every returned record carries its target offset in [`MirrorRecord::offset`].
-pub trait TargetReader: Send + Sync {
-    /// Every data record at target offsets `[from, to)`, in order, as `read_uncommitted`
-    /// sees them (records of open and aborted transactions included; control markers are
-    /// never returned). Fewer if the partition ends earlier.
-    fn read_range(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> impl Future<Output = Result<Vec<MirrorRecord>, TargetError>> + Send;
-
-    /// The *committed* data records at target offsets `[from, to)`, in order, as a
-    /// `read_committed` consumer sees them (no markers, no aborted records). Callers make sure
-    /// no transaction of theirs is open on `tp`.
-    fn read_committed(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> impl Future<Output = Result<Vec<MirrorRecord>, TargetError>> + Send;
 }
 
 /// Writes mirrored records to a target partition with **fencing**: one transactional writer
@@ -357,12 +343,6 @@ pub trait SourceGroups: Send + Sync {
     ) -> impl Future<Output = Result<HashMap<TopicPartition, i64>, GroupError>> + Send;
 }
 
-/// Lists the topics of the source cluster.
-pub trait SourceTopics: Send + Sync {
-    /// Names of all topics (internal ones included; callers filter).
-    fn list_topics(&self) -> impl Future<Output = Result<Vec<String>, GroupError>> + Send;
-}
-
 /// Reads group state and commits offsets on the target cluster.
 pub trait TargetGroups: Send + Sync {
     /// Offsets `group` has committed on the target for the partitions of `topics` (partitions
@@ -489,7 +469,7 @@ pub trait MappingControl: Send + Sync {
 // Validation: reading partitions of either cluster, creating the heartbeat topic.
 // ---------------------------------------------------------------------------------------------
 
-/// Reading a cluster's partitions failed.
+/// Reading a cluster's partitions failed (also the error of [`RangeReader`]).
 #[derive(Debug, Error)]
 pub enum ClusterError {
     /// The topic does not exist on this cluster.
@@ -540,9 +520,39 @@ impl SourceLogBounds for NoSourceChecks {
     }
 }
 
-/// Reads partitions of one cluster (source or target) for validation and heartbeats. Reads see
-/// what a `read_committed` consumer sees (aborted records and transaction markers are gaps).
-pub trait ClusterReader: Send + Sync {
+/// Which records of transactions a range read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadIsolation {
+    /// What a `read_committed` consumer sees: no markers, no aborted records, nothing of open
+    /// transactions (they are gaps).
+    Committed,
+    /// What a `read_uncommitted` consumer sees: exactly what occupies the offsets, records of
+    /// open and aborted transactions included (control markers are never returned).
+    Uncommitted,
+}
+
+/// Reads a range of one partition's records, on either cluster (the one range-reading
+/// capability: the mirror reads the target back for reconciliation and foreign-writer checks,
+/// validation and heartbeats read both clusters). Every returned record carries its offset in
+/// [`MirrorRecord::offset`].
+pub trait RangeReader: Send + Sync {
+    /// The data records with offsets in `[from, to)`, ascending, as `isolation` sees them (gaps
+    /// allowed); stops at the partition's current end (fewer records if it ends earlier).
+    /// Callers reading [`ReadIsolation::Committed`] right after a write make sure no
+    /// transaction of theirs is open on `tp`.
+    fn read_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+        isolation: ReadIsolation,
+    ) -> impl Future<Output = Result<Vec<MirrorRecord>, ClusterError>> + Send;
+}
+
+/// Reads partitions of one cluster (source or target) for validation and heartbeats (ranges
+/// through its supertrait [`RangeReader`]). Counts see what a `read_committed` consumer sees
+/// (aborted records and transaction markers are gaps).
+pub trait ClusterReader: RangeReader {
     /// Partition count of `topic`, `None` if it does not exist.
     fn partitions(
         &self,
@@ -554,15 +564,6 @@ pub trait ClusterReader: Send + Sync {
         &self,
         tp: &TopicPartition,
     ) -> impl Future<Output = Result<(i64, i64), ClusterError>> + Send;
-
-    /// The readable records with offsets in `[from, to)`, ascending (gaps allowed); stops at the
-    /// partition's current end.
-    fn read_range(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> impl Future<Output = Result<Vec<MirrorRecord>, ClusterError>> + Send;
 
     /// How many readable records have offsets in `[from, to)` (without holding them).
     fn count_range(
@@ -614,11 +615,15 @@ pub enum TopicAdminError {
     },
 }
 
-/// Describes source topics for planning and preflight.
-pub trait SourceTopicDescriber: Send + Sync {
-    /// Names of all topics (internal ones included; callers filter).
-    fn topic_names(&self) -> impl Future<Output = Result<Vec<String>, TopicAdminError>> + Send;
+/// Lists the topics of the source cluster (the one list-topics capability: checkpoint, validate,
+/// cutover and preflight all use it).
+pub trait SourceTopics: Send + Sync {
+    /// Names of all topics (internal ones included; callers filter), sorted.
+    fn list_topics(&self) -> impl Future<Output = Result<Vec<String>, TopicAdminError>> + Send;
+}
 
+/// Describes source topics for planning and preflight (their names come from [`SourceTopics`]).
+pub trait SourceTopicDescriber: SourceTopics {
     /// Descriptions (partitions, replication factor, configs with their source) of `names`;
     /// topics that do not exist are left out.
     fn describe_topics(

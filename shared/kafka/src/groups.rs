@@ -24,10 +24,12 @@
 
 use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
+use crate::topics::KafkaTopicAdmin;
 use ferry_core::ports::{
     GroupError, GroupState, SourceEndOffsets, SourceGroups, SourceTopics, TargetGroups,
+    TopicAdminError,
 };
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -212,25 +214,12 @@ impl SourceGroups for KafkaGroups {
     }
 }
 
+/// Delegates to [`KafkaTopicAdmin`]'s listing (one body for both adapters).
 impl SourceTopics for KafkaGroups {
-    async fn list_topics(&self) -> Result<Vec<String>, GroupError> {
-        let consumer = self.consumer(None)?;
-        let this = self.clone();
-        self.blocking(move || {
-            serve_events(&consumer);
-            let md = consumer
-                .fetch_metadata(None, GROUP_TIMEOUT)
-                .map_err(|e| this.unavailable(e))?;
-            let mut names: Vec<String> = md
-                .topics()
-                .iter()
-                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-                .map(|t| t.name().to_string())
-                .collect();
-            names.sort();
-            Ok(names)
-        })
-        .await
+    async fn list_topics(&self) -> Result<Vec<String>, TopicAdminError> {
+        KafkaTopicAdmin::new(self.conn.clone(), self.cluster)
+            .list_topics()
+            .await
     }
 }
 

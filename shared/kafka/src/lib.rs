@@ -13,7 +13,7 @@
 //!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
 //!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
 //!   [`TargetMetadata`](ferry_core::ports::TargetMetadata),
-//!   [`TargetReader`](ferry_core::ports::TargetReader)) with one long-lived idempotent
+//!   [`RangeReader`](ferry_core::ports::RangeReader)) with one long-lived idempotent
 //!   producer that writes each record to an explicit partition, unchanged.
 //! * [`admin`]: create (idempotently), delete and list topics; partition counts.
 //! * [`groups`]: [`KafkaGroups`] — the consumer-group ports (list groups, committed offsets,
@@ -22,14 +22,16 @@
 //!   watermarks, and ordered range checksums, for validation and tests.
 //! * [`topics`]: [`KafkaTopicAdmin`] — the topic-administration ports (describe topics with
 //!   their configs, estimated source stats, create topics, add partitions, set configs).
-//! * [`validate`]: [`KafkaClusterReader`] — the validation ports (partition counts, watermarks,
-//!   range reads and counts, topic creation) for the source or the target cluster.
+//! * [`cluster_reader`]: [`KafkaClusterReader`] — the reading ports (range reads, partition
+//!   counts, watermarks, counts) and topic creation, for the source or the target cluster;
+//!   the one range-read body of this crate.
 //!
 //! Blocking librdkafka calls (metadata, watermarks, consuming) run on tokio's blocking pool
 //! with timeouts; producing never blocks the runtime.
 
 pub mod admin;
 pub mod auth;
+pub mod cluster_reader;
 pub mod config;
 pub mod groups;
 pub mod reader;
@@ -37,10 +39,10 @@ pub mod secrets;
 pub mod target;
 pub mod topics;
 pub mod transactions;
-pub mod validate;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
 pub use auth::{FerryConsumer, FerryContext, FerryProducer, FerryStreamConsumer};
+pub use cluster_reader::KafkaClusterReader;
 pub use config::{
     BuildError, ConfigError, Credentials, CredentialsKind, KafkaConnection, ScramMechanism, Secret,
     SecretRef, SecretRefs, Security,
@@ -54,4 +56,3 @@ pub use secrets::{resolve_connections, SecretError};
 pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};
 pub use topics::KafkaTopicAdmin;
 pub use transactions::Fencing;
-pub use validate::KafkaClusterReader;

@@ -11,7 +11,7 @@ use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
 use ferry_core::checksum::RangeChecksum;
 use ferry_core::record::{Header, MirrorRecord, TimestampType};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
@@ -32,6 +32,15 @@ pub enum Isolation {
     ReadCommitted,
     /// Every record, up to the high watermark, including aborted transactional records.
     ReadUncommitted,
+}
+
+impl From<ferry_core::ports::ReadIsolation> for Isolation {
+    fn from(isolation: ferry_core::ports::ReadIsolation) -> Self {
+        match isolation {
+            ferry_core::ports::ReadIsolation::Committed => Self::ReadCommitted,
+            ferry_core::ports::ReadIsolation::Uncommitted => Self::ReadUncommitted,
+        }
+    }
 }
 
 impl Isolation {

@@ -18,14 +18,15 @@
 //! for [`TargetOptions::topic_info_ttl`].
 
 use crate::auth::{admin_supported, serve_events, FerryConsumer, FerryContext};
+use crate::cluster_reader::KafkaClusterReader;
 use crate::config::{BuildError, KafkaConnection};
-use crate::reader::{scan_partition, Isolation, ReadOptions};
 use crate::transactions::{Fencing, TxnPool};
 use ferry_core::ports::{
-    BoxError, TargetError, TargetMetadata, TargetOffsets, TargetProducer, TargetReader, TopicInfo,
+    BoxError, ClusterError, RangeReader, ReadIsolation, TargetError, TargetMetadata, TargetOffsets,
+    TargetProducer, TopicInfo,
 };
 use ferry_core::record::{MirrorRecord, TimestampType};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -771,58 +772,20 @@ impl TargetOffsets for TargetCluster {
     }
 }
 
-impl TargetReader for TargetCluster {
-    /// Reads with `read_uncommitted` (exactly what occupies the offsets, as a failed attempt
-    /// left it) on a short-lived assigned consumer; stops early at the partition end.
+/// Delegates to [`KafkaClusterReader`] (the one range-read body), with this cluster's request
+/// timeout; reads use a short-lived assigned consumer and stop early at the partition end.
+impl RangeReader for TargetCluster {
     async fn read_range(
         &self,
         tp: &TopicPartition,
         from: i64,
         to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        self.read_with(tp, from, to, Isolation::ReadUncommitted)
+        isolation: ReadIsolation,
+    ) -> Result<Vec<MirrorRecord>, ClusterError> {
+        KafkaClusterReader::new(self.conn.clone(), "target")
+            .with_timeout(self.options.request_timeout)
+            .read_range(tp, from, to, isolation)
             .await
-    }
-
-    /// Reads with `read_committed` on a short-lived assigned consumer; stops early at the
-    /// partition end.
-    async fn read_committed(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        self.read_with(tp, from, to, Isolation::ReadCommitted).await
-    }
-}
-
-impl TargetCluster {
-    async fn read_with(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-        isolation: Isolation,
-    ) -> Result<Vec<MirrorRecord>, TargetError> {
-        let options = ReadOptions {
-            isolation,
-            timeout: self.options.request_timeout,
-            stop_at_end: true,
-        };
-        let capacity = usize::try_from(to.saturating_sub(from))
-            .unwrap_or(0)
-            .min(100_000);
-        scan_partition(
-            &self.conn,
-            tp,
-            from,
-            Some(to),
-            &options,
-            Vec::with_capacity(capacity),
-            |records, r| records.push(r),
-        )
-        .await
-        .map_err(|e| TargetError::Unavailable(Box::new(e)))
     }
 }
 

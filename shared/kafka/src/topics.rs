@@ -1,5 +1,6 @@
-//! [`KafkaTopicAdmin`]: the topic-administration ports ([`SourceTopicDescriber`],
-//! [`TargetTopicAdmin`]) for one cluster, on librdkafka's admin API and metadata.
+//! [`KafkaTopicAdmin`]: the topic-administration ports ([`SourceTopics`],
+//! [`SourceTopicDescriber`], [`TargetTopicAdmin`]) for one cluster, on librdkafka's admin API
+//! and metadata.
 //!
 //! * Descriptions: partition count and replication factor from metadata, configs from
 //!   `DescribeConfigs` with their source (`DYNAMIC_TOPIC_CONFIG` → explicitly set on the topic;
@@ -22,8 +23,10 @@
 use crate::admin::{admin_client, kafka, metadata_consumer, options, AdminError, ADMIN_TIMEOUT};
 use crate::config::KafkaConnection;
 use crate::reader::{scan_partition, Isolation, ReadOptions};
-use ferry_core::ports::{BoxError, SourceTopicDescriber, TargetTopicAdmin, TopicAdminError};
-use ferry_core::topic::TopicPartition;
+use ferry_core::ports::{
+    BoxError, SourceTopicDescriber, SourceTopics, TargetTopicAdmin, TopicAdminError,
+};
+use ferry_core::topics::TopicPartition;
 use ferry_core::topics::{ConfigSource, ConfigValue, SourceTopicStats, TopicDescription};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rdkafka::admin::{
@@ -292,14 +295,18 @@ impl PartitionStats {
     }
 }
 
-impl SourceTopicDescriber for KafkaTopicAdmin {
-    async fn topic_names(&self) -> Result<Vec<String>, TopicAdminError> {
+/// The one body of [`SourceTopics::list_topics`] (`KafkaGroups` delegates here): every topic
+/// with partitions in fresh metadata, sorted.
+impl SourceTopics for KafkaTopicAdmin {
+    async fn list_topics(&self) -> Result<Vec<String>, TopicAdminError> {
         let (_, meta) = self.metadata(None).await?;
         let mut names: Vec<String> = meta.into_keys().collect();
         names.sort();
         Ok(names)
     }
+}
 
+impl SourceTopicDescriber for KafkaTopicAdmin {
     async fn describe_topics(
         &self,
         names: &[String],

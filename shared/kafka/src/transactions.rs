@@ -28,7 +28,7 @@ use crate::config::KafkaConnection;
 use crate::target::TargetCluster;
 use ferry_core::ports::{TargetError, TargetWriter};
 use ferry_core::record::MirrorRecord;
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};

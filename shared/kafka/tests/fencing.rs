@@ -2,7 +2,7 @@
 //! `scripts/stack up`): a newer writer of a partition fences an older one at the broker, so
 //! nothing the older writer still sends becomes visible to `read_committed` readers.
 
-use ferry_core::ports::{TargetError, TargetOffsets, TargetReader, TargetWriter};
+use ferry_core::ports::{RangeReader, ReadIsolation, TargetError, TargetOffsets, TargetWriter};
 use ferry_core::{MirrorRecord, TimestampType, TopicPartition};
 use ferry_kafka::{create_topic, Fencing, KafkaConnection, TargetCluster, TargetOptions};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -51,7 +51,7 @@ fn writer(prefix: &str) -> TargetCluster {
 
 async fn committed_values(c: &TargetCluster, tp: &TopicPartition) -> Vec<(i64, Vec<u8>)> {
     let end = c.end_offset(tp).await.expect("end");
-    c.read_committed(tp, 0, end)
+    c.read_range(tp, 0, end, ReadIsolation::Committed)
         .await
         .expect("read")
         .into_iter()
@@ -98,7 +98,12 @@ async fn a_newer_writer_fences_the_older_one_and_its_open_transaction_never_show
     );
     // The older writer's aborted records are still there for read_uncommitted readers.
     let raw = b
-        .read_range(&tp, 0, b.end_offset(&tp).await.unwrap())
+        .read_range(
+            &tp,
+            0,
+            b.end_offset(&tp).await.unwrap(),
+            ReadIsolation::Uncommitted,
+        )
         .await
         .unwrap();
     assert!(

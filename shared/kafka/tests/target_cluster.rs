@@ -4,7 +4,8 @@
 
 use ferry_core::checksum::RangeChecksum;
 use ferry_core::ports::{
-    TargetError, TargetMetadata, TargetOffsets, TargetProducer, TargetReader, TopicInfo,
+    RangeReader, ReadIsolation, TargetError, TargetMetadata, TargetOffsets, TargetProducer,
+    TopicInfo,
 };
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
 use ferry_kafka::{
@@ -285,18 +286,21 @@ async fn produce_round_trip_preserves_everything() {
     // The reconciliation port reads exact target offset ranges, fewer at the end.
     let want_all = [want.clone(), expected(&more, &more_offsets)].concat();
     assert_eq!(
-        cluster.read_range(&tp, 2, 6).await.expect("read_range"),
+        cluster
+            .read_range(&tp, 2, 6, ReadIsolation::Uncommitted)
+            .await
+            .expect("read_range"),
         want_all[2..6].to_vec()
     );
     assert_eq!(
         cluster
-            .read_range(&tp, high - 2, high + 10)
+            .read_range(&tp, high - 2, high + 10, ReadIsolation::Uncommitted)
             .await
             .expect("read_range past the end"),
         want_all[want_all.len() - 2..].to_vec()
     );
     assert!(cluster
-        .read_range(&tp, high, high + 3)
+        .read_range(&tp, high, high + 3, ReadIsolation::Uncommitted)
         .await
         .expect("read_range at the end")
         .is_empty());

@@ -41,7 +41,7 @@
 //! Functions and mappings are registered in process ([`LambdaApiServer::register_function`],
 //! [`LambdaApiServer::register_mapping`]); the server never creates them itself.
 
-use crate::esm::{EsmConfig, EventSource, EventSourceMapping, MappingControl};
+use crate::esm::{EsmConfig, EventSource, EventSourceMapping, MappingHandle};
 use crate::esm::{MappingState, StartingPosition};
 use crate::invoke::{InvokeError, Invoker, MAX_SYNC_PAYLOAD_BYTES};
 use axum::body::Bytes;
@@ -136,7 +136,7 @@ impl ArnContext {
 #[derive(Debug, Clone)]
 struct MappingEntry {
     config: Arc<EsmConfig>,
-    control: MappingControl,
+    control: MappingHandle,
 }
 
 #[derive(Debug, Default)]
@@ -302,7 +302,7 @@ impl LambdaApiServer {
 
     /// Publishes `mapping` under its UUID and returns its control handle (the same one the
     /// mapping's pollers honour). The mapping runs wherever its owner runs it.
-    pub fn register_mapping(&self, mapping: &EventSourceMapping) -> MappingControl {
+    pub fn register_mapping(&self, mapping: &EventSourceMapping) -> MappingHandle {
         let control = mapping.control();
         self.inner
             .registry

@@ -44,7 +44,7 @@ pub mod workload;
 
 pub use esm::{
     run_mappings, EsmConfig, EsmError, EsmStats, EsmStatsSnapshot, EventSource, EventSourceMapping,
-    FaultConfig, IsolationLevel, MappingControl, MappingState, PollerMode, StartingPosition,
+    FaultConfig, IsolationLevel, MappingHandle, MappingState, PollerMode, StartingPosition,
 };
 pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_BYTES};
 pub use lambda_api::{

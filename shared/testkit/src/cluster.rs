@@ -1,14 +1,17 @@
 //! An in-memory Kafka cluster: partition logs with watermarks, readable and writable.
 
-use ferry_core::ports::{ClusterError, ClusterReader, TargetError, TargetProducer, TopicCreator};
+use ferry_core::ports::{
+    ClusterError, ClusterReader, RangeReader, ReadIsolation, TargetError, TargetProducer,
+    TopicCreator,
+};
 use ferry_core::record::MirrorRecord;
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An in-memory Kafka cluster for validation and heartbeat tests: topics of partitions holding
 /// records at explicit offsets (gaps allowed, like compaction or transaction markers), with a
-/// low and high watermark each. Implements [`ClusterReader`], [`TopicCreator`] and
+/// low and high watermark each. Implements [`RangeReader`], [`ClusterReader`], [`TopicCreator`] and
 /// [`TargetProducer`] (appends at the high watermark). Clones share the same state.
 #[derive(Debug, Clone)]
 pub struct InMemoryCluster {
@@ -141,6 +144,26 @@ impl InMemoryCluster {
     }
 }
 
+/// No transactions in memory: both isolations read the same records.
+impl RangeReader for InMemoryCluster {
+    async fn read_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+        _isolation: ReadIsolation,
+    ) -> Result<Vec<MirrorRecord>, ClusterError> {
+        let mut s = self.check()?;
+        let log = Self::log_mut(&mut s, self.name, tp)?;
+        Ok(log
+            .records
+            .iter()
+            .filter(|r| r.offset >= from && r.offset < to)
+            .cloned()
+            .collect())
+    }
+}
+
 impl ClusterReader for InMemoryCluster {
     async fn partitions(&self, topic: &str) -> Result<Option<i32>, ClusterError> {
         Ok(self.check()?.topics.get(topic).map(|p| p.len() as i32))
@@ -152,29 +175,16 @@ impl ClusterReader for InMemoryCluster {
         Ok((log.low, log.high))
     }
 
-    async fn read_range(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<MirrorRecord>, ClusterError> {
-        let mut s = self.check()?;
-        let log = Self::log_mut(&mut s, self.name, tp)?;
-        Ok(log
-            .records
-            .iter()
-            .filter(|r| r.offset >= from && r.offset < to)
-            .cloned()
-            .collect())
-    }
-
     async fn count_range(
         &self,
         tp: &TopicPartition,
         from: i64,
         to: i64,
     ) -> Result<u64, ClusterError> {
-        Ok(self.read_range(tp, from, to).await?.len() as u64)
+        Ok(self
+            .read_range(tp, from, to, ReadIsolation::Committed)
+            .await?
+            .len() as u64)
     }
 }
 

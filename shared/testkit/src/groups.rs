@@ -2,8 +2,9 @@
 
 use ferry_core::ports::{
     GroupError, GroupState, SourceEndOffsets, SourceGroups, SourceTopics, TargetGroups,
+    TopicAdminError,
 };
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -108,8 +109,14 @@ impl SourceGroups for InMemoryGroups {
 
 /// Topics: every topic some source group committed to, plus [`InMemoryGroups::add_topic`].
 impl SourceTopics for InMemoryGroups {
-    async fn list_topics(&self) -> Result<Vec<String>, GroupError> {
-        let s = self.check("source")?;
+    async fn list_topics(&self) -> Result<Vec<String>, TopicAdminError> {
+        let s = self.lock();
+        if s.unavailable {
+            return Err(TopicAdminError::Unavailable {
+                cluster: "source",
+                source: "injected: groups unavailable".into(),
+            });
+        }
         let mut topics: Vec<String> = s
             .source
             .values()

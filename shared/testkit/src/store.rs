@@ -33,7 +33,7 @@ use ferry_core::ports::{
     Versioned,
 };
 use ferry_core::progress::{Progress, Segment};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,15 +1,17 @@
 //! Topic administration fakes for preflight and topic sync: topic metadata of a cluster and
 //! the target's storage.
 
-use ferry_core::ports::{SourceTopicDescriber, TargetStorage, TargetTopicAdmin, TopicAdminError};
+use ferry_core::ports::{
+    SourceTopicDescriber, SourceTopics, TargetStorage, TargetTopicAdmin, TopicAdminError,
+};
 use ferry_core::topics::{ConfigValue, SourceTopicStats, StorageInfo, TopicDescription};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An in-memory cluster's topic metadata for preflight tests: topic descriptions (partitions,
 /// replication factor, configs), per-topic data stats, a broker count and optional storage
-/// info. Implements [`SourceTopicDescriber`], [`TargetTopicAdmin`] and [`TargetStorage`] with
-/// the adapters' semantics: creating an existing topic with the same partition count is fine,
+/// info. Implements [`SourceTopics`], [`SourceTopicDescriber`], [`TargetTopicAdmin`] and
+/// [`TargetStorage`] with the adapters' semantics: creating an existing topic with the same partition count is fine,
 /// partitions only grow, [`TargetTopicAdmin::set_configs`] sets explicit topic configs and
 /// leaves the others alone. Every change is logged ([`InMemoryTopicAdmin::changes`]). Clones
 /// share the same state.
@@ -86,11 +88,13 @@ impl InMemoryTopicAdmin {
     }
 }
 
-impl SourceTopicDescriber for InMemoryTopicAdmin {
-    async fn topic_names(&self) -> Result<Vec<String>, TopicAdminError> {
+impl SourceTopics for InMemoryTopicAdmin {
+    async fn list_topics(&self) -> Result<Vec<String>, TopicAdminError> {
         Ok(self.check()?.topics.keys().cloned().collect())
     }
+}
 
+impl SourceTopicDescriber for InMemoryTopicAdmin {
     async fn describe_topics(
         &self,
         names: &[String],

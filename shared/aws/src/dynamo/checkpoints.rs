@@ -7,7 +7,7 @@ use super::{checkpoint_sort_key, group_key, DynamoError, DynamoStateStore, PK, S
 use aws_sdk_dynamodb::types::AttributeValue;
 use ferry_core::checkpoint::Checkpoint;
 use ferry_core::ports::{CheckpointStore, StoreError};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::HashMap;
 
 /// Concurrent conditional puts per [`CheckpointStore::save_checkpoints`] call.

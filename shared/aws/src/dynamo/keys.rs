@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use ferry_core::ports::StoreError;
 use ferry_core::progress::{Progress, Segment};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

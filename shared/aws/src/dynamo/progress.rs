@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use ferry_core::ports::{ProgressCommit, ProgressStore, StoreError};
 use ferry_core::progress::{Progress, Segment};
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 

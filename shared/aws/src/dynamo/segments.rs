@@ -5,7 +5,7 @@ use super::keys::{parse_segment, s, Item};
 use super::{partition_key, DynamoError, DynamoStateStore, SEGMENT_SK_PREFIX};
 use ferry_core::ports::{SegmentStore, StoreError};
 use ferry_core::progress::Segment;
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 
 impl SegmentStore for DynamoStateStore {
     async fn segments(&self, tp: &TopicPartition) -> Result<Vec<Segment>, StoreError> {

@@ -50,10 +50,10 @@ pub struct FaultConfig {
     /// coordinator of [`PollerMode::ConsumerGroup`] uses `seed` itself).
     pub seed: u64,
     /// [`PollerMode::ConsumerGroup`] only: every period the group is rebalanced: its size is
-    /// redrawn uniformly from `1..=`[`MappingControl::pollers`](super::MappingControl::pollers) and, unless it shrank, one
+    /// redrawn uniformly from `1..=`[`MappingHandle::pollers`](super::MappingHandle::pollers) and, unless it shrank, one
     /// random poller is replaced by a fresh one (a poller restart), so partitions change
     /// owner every period. `None`: the group only rebalances on new partitions and
-    /// [`MappingControl::set_pollers`](super::MappingControl::set_pollers).
+    /// [`MappingHandle::set_pollers`](super::MappingHandle::set_pollers).
     pub rebalance_every: Option<Duration>,
     /// The poller stops waiting for an invocation after this long, counts it as timed out
     /// ([`InvokeError::Timeout`](crate::invoke::InvokeError::Timeout)) and retries the whole batch (normal backoff) while the first
@@ -83,7 +83,7 @@ pub enum PollerMode {
     #[default]
     Static,
     /// The pollers are members of the mapping's consumer group, coordinated by the emulator:
-    /// scaling ([`MappingControl::set_pollers`](super::MappingControl::set_pollers), [`FaultConfig::rebalance_every`]) rebalances
+    /// scaling ([`MappingHandle::set_pollers`](super::MappingHandle::set_pollers), [`FaultConfig::rebalance_every`]) rebalances
     /// the group, revoked partitions' in-flight invocations run to their end, the new owner
     /// restarts from the committed offset right away, and commits of revoked members are
     /// rejected. See the module docs.
@@ -113,7 +113,7 @@ pub struct EsmConfig {
     /// MSK or self-managed; decides the payload's `eventSource` / `eventSourceArn`.
     pub event_source: EventSource,
     /// Number of concurrent pollers (AWS provisioned pollers; useful up to the partition count).
-    /// In [`PollerMode::ConsumerGroup`] the initial group size (see [`MappingControl::set_pollers`](super::MappingControl::set_pollers)).
+    /// In [`PollerMode::ConsumerGroup`] the initial group size (see [`MappingHandle::set_pollers`](super::MappingHandle::set_pollers)).
     pub pollers: usize,
     /// Static partition ownership (default) or a rebalancing consumer group.
     pub poller_mode: PollerMode,

@@ -1,4 +1,4 @@
-//! [`MappingControl`]: a mapping's UUID, `Enabled` switch, batch settings and state.
+//! [`MappingHandle`]: a mapping's UUID, `Enabled` switch, batch settings and state.
 
 use super::{EsmConfig, PollerMode, MAX_BATCH_SIZE};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,7 +36,7 @@ impl MappingState {
 /// Shared control handle of one mapping: its UUID, the `Enabled` switch and the settings that
 /// `UpdateEventSourceMapping` may change. Cheap to clone; every clone controls the same mapping.
 #[derive(Debug, Clone)]
-pub struct MappingControl {
+pub struct MappingHandle {
     pub(super) inner: Arc<ControlInner>,
 }
 
@@ -56,7 +56,7 @@ pub(super) struct ControlInner {
     last_modified: Mutex<SystemTime>,
 }
 
-impl MappingControl {
+impl MappingHandle {
     pub(super) fn new(config: &EsmConfig) -> Self {
         let (enabled, _) = watch::channel(true);
         Self {
@@ -242,11 +242,11 @@ mod tests {
     fn set_pollers_needs_the_consumer_group_mode() {
         let mut c = EsmConfig::new("b:9092", "orders", "g", "mirror");
         c.pollers = 2;
-        let control = MappingControl::new(&c);
+        let control = MappingHandle::new(&c);
         assert!(control.set_pollers(3).is_err());
         assert_eq!(control.pollers(), 2);
         c.poller_mode = PollerMode::ConsumerGroup;
-        let control = MappingControl::new(&c);
+        let control = MappingHandle::new(&c);
         assert!(control.set_pollers(0).is_err());
         control.set_pollers(5).unwrap();
         assert_eq!(control.pollers(), 5);

@@ -4,7 +4,7 @@
 use super::group::{Assignment, Group};
 use super::worker::{Background, Worker};
 use super::{
-    blocking, EsmConfig, EsmError, EsmStats, MappingControl, MappingState, PollerMode,
+    blocking, EsmConfig, EsmError, EsmStats, MappingHandle, MappingState, PollerMode,
     KAFKA_CALL_TIMEOUT,
 };
 use crate::invoke::Invoker;
@@ -25,7 +25,7 @@ pub struct EventSourceMapping {
     pub(super) config: Arc<EsmConfig>,
     pub(super) invoker: Arc<dyn Invoker>,
     pub(super) stats: Arc<EsmStats>,
-    pub(super) control: MappingControl,
+    pub(super) control: MappingHandle,
 }
 
 impl EventSourceMapping {
@@ -33,7 +33,7 @@ impl EventSourceMapping {
     pub fn new(config: EsmConfig, invoker: Arc<dyn Invoker>) -> Result<Self, EsmError> {
         config.validate()?;
         Ok(Self {
-            control: MappingControl::new(&config),
+            control: MappingHandle::new(&config),
             config: Arc::new(config),
             invoker,
             stats: Arc::new(EsmStats::default()),
@@ -46,7 +46,7 @@ impl EventSourceMapping {
     }
 
     /// The mapping's control handle (enable/disable, batch settings, state).
-    pub fn control(&self) -> MappingControl {
+    pub fn control(&self) -> MappingHandle {
         self.control.clone()
     }
 

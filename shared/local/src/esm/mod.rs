@@ -29,7 +29,7 @@
 //!   the log start and `Latest` at the end offset observed when the partition is assigned.
 //! * **New partitions** are picked up by a periodic metadata refresh.
 //!
-//! * **Enable / disable.** Every mapping has a UUID and a [`MappingControl`] (what
+//! * **Enable / disable.** Every mapping has a UUID and a [`MappingHandle`] (what
 //!   `UpdateEventSourceMapping` changes, see [`crate::lambda_api`]). Disabling lets each
 //!   poller finish its in-flight batch (delivery, retries and the commit run to the end; a
 //!   batch still being gathered is sent as it is), then polling stops; the consumer group
@@ -81,7 +81,7 @@
 //!   offsets never move backwards. A member that leaves the group (scale-down, replacement)
 //!   finishes its in-flight invocation, has its commit rejected and stops. Batches being
 //!   gathered when a partition is revoked are dropped and re-fetched.
-//! * [`MappingControl::set_pollers`] scales the group at runtime (one rebalance per call);
+//! * [`MappingHandle::set_pollers`] scales the group at runtime (one rebalance per call);
 //!   [`FaultConfig::rebalance_every`] rebalances periodically: each period the group size is
 //!   redrawn from `1..=pollers` and one member is replaced unless the group shrank (a poller
 //!   restart), so that at least one member changes every time. New partitions found by the
@@ -130,7 +130,7 @@ pub use config::{
     EsmConfig, FaultConfig, IsolationLevel, PollerMode, StartingPosition, DEFAULT_PREFETCH_KBYTES,
     MAX_BATCH_SIZE,
 };
-pub use control::{MappingControl, MappingState};
+pub use control::{MappingHandle, MappingState};
 pub use error::EsmError;
 pub use mapping::{run_mappings, EventSourceMapping};
 pub use payload::{Batch, BatchBuilder, BatchLimits, EventSource, PartitionRange, PayloadError};

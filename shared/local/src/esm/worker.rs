@@ -3,7 +3,7 @@
 use super::group::{Assignment, Group, Owner};
 use super::{
     blocking, sleep_until_opt, Batch, BatchBuilder, BatchLimits, EsmConfig, EsmError, EsmStats,
-    EventSourceMapping, MappingControl, PayloadError, StartingPosition, KAFKA_CALL_TIMEOUT,
+    EventSourceMapping, MappingHandle, PayloadError, StartingPosition, KAFKA_CALL_TIMEOUT,
 };
 use crate::invoke::{InvokeError, Invoker};
 use ferry_core::MirrorRecord;
@@ -80,7 +80,7 @@ pub(super) struct Worker {
     config: Arc<EsmConfig>,
     invoker: Arc<dyn Invoker>,
     stats: Arc<EsmStats>,
-    control: MappingControl,
+    control: MappingHandle,
     consumer: Arc<FerryStreamConsumer>,
     /// The next offset to take from the consumer per owned partition.
     fetch_next: BTreeMap<i32, i64>,

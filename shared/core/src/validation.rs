@@ -23,7 +23,7 @@
 
 use crate::progress::{segment_len, Progress, Segment};
 use crate::record::MirrorRecord;
-use crate::topic::TopicPartition;
+use crate::topics::TopicPartition;
 use crate::translate::{translate, Translation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -1,16 +1,18 @@
-//! [`KafkaClusterReader`]: the validation ports ([`ClusterReader`], [`TopicCreator`]) for one
-//! cluster (source or target), on top of [`crate::reader`] (assigned, never-joined consumers)
-//! and [`crate::admin`].
+//! [`KafkaClusterReader`]: the reading ports ([`RangeReader`], [`ClusterReader`]) and
+//! [`TopicCreator`] for one cluster (source or target), on top of [`crate::reader`] (assigned,
+//! never-joined consumers) and [`crate::admin`]. Its [`RangeReader::read_range`] is the one
+//! range-read body of this crate ([`crate::TargetCluster`] delegates to it).
 //!
-//! Reads use `read_committed` by default (what a normal consumer sees: aborted records and
-//! transaction markers are gaps) and stop at the partition's current end instead of waiting.
+//! Range reads use the isolation the caller asks for; counts use `read_committed` (what a
+//! normal consumer sees: aborted records and transaction markers are gaps). Reads stop at the
+//! partition's current end instead of waiting.
 
 use crate::admin::{create_topic, partition_count, AdminError};
 use crate::config::KafkaConnection;
 use crate::reader::{scan_partition, Isolation, ReadError, ReadOptions, DEFAULT_READ_TIMEOUT};
-use ferry_core::ports::{ClusterError, ClusterReader, TopicCreator};
+use ferry_core::ports::{ClusterError, ClusterReader, RangeReader, ReadIsolation, TopicCreator};
 use ferry_core::record::MirrorRecord;
-use ferry_core::topic::TopicPartition;
+use ferry_core::topics::TopicPartition;
 use rdkafka::error::RDKafkaErrorCode;
 use std::time::Duration;
 
@@ -19,7 +21,6 @@ use std::time::Duration;
 pub struct KafkaClusterReader {
     conn: KafkaConnection,
     cluster: &'static str,
-    isolation: Isolation,
     timeout: Duration,
 }
 
@@ -29,15 +30,8 @@ impl KafkaClusterReader {
         Self {
             conn,
             cluster,
-            isolation: Isolation::ReadCommitted,
             timeout: DEFAULT_READ_TIMEOUT,
         }
-    }
-
-    /// Reads with `isolation` instead of `read_committed`.
-    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
-        self.isolation = isolation;
-        self
     }
 
     /// Longest time a read may go without progress (default 30 s).
@@ -74,12 +68,37 @@ impl KafkaClusterReader {
         }
     }
 
-    fn options(&self) -> ReadOptions {
+    fn options(&self, isolation: Isolation) -> ReadOptions {
         ReadOptions {
-            isolation: self.isolation,
+            isolation,
             timeout: self.timeout,
             stop_at_end: true,
         }
+    }
+}
+
+impl RangeReader for KafkaClusterReader {
+    async fn read_range(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        to: i64,
+        isolation: ReadIsolation,
+    ) -> Result<Vec<MirrorRecord>, ClusterError> {
+        let capacity = usize::try_from(to.saturating_sub(from))
+            .unwrap_or(0)
+            .min(100_000);
+        scan_partition(
+            &self.conn,
+            tp,
+            from,
+            Some(to),
+            &self.options(isolation.into()),
+            Vec::with_capacity(capacity),
+            |records, r| records.push(r),
+        )
+        .await
+        .map_err(|e| self.read_error(tp, e))
     }
 }
 
@@ -96,28 +115,6 @@ impl ClusterReader for KafkaClusterReader {
             .map_err(|e| self.read_error(tp, e))
     }
 
-    async fn read_range(
-        &self,
-        tp: &TopicPartition,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<MirrorRecord>, ClusterError> {
-        let capacity = usize::try_from(to.saturating_sub(from))
-            .unwrap_or(0)
-            .min(100_000);
-        scan_partition(
-            &self.conn,
-            tp,
-            from,
-            Some(to),
-            &self.options(),
-            Vec::with_capacity(capacity),
-            |records, r| records.push(r),
-        )
-        .await
-        .map_err(|e| self.read_error(tp, e))
-    }
-
     async fn count_range(
         &self,
         tp: &TopicPartition,
@@ -129,7 +126,7 @@ impl ClusterReader for KafkaClusterReader {
             tp,
             from,
             Some(to),
-            &self.options(),
+            &self.options(Isolation::ReadCommitted),
             0u64,
             |n, _| *n += 1,
         )
