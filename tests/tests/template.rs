@@ -144,13 +144,30 @@ fn connection_settings() -> BTreeSet<String> {
     out
 }
 
+/// The source of ferry-lambda's `MigrationSettings` (settings several functions share).
+fn migration_settings_source() -> String {
+    std::fs::read_to_string(root().join("shared/lambda/src/config.rs"))
+        .expect("shared/lambda/src/config.rs")
+}
+
+/// Whether a function crate's sources build its configuration on `MigrationSettings`.
+fn uses_migration_settings(src: &Path) -> bool {
+    ["config.rs", "main.rs", "lib.rs"].iter().any(|f| {
+        std::fs::read_to_string(src.join(f)).is_ok_and(|t| t.contains("MigrationSettings"))
+    })
+}
+
 /// Settings a crate's `config.rs` module-doc table marks `required` (first backticked name of
 /// the row).
 fn required_settings(name: &str) -> BTreeSet<String> {
     let path = root().join("functions").join(name).join("src/config.rs");
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    required_rows(&std::fs::read_to_string(path).unwrap_or_default(), "//! |")
+}
+
+/// Settings a doc table (rows starting with `row_prefix`) marks `required`.
+fn required_rows(text: &str, row_prefix: &str) -> BTreeSet<String> {
     text.lines()
-        .filter(|l| l.starts_with("//! |") && l.trim_end().ends_with("| required |"))
+        .filter(|l| l.starts_with(row_prefix) && l.trim_end().ends_with("| required |"))
         .filter_map(|l| {
             let start = l.find('`')? + 1;
             let end = start + l[start..].find('`')?;
@@ -252,7 +269,14 @@ fn environment_variables_match_what_each_crate_reads() {
             eprintln!("functions/{name} has no src/config.rs yet: environment not checked");
             continue;
         }
-        let read = ferry_tokens(&root().join("functions").join(&name).join("src"));
+        let src = root().join("functions").join(&name).join("src");
+        let mut read = ferry_tokens(&src);
+        // Settings shared by the functions that work on both clusters are read by
+        // ferry-lambda's `MigrationSettings` (shared/lambda/src/config.rs).
+        let shared = uses_migration_settings(&src);
+        if shared {
+            read.extend(tokens(&migration_settings_source()));
+        }
         let prefixes: Vec<&str> = ["FERRY_SOURCE", "FERRY_TARGET"]
             .into_iter()
             .filter(|p| read.contains(*p) || read.iter().any(|v| v.starts_with(&format!("{p}_"))))
@@ -278,6 +302,9 @@ fn environment_variables_match_what_each_crate_reads() {
             }
         }
         let mut required = required_settings(&name);
+        if shared {
+            required.extend(required_rows(&migration_settings_source(), "/// |"));
+        }
         for p in &prefixes {
             required.insert(format!("{p}_BOOTSTRAP"));
         }
