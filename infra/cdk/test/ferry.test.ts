@@ -25,7 +25,7 @@ test('the same resources as the SAM template', () => {
   }
   template.resourceCountIs('AWS::Events::Rule', 3);
   template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
   template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   const mappings = Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'));
   assert.ok(mappings.length >= 1, 'the mappings of infra/mappings.yaml are included');
