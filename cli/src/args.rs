@@ -278,7 +278,7 @@ pub struct PlanArgs {
     /// Do not measure: render mappings.yaml from this plan file (e.g. infra/ferry-plan.json).
     #[arg(long, value_name = "PLAN_JSON")]
     pub from: Option<PathBuf>,
-    /// With --from: compare instead of writing; exit code 1 if <out-dir>/mappings.yaml differs.
+    /// With --from: compare instead of writing; exit code 1 if `<out-dir>`/mappings.yaml differs.
     #[arg(long, requires = "from")]
     pub check: bool,
     /// Print the plan as JSON on stdout (the table goes to stderr).

@@ -1,5 +1,5 @@
 //! The cutover tasks' input: the state-machine task ([`Task`], `{"action": ..., "migration_id":
-//! ..., ...}`) and the cause of a failure the state machine caught ([`describe`]).
+//! ..., ...}`) and the cause of a failure the state machine caught (`describe`).
 
 use ferry_core::migration::Phase;
 use serde::Deserialize;

@@ -14,8 +14,12 @@
 //! * [`checksum`]: ordered content checksums used by validation and tests.
 //! * [`validation`]: validation math (lag, window planning, first difference, heartbeats).
 //! * [`failure`]: the fixed set of Lambda error types (`Ferry.*`) that Retry/Catch and alarms name.
-//! * [`ports`]: the capabilities (traits) that adapters implement: state store, checkpoint
-//!   store, target cluster, source and target consumer groups.
+//! * [`ports`]: the capabilities (traits) that adapters implement, one capability each with its
+//!   typed error: progress, segment, checkpoint and migration stores; target producer,
+//!   offsets and metadata; source and target consumer groups; source end offsets and log
+//!   bounds; range reads ([`ports::RangeReader`], at a [`ports::ReadIsolation`]); topic listing,
+//!   description, creation and target topic administration; target storage; event source
+//!   mapping control; secrets ([`ports::SecretSource`]).
 //! * [`migration`]: the migration's state document and the cutover rules (consumers before
 //!   producers, rollback until producers move, exact reverse translation).
 //! * [`topics`]: topic/partition identities ([`topics::partition`]),

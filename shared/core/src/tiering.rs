@@ -97,7 +97,7 @@ pub struct TopicMeasurement {
     pub retained_bytes: f64,
 }
 
-/// The plan file: measurements plus thresholds; [`render_mappings`] is a pure function of it.
+/// The plan file: measurements plus thresholds; `ferry-cli`'s `plan::render_mappings` is a pure function of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// [`PLAN_VERSION`].

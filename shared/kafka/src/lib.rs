@@ -13,8 +13,10 @@
 //!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
 //!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
 //!   [`TargetMetadata`](ferry_core::ports::TargetMetadata),
-//!   [`RangeReader`](ferry_core::ports::RangeReader)) with one long-lived idempotent
-//!   producer that writes each record to an explicit partition, unchanged.
+//!   [`RangeReader`](ferry_core::ports::RangeReader)): writes each record to an explicit
+//!   partition, unchanged, in one transaction per batch with one `transactional.id` per target
+//!   partition ([`transactions`]: fencing of overlapping and zombie invocations), or with one
+//!   idempotent producer when fencing is off.
 //! * [`admin`]: create (idempotently), delete and list topics; partition counts.
 //! * [`groups`]: [`KafkaGroups`] — the consumer-group ports (list groups, committed offsets,
 //!   group state, commit while empty) with plain consumers that never join a group.

@@ -1,6 +1,6 @@
 //! Fenced writing: one transactional producer per written target partition.
 //!
-//! [`TargetCluster`](crate::TargetCluster) implements [`TargetWriter`] in one of two ways,
+//! [`crate::TargetCluster`] implements [`TargetWriter`] in one of two ways,
 //! chosen by [`Fencing`]:
 //!
 //! * [`Fencing::Transactions`] (the mirror's default): every target partition `t-p` is written

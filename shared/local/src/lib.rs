@@ -13,8 +13,11 @@
 //! * [`esm`]: the Kafka event source mapping emulator. One mapping per topic, its own
 //!   consumer group, AWS-shaped payloads ([`esm::payload`]), batches bounded by `BatchSize`,
 //!   the batching window and the 6 MB payload limit, commit only after success, whole-batch
-//!   retries with backoff, partitions in parallel but each strictly in order. Fault knobs
-//!   inject redeliveries and differently split retries. [`esm::run_mappings`] runs several.
+//!   retries with backoff, partitions in parallel but each strictly in order. An opt-in
+//!   poller mode ([`esm::PollerMode`]) makes pollers members of the mapping's consumer group,
+//!   rebalanced as the mapping scales, so a revoked partition's invocation may still run
+//!   while its new owner starts over (as on AWS). Fault knobs inject redeliveries, differently split retries, delayed commits, late
+//!   produce requests and invocations killed at their timeout. [`esm::run_mappings`] runs several.
 //! * [`invoke`]: the [`invoke::Invoker`] seam (synchronous `Invoke` semantics and errors),
 //!   the in-process [`invoke::FnInvoker`] and the by-name [`invoke::InvokerMap`].
 //! * [`runtime_api`]: [`runtime_api::FunctionHost`] runs a function binary as a child process

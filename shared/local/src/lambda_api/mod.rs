@@ -14,7 +14,7 @@
 //!     `X-Amz-Executed-Version: $LATEST`. Any function failure (a reported error, a crash as
 //!     `Runtime.ExitError`, a timeout as `Sandbox.Timedout`, a response over 6 MB as
 //!     `Function.ResponseSizeTooLarge`) is also `200`, with `X-Amz-Function-Error: Unhandled`
-//!     and `{"errorType","errorMessage"}` (see [`InvokeError::error_type`]); Step Functions
+//!     and `{"errorType","errorMessage"}` (see [`crate::invoke::InvokeError::error_type`]); Step Functions
 //!     `Retry`/`Catch` match on that `errorType`.
 //!   * `Event`: `202`, the invocation runs in the background; a function error is retried
 //!     [`ASYNC_RETRY_ATTEMPTS`] times like AWS's asynchronous invocation (whose default
