@@ -202,13 +202,23 @@ where
             .into_iter()
             .collect();
         let progress = self.store.load_progress(&tps).await?;
+        // Only the segments around each committed offset (two single-item reads per distinct
+        // offset), never a partition's whole history: translation is local
+        // (`ferry_core::translate`, "Local").
         let mut mirrored: HashMap<TopicPartition, Mirrored> = HashMap::with_capacity(tps.len());
         for tp in &tps {
             let m = match progress.get(tp) {
-                Some(p) => Mirrored {
-                    progress: Some(*p),
-                    segments: self.store.segments(tp).await?,
-                },
+                Some(p) => {
+                    let offsets: Vec<i64> = committed
+                        .iter()
+                        .filter_map(|(_, o)| o.get(tp).copied())
+                        .filter(|&c| c < p.next_source)
+                        .collect();
+                    Mirrored {
+                        progress: Some(*p),
+                        segments: self.store.segments_for(tp, &offsets).await?,
+                    }
+                }
                 None => Mirrored::default(),
             };
             mirrored.insert(tp.clone(), m);

@@ -381,7 +381,7 @@ where
                 behind.push(format!("{tp} (nothing mirrored yet)"));
                 continue;
             };
-            let segments = self.store.segments(&tp).await?;
+            let segments = self.store.segments_around(&tp, c).await?;
             match translate(&segments, p, c) {
                 Translation::Exact(t) => out.push((
                     tp,

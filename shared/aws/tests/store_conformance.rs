@@ -251,6 +251,42 @@ async fn many_segments_sorted_across_pages<S: ProgressStore + SegmentStore>(stor
     assert!(stored
         .windows(2)
         .all(|w| w[0].source_start < w[1].source_start));
+    // The pair around an offset is what `ferry_core::translate::around` takes from the whole
+    // list: before the first segment, at a segment's start, inside a run, in a gap, at and past
+    // the end.
+    let last = stored[stored.len() - 1].source_start;
+    for probe in [
+        0,
+        6,
+        7,
+        8,
+        9,
+        10,
+        500,
+        1001,
+        1502,
+        last - 1,
+        last,
+        last + 1,
+        at.next_source,
+        at.next_source + 9,
+    ] {
+        assert_eq!(
+            store.segments_around(&tp, probe).await.unwrap(),
+            ferry_core::translate::around(&stored, probe),
+            "segments around {probe}"
+        );
+    }
+    assert_eq!(
+        store.segments_for(&tp, &[10, 8, 10, 1502]).await.unwrap(),
+        ferry_core::translate::merge_around(
+            [10, 8, 1502]
+                .iter()
+                .flat_map(|&c| ferry_core::translate::around(&stored, c).to_vec())
+        )
+    );
+    let empty = TopicPartition::new("compacted", 3);
+    assert!(store.segments_around(&empty, 5).await.unwrap().is_empty());
 }
 
 /// A call with more than 100 items over several partitions still applies every commit.
@@ -615,6 +651,122 @@ async fn dynamodb_call_timings() {
         "TIMINGS against {}: init_progress {init:?}, load_progress(10 tps) {load:?}, commit_progress(10 tps) {commit10:?}, segments {segments:?}",
         endpoint()
     );
+    drop_table(&store).await;
+}
+
+/// Counts the operations a client sends (retries of one operation count once).
+#[derive(Debug, Default, Clone)]
+struct CallCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl CallCounter {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Issue 13: translating one committed offset of a compacted partition with 100,000 segments
+/// costs a constant number of reads (two single-item `Query`s), not a load of every segment;
+/// and the answer is the one translating over all segments gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_translation_reads_are_constant_with_100k_segments() {
+    use ferry_core::translate::{translate, Translation};
+    const SEGMENTS: i64 = 100_000;
+    let Some(store) = dynamo_store("translate-100k").await else {
+        return;
+    };
+    let tp = TopicPartition::new("compacted-100k", 0);
+    // Segment i: source offsets 3i, 3i+1 mirrored to target 2i, 2i+1; 3i+2 compacted away.
+    let start = store.init_progress(&tp, p(0, 0)).await.unwrap();
+    assert_eq!(start.segment_here(), seg(0, 0));
+    let written = Instant::now();
+    let pk = ferry_aws::dynamo::partition_key(&tp);
+    let items: Vec<_> = (1..SEGMENTS)
+        .map(|i| {
+            aws_sdk_dynamodb::types::WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .item("PK", AttributeValue::S(pk.clone()))
+                        .item(
+                            "SK",
+                            AttributeValue::S(ferry_aws::dynamo::segment_sort_key(3 * i)),
+                        )
+                        .item("source_start", AttributeValue::N((3 * i).to_string()))
+                        .item("target_start", AttributeValue::N((2 * i).to_string()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect();
+    for chunk in items.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
+            let out = store
+                .client()
+                .batch_write_item()
+                .request_items(store.table(), pending)
+                .send()
+                .await
+                .unwrap();
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(store.table()))
+                .unwrap_or_default();
+        }
+    }
+    let end = p(3 * (SEGMENTS - 1) + 2, 2 * SEGMENTS);
+    store
+        .commit_progress(&[commit(&tp, start, end, vec![])])
+        .await
+        .unwrap();
+    eprintln!("{SEGMENTS} segments written in {:?}", written.elapsed());
+
+    // The same table through a client that counts its calls.
+    let counter = CallCounter::default();
+    let config = client_for(&endpoint(), moto_safe_timeouts())
+        .await
+        .config()
+        .clone();
+    let counted = Client::from_conf(config.to_builder().interceptor(counter.clone()).build());
+    let counted = DynamoStateStore::new(counted, store.table());
+
+    let all = store.segments(&tp).await.unwrap();
+    assert_eq!(all.len(), SEGMENTS as usize);
+    let progress = counted
+        .load_progress(std::slice::from_ref(&tp))
+        .await
+        .unwrap()[&tp];
+    assert_eq!(progress, end);
+    for c in [0, 1, 2, 3, 150_001, 150_002, 299_997, 299_998, 299_999] {
+        let before = counter.get();
+        let around = counted.segments_around(&tp, c).await.unwrap();
+        assert_eq!(counter.get() - before, 2, "reads to translate {c}");
+        let exact = translate(&around, progress, c);
+        assert_eq!(exact, translate(&all, progress, c), "translation of {c}");
+        let expected = if c % 3 == 2 {
+            2 * (c / 3 + 1)
+        } else {
+            2 * (c / 3) + c % 3
+        };
+        assert_eq!(exact, Translation::Exact(expected), "translation of {c}");
+    }
     drop_table(&store).await;
 }
 

@@ -54,7 +54,9 @@ pub fn next_checkpoint(previous: Option<Checkpoint>, fresh: Checkpoint) -> Optio
 pub struct Mirrored {
     /// Progress, `None` if nothing of the partition was mirrored yet.
     pub progress: Option<Progress>,
-    /// Segments, sorted by `source_start`.
+    /// Segments, sorted by `source_start`: all of the partition's, or any subset that holds the
+    /// pair around each committed offset planned with it ([`crate::translate::around`]; the
+    /// checkpoint function reads only those).
     pub segments: Vec<Segment>,
 }
 

@@ -97,11 +97,43 @@ pub trait ProgressStore: Send + Sync {
 
 /// Reads translation segments.
 pub trait SegmentStore: Send + Sync {
-    /// All segments of a partition, sorted by source offset.
+    /// All segments of a partition, sorted by source offset. Costs one read per page of
+    /// segments: use it where the whole history is needed (validation's comparison, status);
+    /// translation needs only [`SegmentStore::segments_around`].
     fn segments(
         &self,
         tp: &TopicPartition,
     ) -> impl Future<Output = Result<Vec<Segment>, StoreError>> + Send;
+
+    /// The segments that translating source offset `offset` needs
+    /// ([`crate::translate::around`]): the last one starting at or before `offset` and the
+    /// first one starting after it, when they exist, sorted. A constant cost whatever the
+    /// number of segments (on DynamoDB: two single-item `Query`s).
+    fn segments_around(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+    ) -> impl Future<Output = Result<Vec<Segment>, StoreError>> + Send;
+
+    /// The segments that translating each of `offsets` needs: the merged pairs of
+    /// [`SegmentStore::segments_around`] ([`crate::translate::merge_around`]), one lookup per
+    /// distinct offset.
+    fn segments_for(
+        &self,
+        tp: &TopicPartition,
+        offsets: &[i64],
+    ) -> impl Future<Output = Result<Vec<Segment>, StoreError>> + Send {
+        async move {
+            let mut distinct = offsets.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let mut pairs = Vec::with_capacity(distinct.len() * 2);
+            for offset in distinct {
+                pairs.extend(self.segments_around(tp, offset).await?);
+            }
+            Ok(crate::translate::merge_around(pairs))
+        }
+    }
 }
 
 /// Target-cluster failures.

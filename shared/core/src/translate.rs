@@ -14,6 +14,17 @@
 //! * Monotonic: `c1 <= c2` ⇒ `translate(c1) <= translate(c2)` where both are exact.
 //! * Never past mirrored progress: an exact result is `<= progress.next_target`.
 //! * Exact inside segments, and a gap maps to the next mirrored record.
+//! * Local: translating `c` needs only the segments around it ([`around`]: the last one
+//!   starting at or before `c` and the first one starting after it). Translating over any
+//!   sorted subset of a partition's segments that contains the pair around `c` gives exactly
+//!   the result over all of them, so a store answers one translation with two single-item
+//!   reads ([`crate::ports::SegmentStore::segments_around`]) whatever the number of segments,
+//!   and several translations with the union of their pairs.
+//!
+//! The pair, not one segment: a segment's run ends where the next one begins (its length is
+//! not stored, so a segment never has to be rewritten), so whether `c` falls inside the run
+//! of the segment at or before it, or in the gap after that run, is known only from the next
+//! segment.
 
 use crate::progress::{Progress, Segment};
 use serde::{Deserialize, Serialize};
@@ -58,6 +69,26 @@ pub fn translate(segments: &[Segment], progress: Progress, committed: i64) -> Tr
     } else {
         Translation::Exact(next_target_start)
     }
+}
+
+/// The segments of `segments` (sorted by `source_start`) that translating `offset` needs: the
+/// last one starting at or before `offset` and the first one starting after it, when they
+/// exist (at most two, adjacent in `segments`). See the module docs ("Local").
+pub fn around(segments: &[Segment], offset: i64) -> &[Segment] {
+    let after = segments.partition_point(|s| s.source_start <= offset);
+    let from = after.saturating_sub(1);
+    let to = (after + 1).min(segments.len());
+    &segments[from..to]
+}
+
+/// Merges pairs from [`around`] (or a store's `segments_around`) for several offsets of one
+/// partition into one sorted, de-duplicated list over which [`translate`] answers each of
+/// those offsets exactly.
+pub fn merge_around(pairs: impl IntoIterator<Item = Segment>) -> Vec<Segment> {
+    let mut merged: Vec<Segment> = pairs.into_iter().collect();
+    merged.sort_by_key(|s| s.source_start);
+    merged.dedup_by_key(|s| s.source_start);
+    merged
 }
 
 #[cfg(test)]
@@ -140,6 +171,38 @@ mod tests {
                         prop_assert_eq!(lag, c - p.next_source);
                     }
                 }
+            }
+        }
+
+        /// Translating over the pair around `c` (alone, or merged with other offsets' pairs)
+        /// equals translating over every segment.
+        #[test]
+        fn translation_is_local(steps in prop::collection::vec(1i64..6, 1..300), gaps in prop::collection::vec(0i64..4, 300), start in 0i64..50, probes in prop::collection::vec(0i64..2000, 1..20)) {
+            let mut offsets = Vec::new();
+            let mut o = start;
+            for s in steps { offsets.push(o); o += s; }
+            let init = Progress::initial(offsets[0], 0);
+            let (p, mut rest) = advance(init, &offsets);
+            let mut segs = vec![init.segment_here()];
+            segs.append(&mut rest);
+            // Target gaps (markers) before some segments, as fencing writes them.
+            let mut shift = 0;
+            for (i, s) in segs.iter_mut().enumerate().skip(1) {
+                shift += gaps[i % gaps.len()];
+                s.target_gap_before = gaps[i % gaps.len()];
+                s.target_start += shift;
+            }
+            let p = Progress { next_target: p.next_target + shift, ..p };
+            let mut union = Vec::new();
+            for &c in &probes {
+                let pair = around(&segs, c);
+                prop_assert!(pair.len() <= 2);
+                prop_assert_eq!(translate(pair, p, c), translate(&segs, p, c));
+                union.extend_from_slice(pair);
+            }
+            let merged = merge_around(union);
+            for &c in &probes {
+                prop_assert_eq!(translate(&merged, p, c), translate(&segs, p, c));
             }
         }
     }

@@ -352,6 +352,15 @@ impl SegmentStore for InMemoryStateStore {
     async fn segments(&self, tp: &TopicPartition) -> Result<Vec<Segment>, StoreError> {
         self.segments_now(tp)
     }
+
+    async fn segments_around(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+    ) -> Result<Vec<Segment>, StoreError> {
+        let all = self.segments_now(tp)?;
+        Ok(ferry_core::translate::around(&all, offset).to_vec())
+    }
 }
 
 /// Checkpoints follow the DynamoDB adapter: a save writes a partition only when

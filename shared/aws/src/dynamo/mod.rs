@@ -39,6 +39,10 @@
 //!     [`ferry_core::progress`]).
 //! * [`SegmentStore::segments`](ferry_core::ports::SegmentStore::segments): strongly consistent, paginated `Query`
 //!   `PK = :pk AND begins_with(SK, "SEG#")`, sorted ascending by `source_start`.
+//! * [`SegmentStore::segments_around`](ferry_core::ports::SegmentStore::segments_around): what
+//!   one translation needs, whatever the partition's number of segments: two concurrent
+//!   strongly consistent `Query`s with `Limit 1`, `SK BETWEEN SEG#0 AND SEG#<c>` backwards and
+//!   `SK BETWEEN SEG#<c+1> AND SEG#<max>` forwards.
 //!
 //! * [`CheckpointStore::load_checkpoints`](ferry_core::ports::CheckpointStore::load_checkpoints): strongly consistent, paginated `Query` `PK = GROUP#<group>`.
 //! * [`CheckpointStore::save_checkpoints`](ferry_core::ports::CheckpointStore::save_checkpoints): one conditional `PutItem` per partition (16 at a
