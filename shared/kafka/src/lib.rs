@@ -7,8 +7,9 @@
 //!   where authentication is applied to a librdkafka configuration. Secrets never appear in
 //!   `Debug` output; settings naming Secrets Manager secrets (`<PREFIX>_SECRET_ARN`) are
 //!   recorded for [`secrets`] to resolve at cold start.
-//! * [`auth`]: [`FerryContext`], the client context every client is built with, and MSK IAM
-//!   (`OAUTHBEARER` tokens signed on a dedicated thread).
+//! * [`auth`]: [`FerryContext`], the client context every client is built with, and its
+//!   `OAUTHBEARER` tokens: MSK IAM (signed on a dedicated thread) and unsecured JWTs (local
+//!   tests only).
 //! * [`target`]: [`TargetCluster`] — implements `ferry_core`'s target ports
 //!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
 //!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
