@@ -40,15 +40,19 @@
 //! continuously; consumers used for metadata, watermarks and group offsets are polled once with
 //! a zero timeout ([`serve_events`]) before every blocking call, on the blocking pool.
 //! rdkafka 0.39's `AdminClient` never polls its main queue and does not enable the token
-//! refresh event (fede1024/rust-rdkafka#757), so it never asks for a token: admin requests
-//! (create topics, describe/alter configs, create partitions) cannot authenticate with
-//! OAUTHBEARER and fail with [`BuildError::Unsupported`](crate::BuildError::Unsupported) before
-//! sending anything (see [`admin_supported`]).
+//! refresh event (fede1024/rust-rdkafka#757), so on its own it would never ask for a token.
+//! Ferry's admin clients are therefore [`FerryAdmin`](crate::admin_token::FerryAdmin)s: a small
+//! thread per client takes tokens from this same `generate_oauth_token` and hands them to
+//! librdkafka directly, at start and at 80 % of each token's lifetime (see
+//! [`crate::admin_token`]). Admin requests (create topics, describe/alter configs, create
+//! partitions) authenticate like every other request.
 //!
 //! Nothing here has been run against a real MSK cluster (none is available to the tests): the
 //! unit tests check token generation with static credentials, the token's shape (a presigned
 //! URL for the right host, action, region and lifetime), the librdkafka configuration and that
-//! the token never shows in `Debug` output.
+//! the token never shows in `Debug` output. `tests/oauthbearer.rs` runs every kind of client
+//! (admin, groups, producer, reader) against the local stack's OAUTHBEARER listener with
+//! unsecured JWTs, including admin requests after a short-lived token has expired.
 
 use crate::config::{KafkaConnection, Security};
 use rdkafka::client::{ClientContext, OAuthToken};
@@ -194,7 +198,8 @@ impl ClientContext for FerryContext {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     /// A fresh token: called by rdkafka for producers and consumers (from the thread polling
-    /// the client).
+    /// the client), and by [`FerryAdmin`](crate::admin_token::FerryAdmin)'s token thread for
+    /// admin clients.
     fn generate_oauth_token(
         &self,
         _oauthbearer_config: Option<&str>,
@@ -242,15 +247,6 @@ impl ConsumerContext for FerryContext {}
 pub fn serve_events(consumer: &FerryConsumer) {
     let _ = consumer.poll(Duration::ZERO);
 }
-
-/// Whether admin requests (rdkafka `AdminClient`) can authenticate with `conn`: not with
-/// OAUTHBEARER (`msk-iam`, `oauthbearer-unsecured-jwt`; see the module docs).
-pub fn admin_supported(conn: &KafkaConnection) -> bool {
-    !conn.security.uses_oauthbearer()
-}
-
-/// What [`admin_supported`] refuses, for [`BuildError::Unsupported`](crate::BuildError).
-pub const ADMIN_MSK_IAM_UNSUPPORTED: &str = "Kafka admin requests (create topics, describe or alter configs, create partitions) with MSK IAM: rdkafka 0.39's AdminClient never requests an OAUTHBEARER token (fede1024/rust-rdkafka#757)";
 
 /// An OAUTHBEARER token (MSK IAM: the presigned URL, base64url; or an unsecured JWT) and when
 /// it expires. `Debug` hides the token.
@@ -673,9 +669,10 @@ mod tests {
         assert!(token.is_ok(), "{token:?}");
     }
 
-    #[tokio::test]
-    async fn every_client_builder_installs_the_context_and_admin_is_refused_up_front() {
+    #[test]
+    fn every_client_builder_installs_the_context() {
         use rdkafka::consumer::Consumer;
+        static_credentials();
         let conn = KafkaConnection {
             security: Security::MskIam {
                 region: "eu-west-1".into(),
@@ -684,22 +681,9 @@ mod tests {
         };
         let consumer = crate::admin::metadata_consumer(&conn).expect("metadata consumer");
         assert_eq!(consumer.context().msk_iam_region(), Some("eu-west-1"));
-        assert!(!admin_supported(&conn));
-        assert!(!admin_supported(&unsecured("a", Duration::from_secs(60))));
-        assert!(admin_supported(&KafkaConnection::plaintext("b:9092")));
-        // Refused before anything is sent (no 30 s authentication timeout).
-        let started = std::time::Instant::now();
-        let err = crate::admin::create_topic(&conn, "t", 1, &[])
-            .await
-            .unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(5));
-        assert!(
-            matches!(
-                err,
-                crate::admin::AdminError::Build(crate::BuildError::Unsupported { .. })
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains("rust-rdkafka#757"), "{err}");
+        // Admin clients too, and they serve their own tokens (crate::admin_token).
+        let admin = crate::admin::admin_client(&conn).expect("admin client");
+        assert_eq!(admin.inner().context().msk_iam_region(), Some("eu-west-1"));
+        assert!(admin.serves_oauth_tokens());
     }
 }

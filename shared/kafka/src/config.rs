@@ -38,7 +38,8 @@
 //! mode that has no use for it (`plaintext`, `msk-iam`, `oauthbearer-unsecured-jwt`).
 //!
 //! **MSK IAM** (`msk-iam`): `SASL_SSL` + `OAUTHBEARER` with tokens signed from the function's
-//! AWS credentials (see [`crate::auth`]); admin requests are not supported with it yet.
+//! AWS credentials (see [`crate::auth`]), for every client including admin clients
+//! ([`crate::admin_token`]).
 //!
 //! **Unsecured JWT** (`oauthbearer-unsecured-jwt`), **for local testing only**:
 //! `SASL_PLAINTEXT` with `OAUTHBEARER` and unsigned JWTs (`{"alg":"none"}`) that anyone can
@@ -141,8 +142,7 @@ pub enum Security {
         key_password: Option<Secret>,
     },
     /// Amazon MSK IAM authentication (`SASL_SSL` + `OAUTHBEARER`), e.g. port 9098; tokens come
-    /// from [`crate::auth::FerryContext`]. Admin requests are not supported with it
-    /// ([`crate::auth::admin_supported`]).
+    /// from [`crate::auth::FerryContext`] (admin clients: [`crate::admin_token::FerryAdmin`]).
     MskIam {
         /// AWS region of the cluster.
         region: String,
@@ -300,12 +300,10 @@ pub enum ConfigError {
 /// A Kafka client could not be built.
 #[derive(Debug, Error)]
 pub enum BuildError {
-    /// The connection asks for something this build cannot do yet.
-    #[error("{what} is not supported yet")]
-    Unsupported {
-        /// What is missing.
-        what: &'static str,
-    },
+    /// The thread that serves an admin client's OAUTHBEARER tokens could not be started
+    /// ([`crate::admin_token`]).
+    #[error("could not start the OAUTHBEARER token thread of a Kafka admin client: {0}")]
+    TokenThread(#[source] std::io::Error),
     /// librdkafka rejected the configuration.
     #[error("could not create Kafka client: {0}")]
     Client(#[source] KafkaError),
@@ -345,7 +343,8 @@ impl KafkaConnection {
 
     /// The client context for this connection (OAUTHBEARER tokens for `msk-iam` and
     /// `oauthbearer-unsecured-jwt`; inert otherwise). Build every client with
-    /// `config.create_with_context(conn.context())`.
+    /// `config.create_with_context(conn.context())`, admin clients with
+    /// [`crate::admin_token::FerryAdmin::new`].
     pub fn context(&self) -> crate::auth::FerryContext {
         crate::auth::FerryContext::for_connection(self)
     }
