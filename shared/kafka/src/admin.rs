@@ -2,13 +2,13 @@
 //! partition counts.
 //!
 //! Each call builds a short-lived client from a [`KafkaConnection`]; these are not hot paths.
-//! Blocking metadata calls run on tokio's blocking pool.
+//! Blocking metadata calls run on tokio's blocking pool. Admin clients are [`FerryAdmin`]s, so
+//! they authenticate with every security mode, OAUTHBEARER (MSK IAM) included.
 
-use crate::auth::{
-    admin_supported, serve_events, FerryConsumer, FerryContext, ADMIN_MSK_IAM_UNSUPPORTED,
-};
+use crate::admin_token::FerryAdmin;
+use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::time::{Duration, Instant};
@@ -63,19 +63,10 @@ pub(crate) fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> Admin
     move |source| AdminError::Kafka { what, source }
 }
 
-/// An admin client with [`FerryContext`]; refused up front for `msk-iam` (see
-/// [`crate::auth`]), instead of a request that could only time out.
-pub(crate) fn admin_client(
-    conn: &KafkaConnection,
-) -> Result<AdminClient<FerryContext>, AdminError> {
-    if !admin_supported(conn) {
-        return Err(AdminError::Build(BuildError::Unsupported {
-            what: ADMIN_MSK_IAM_UNSUPPORTED,
-        }));
-    }
-    conn.client_config()?
-        .create_with_context(conn.context())
-        .map_err(|e| AdminError::Build(BuildError::Client(e)))
+/// An admin client with [`FerryContext`](crate::FerryContext) that serves its own OAUTHBEARER
+/// tokens when `conn` uses them (see [`crate::admin_token`]).
+pub(crate) fn admin_client(conn: &KafkaConnection) -> Result<FerryAdmin, AdminError> {
+    Ok(FerryAdmin::new(conn)?)
 }
 
 /// A group-less consumer for metadata requests. Call [`serve_events`] on it (on the blocking

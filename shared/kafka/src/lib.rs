@@ -7,8 +7,12 @@
 //!   where authentication is applied to a librdkafka configuration. Secrets never appear in
 //!   `Debug` output; settings naming Secrets Manager secrets (`<PREFIX>_SECRET_ARN`) are
 //!   recorded for [`secrets`] to resolve at cold start.
-//! * [`auth`]: [`FerryContext`], the client context every client is built with, and MSK IAM
-//!   (`OAUTHBEARER` tokens signed on a dedicated thread).
+//! * [`auth`]: [`FerryContext`], the client context every client is built with, and its
+//!   `OAUTHBEARER` tokens: MSK IAM (signed on a dedicated thread) and unsecured JWTs (local
+//!   tests only).
+//! * [`admin_token`]: [`FerryAdmin`], the admin client every admin request goes through, which
+//!   serves its own `OAUTHBEARER` tokens (rdkafka's admin client does not); the crate's only
+//!   `unsafe` code.
 //! * [`target`]: [`TargetCluster`] — implements `ferry_core`'s target ports
 //!   ([`TargetProducer`](ferry_core::ports::TargetProducer),
 //!   [`TargetOffsets`](ferry_core::ports::TargetOffsets),
@@ -32,6 +36,7 @@
 //! with timeouts; producing never blocks the runtime.
 
 pub mod admin;
+pub mod admin_token;
 pub mod auth;
 pub mod cluster_reader;
 pub mod config;
@@ -43,6 +48,7 @@ pub mod topics;
 pub mod transactions;
 
 pub use admin::{create_topic, delete_topic, list_topics, partition_count, AdminError};
+pub use admin_token::FerryAdmin;
 pub use auth::{FerryConsumer, FerryContext, FerryProducer, FerryStreamConsumer};
 pub use cluster_reader::KafkaClusterReader;
 pub use config::{

@@ -8,16 +8,18 @@
 //!   in flight) that writes every record to an explicit partition, tuned by [`ProducerTuning`];
 //! * a group-less [`FerryConsumer`] used only for metadata and watermark queries, which are
 //!   blocking librdkafka calls and therefore run on tokio's blocking pool with a timeout;
-//! * an [`AdminClient`] for `DescribeConfigs` (the topic's effective `max.message.bytes`).
-//!   With MSK IAM there is none (rdkafka's admin client cannot authenticate with it, see
-//!   [`crate::auth`]): the producer's `message.max.bytes` stands in for the topic's limit.
+//! * a [`FerryAdmin`] for `DescribeConfigs` (the topic's effective `max.message.bytes`), which
+//!   serves its own OAUTHBEARER tokens (see [`crate::admin_token`]). If the cluster does not
+//!   allow it (MSK IAM without `kafka-cluster:DescribeTopicDynamicConfiguration`), the
+//!   producer's `message.max.bytes` stands in for the topic's limit, with one warning.
 //!
-//! All three use [`FerryContext`] (MSK IAM tokens).
+//! All three use [`FerryContext`] (OAUTHBEARER tokens for MSK IAM).
 //!
 //! [`TargetMetadata::topic_info`] is called once per batch, so its answers are cached per topic
 //! for [`TargetOptions::topic_info_ttl`].
 
-use crate::auth::{admin_supported, serve_events, FerryConsumer, FerryContext};
+use crate::admin_token::FerryAdmin;
+use crate::auth::{serve_events, FerryConsumer, FerryContext};
 use crate::cluster_reader::KafkaClusterReader;
 use crate::config::{BuildError, KafkaConnection};
 use crate::transactions::{Fencing, TxnPool};
@@ -27,13 +29,14 @@ use ferry_core::ports::{
 };
 use ferry_core::record::{MirrorRecord, TimestampType};
 use ferry_core::topics::TopicPartition;
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -201,9 +204,11 @@ pub struct TargetCluster {
     conn: KafkaConnection,
     producer: FutureProducer<FerryContext>,
     meta: Arc<FerryConsumer>,
-    admin: Option<AdminClient<FerryContext>>,
+    admin: FerryAdmin,
     options: TargetOptions,
     cache: Mutex<HashMap<String, CachedInfo>>,
+    /// Whether the "not allowed to describe configs" warning was logged.
+    describe_configs_denied: AtomicBool,
     /// Per-partition transactional producers ([`Fencing::Transactions`]).
     txn: Option<TxnPool>,
 }
@@ -265,6 +270,16 @@ impl ProduceState {
             Err(_canceled) => Err(Box::new(DeliveryCanceled)),
         }
     }
+}
+
+/// The cluster refused a request for lack of permission.
+fn is_authorization_failure(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+    )
 }
 
 fn is_too_large(error: &KafkaError) -> bool {
@@ -370,15 +385,7 @@ impl TargetCluster {
             .create_with_context(conn.context())
             .map_err(BuildError::Client)?;
 
-        let admin = if admin_supported(conn) {
-            Some(
-                conn.client_config()?
-                    .create_with_context(conn.context())
-                    .map_err(BuildError::Client)?,
-            )
-        } else {
-            None
-        };
+        let admin = FerryAdmin::new(conn)?;
 
         Ok(Self {
             conn: conn.clone(),
@@ -387,6 +394,7 @@ impl TargetCluster {
             admin,
             options,
             cache: Mutex::new(HashMap::new()),
+            describe_configs_denied: AtomicBool::new(false),
             txn,
         })
     }
@@ -413,6 +421,12 @@ impl TargetCluster {
             .client()
             .fatal_error()
             .map(|(code, reason)| ProducerFatal { code, reason })
+    }
+
+    /// The long-lived admin client (`DescribeConfigs`), e.g. to see how many OAUTHBEARER tokens
+    /// it has been given ([`FerryAdmin::tokens_set`]).
+    pub fn admin(&self) -> &FerryAdmin {
+        &self.admin
     }
 
     /// The options this cluster was built with.
@@ -491,12 +505,23 @@ impl TargetCluster {
         }
     }
 
+    /// The producer's `message.max.bytes`, standing in for the limit of `topic` whose configs
+    /// the cluster does not let this client describe (warns once per cluster).
+    fn configs_denied(&self, topic: &str, code: RDKafkaErrorCode) -> usize {
+        if !self.describe_configs_denied.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                topic,
+                %code,
+                message_max_bytes = self.options.tuning.message_max_bytes,
+                "not allowed to describe target topic configs (with MSK IAM: grant kafka-cluster:DescribeTopicDynamicConfiguration); the producer's message.max.bytes stands in for each topic's max.message.bytes"
+            );
+        }
+        self.options.tuning.message_max_bytes as usize
+    }
+
     /// The topic's effective `max.message.bytes`; `None` if the topic does not exist.
     async fn max_message_bytes(&self, topic: &str) -> Result<Option<usize>, TargetError> {
-        let Some(admin) = &self.admin else {
-            // MSK IAM: no admin client (see the module docs).
-            return Ok(Some(self.options.tuning.message_max_bytes as usize));
-        };
+        let admin = &self.admin;
         let timeout = self.options.request_timeout;
         let opts = AdminOptions::new().request_timeout(Some(timeout));
         let resources = [ResourceSpecifier::Topic(topic)];
@@ -508,6 +533,9 @@ impl TargetCluster {
                     timeout,
                 })))
             }
+            Ok(Err(KafkaError::AdminOp(code))) if is_authorization_failure(code) => {
+                return Ok(Some(self.configs_denied(topic, code)));
+            }
             Ok(Err(e)) => return Err(TargetError::Unavailable(Box::new(e))),
             Ok(Ok(results)) => results,
         };
@@ -518,6 +546,9 @@ impl TargetCluster {
                 ))))
             }
             Some(Err(RDKafkaErrorCode::UnknownTopicOrPartition)) => return Ok(None),
+            Some(Err(code)) if is_authorization_failure(code) => {
+                return Ok(Some(self.configs_denied(topic, code)));
+            }
             Some(Err(code)) => {
                 return Err(TargetError::Unavailable(Box::new(KafkaError::AdminOp(
                     code,
@@ -831,7 +862,12 @@ mod tests {
     use ferry_core::record::Header as RecordHeader;
 
     #[test]
-    fn msk_iam_builds_with_the_token_context_and_no_admin_client() {
+    fn msk_iam_builds_with_the_token_context_and_an_admin_client_serving_tokens() {
+        // The same static credentials as `crate::auth`'s tests (the admin's token thread signs).
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDFERRYTEST");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "ferry-secret-access-key-test");
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        std::env::remove_var("AWS_PROFILE");
         let conn = KafkaConnection {
             security: Security::MskIam {
                 region: "eu-west-1".into(),
@@ -840,7 +876,46 @@ mod tests {
         };
         let cluster = TargetCluster::new(&conn, ProducerTuning::default()).unwrap();
         assert_eq!(cluster.meta.context().msk_iam_region(), Some("eu-west-1"));
-        assert!(cluster.admin.is_none());
+        assert_eq!(
+            cluster.admin().inner().context().msk_iam_region(),
+            Some("eu-west-1")
+        );
+        assert!(cluster.admin().serves_oauth_tokens());
+        let plain = TargetCluster::new(
+            &KafkaConnection::plaintext("b:9092"),
+            TargetOptions::default(),
+        )
+        .unwrap();
+        assert!(!plain.admin().serves_oauth_tokens());
+    }
+
+    #[test]
+    fn authorization_failures_are_told_apart() {
+        assert!(is_authorization_failure(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        ));
+        assert!(is_authorization_failure(
+            RDKafkaErrorCode::ClusterAuthorizationFailed
+        ));
+        assert!(!is_authorization_failure(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+        ));
+        assert!(!is_authorization_failure(RDKafkaErrorCode::RequestTimedOut));
+        let cluster = TargetCluster::new(
+            &KafkaConnection::plaintext("127.0.0.1:1"),
+            TargetOptions::default(),
+        )
+        .unwrap();
+        let limit = ProducerTuning::default().message_max_bytes as usize;
+        assert_eq!(
+            cluster.configs_denied("t", RDKafkaErrorCode::TopicAuthorizationFailed),
+            limit
+        );
+        assert_eq!(
+            cluster.configs_denied("u", RDKafkaErrorCode::TopicAuthorizationFailed),
+            limit
+        );
+        assert!(cluster.describe_configs_denied.load(Ordering::Relaxed));
     }
 
     #[test]
