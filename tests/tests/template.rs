@@ -571,3 +571,81 @@ fn mappings_stack_gets_exactly_its_parameters() {
         );
     }
 }
+
+/// The `kafka-cluster:*` actions a function's managed policies grant (its `Policies` that are
+/// `!Ref`s to `AWS::IAM::ManagedPolicy` resources, conditional ones included).
+fn msk_actions_of(t: &Value, function: &str) -> BTreeSet<String> {
+    let all = resources(t);
+    let mut refs = Vec::new();
+    fn collect_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Tagged(tag) if tag.tag == "!Ref" => {
+                if let Some(s) = tag.value.as_str() {
+                    out.push(s);
+                }
+            }
+            Value::Tagged(tag) => collect_refs(&tag.value, out),
+            Value::Sequence(s) => s.iter().for_each(|c| collect_refs(c, out)),
+            Value::Mapping(m) => m.iter().for_each(|(_, c)| collect_refs(c, out)),
+            _ => {}
+        }
+    }
+    collect_refs(&all[function]["Properties"]["Policies"], &mut refs);
+    let mut actions = BTreeSet::new();
+    for name in refs {
+        let Some(policy) = all.get(name) else {
+            continue;
+        };
+        if policy["Type"].as_str() != Some("AWS::IAM::ManagedPolicy") {
+            continue;
+        }
+        let mut found = Vec::new();
+        statements(policy, &mut found);
+        for s in found {
+            actions.extend(
+                strings(&s["Action"])
+                    .into_iter()
+                    .filter(|a| a.starts_with("kafka-cluster:")),
+            );
+        }
+    }
+    actions
+}
+
+/// Admin requests work with MSK IAM (`ferry_kafka::admin_token`), so the role must grant them:
+/// the cutover's preflight creates target topics, adds partitions and syncs configs; the mirror
+/// reads the target topic's `max.message.bytes`. Nothing else gets topic admin rights.
+#[test]
+fn msk_iam_admin_actions_are_granted_where_used_and_nowhere_else() {
+    let t = load("infra/template.yaml");
+    let cutover = msk_actions_of(&t, "CutoverFunction");
+    for a in [
+        "kafka-cluster:CreateTopic",
+        "kafka-cluster:AlterTopic",
+        "kafka-cluster:DescribeTopicDynamicConfiguration",
+        "kafka-cluster:AlterTopicDynamicConfiguration",
+    ] {
+        assert!(
+            cutover.contains(a),
+            "CutoverFunction lacks {a}: {cutover:?}"
+        );
+    }
+    let mirror = msk_actions_of(&t, "MirrorFunction");
+    assert!(
+        mirror.contains("kafka-cluster:DescribeTopicDynamicConfiguration"),
+        "{mirror:?}"
+    );
+    for function in ["MirrorFunction", "CheckpointFunction", "ValidateFunction"] {
+        let granted = msk_actions_of(&t, function);
+        for a in [
+            "kafka-cluster:CreateTopic",
+            "kafka-cluster:AlterTopic",
+            "kafka-cluster:AlterTopicDynamicConfiguration",
+        ] {
+            assert!(
+                !granted.contains(a),
+                "{function} must not have {a}: {granted:?}"
+            );
+        }
+    }
+}

@@ -129,7 +129,7 @@ export class FerryStack extends cdk.Stack {
     ], hasAnySourceSecret);
     const targetWrite = managed('TargetMskWritePolicy', 'Ferry mirror - write and read back mirrored topics on the target MSK cluster.', [
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:WriteDataIdempotently'], [targetMskArn.valueAsString]),
-      allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData', 'kafka-cluster:WriteData'], [kafkaArn(targetMskArn, 'topic', '*')]),
+      allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:ReadData', 'kafka-cluster:WriteData'], [kafkaArn(targetMskArn, 'topic', '*')]),
       // Fencing: one transactional.id per target partition, prefixed with the stack name.
       allow('TargetTransactionalIds', ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
         [kafkaArn(targetMskArn, 'transactional-id', `ferry-${Aws.STACK_NAME}-*`)]),
@@ -139,9 +139,14 @@ export class FerryStack extends cdk.Stack {
       allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'], [kafkaArn(targetMskArn, 'topic', '*')]),
       allow('TargetGroups', ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'], [kafkaArn(targetMskArn, 'group', '*')]),
     ]);
+    const targetTopicAdmin = managed('TargetMskTopicAdminPolicy', 'Ferry cutover preflight - create target topics, add partitions and sync topic configs on the target MSK cluster.', [
+      allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster'], [targetMskArn.valueAsString]),
+      allow('TargetTopicAdmin', ['kafka-cluster:DescribeTopic', 'kafka-cluster:CreateTopic', 'kafka-cluster:AlterTopic',
+        'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:AlterTopicDynamicConfiguration'], [kafkaArn(targetMskArn, 'topic', '*')]),
+    ]);
     const sourceRead = managed('SourceMskReadPolicy', 'Ferry - read topics and group offsets on the source MSK cluster.', [
       allow('SourceCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:DescribeClusterDynamicConfiguration'], [sourceMskArn.valueAsString]),
-      allow('SourceTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'], [kafkaArn(sourceMskArn, 'topic', '*')]),
+      allow('SourceTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:ReadData'], [kafkaArn(sourceMskArn, 'topic', '*')]),
       allow('SourceGroupsRead', ['kafka-cluster:DescribeGroup'], [kafkaArn(sourceMskArn, 'group', '*')]),
       allow('MappingGroups', ['kafka-cluster:AlterGroup'], [kafkaArn(sourceMskArn, 'group', 'ferry-*')]),
     ], sourceIsMsk);
@@ -255,7 +260,7 @@ export class FerryStack extends cdk.Stack {
         FERRY_TABLE: table.ref, FERRY_MIRROR_FUNCTION: mirror.fn.functionName,
         ...sourceEnv, ...targetEnv, ...filterEnv, ...groupEnv,
       },
-      [targetGroups, sourceRead, secretsRead], { timeout: 300 });
+      [targetGroups, targetTopicAdmin, sourceRead, secretsRead], { timeout: 300 });
     cutover.role.addToPolicy(dynamo('MigrationState', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem']));
     cutover.role.addToPolicy(new iam.PolicyStatement({
       sid: 'FindMirrorMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'],

@@ -747,8 +747,11 @@ async fn dynamodb_translation_reads_are_constant_with_100k_segments() {
     let counted = Client::from_conf(config.to_builder().interceptor(counter.clone()).build());
     let counted = DynamoStateStore::new(counted, store.table());
 
-    let all = store.segments(&tp).await.unwrap();
-    assert_eq!(all.len(), SEGMENTS as usize);
+    // (No full load here to compare with: moto pages through a 100,000-item collection in
+    // O(collection) per page. The expected values follow from the layout, and the pair
+    // property itself is the conformance case `many_segments_sorted_across_pages` and a
+    // proptest in `ferry_core::translate`.)
+    let timer = Instant::now();
     let progress = counted
         .load_progress(std::slice::from_ref(&tp))
         .await
@@ -758,8 +761,8 @@ async fn dynamodb_translation_reads_are_constant_with_100k_segments() {
         let before = counter.get();
         let around = counted.segments_around(&tp, c).await.unwrap();
         assert_eq!(counter.get() - before, 2, "reads to translate {c}");
+        assert!(around.len() <= 2, "{around:?}");
         let exact = translate(&around, progress, c);
-        assert_eq!(exact, translate(&all, progress, c), "translation of {c}");
         let expected = if c % 3 == 2 {
             2 * (c / 3 + 1)
         } else {
@@ -767,6 +770,11 @@ async fn dynamodb_translation_reads_are_constant_with_100k_segments() {
         };
         assert_eq!(exact, Translation::Exact(expected), "translation of {c}");
     }
+    eprintln!(
+        "9 translations over {SEGMENTS} segments: {} reads in {:?}",
+        counter.get(),
+        timer.elapsed()
+    );
     drop_table(&store).await;
 }
 
