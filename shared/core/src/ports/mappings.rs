@@ -1,0 +1,49 @@
+//! Event source mapping control: find and disable the mirror's mappings at cutover.
+
+use super::BoxError;
+use serde::Deserialize;
+use serde::Serialize;
+use std::future::Future;
+use thiserror::Error;
+
+/// One event source mapping of a function (AWS Lambda's, or the local emulator's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingInfo {
+    /// Mapping UUID.
+    pub uuid: String,
+    /// Topics it reads.
+    pub topics: Vec<String>,
+    /// `Enabled`, `Disabled`, `Enabling`, `Disabling`, `Creating`, ...
+    pub state: String,
+}
+
+/// Mapping control failures.
+#[derive(Debug, Error)]
+pub enum MappingError {
+    /// The Lambda API did not answer or refused.
+    #[error("event source mappings of {function:?}: {source}")]
+    Api {
+        /// Function.
+        function: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Lists and enables/disables the event source mappings that feed a function.
+pub trait MappingControl: Send + Sync {
+    /// The function's mappings.
+    fn list_mappings(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Vec<MappingInfo>, MappingError>> + Send;
+
+    /// Enables or disables one mapping; returns its new state.
+    fn set_enabled(
+        &self,
+        function: &str,
+        uuid: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<MappingInfo, MappingError>> + Send;
+}
