@@ -46,6 +46,38 @@ pub enum Command {
     /// Run a validation now (invokes the `validate` function through the Lambda API: AWS, or
     /// the local runtime with `AWS_ENDPOINT_URL_LAMBDA`) and print its report.
     Validate(ValidateArgs),
+    /// The exact target position of a source position: for consumers that keep their own
+    /// offsets (Flink, Spark, `assign()`). Exit code 1 if a position is not mirrored yet.
+    Translate(TranslateArgs),
+}
+
+/// `ferry translate`.
+#[derive(Debug, Clone, Args)]
+pub struct TranslateArgs {
+    /// DynamoDB state table.
+    #[arg(long, env = "FERRY_TABLE")]
+    pub table: String,
+    /// Source topic.
+    #[arg(long)]
+    pub topic: String,
+    /// Source partition (with --offset).
+    #[arg(long, requires = "offset", conflicts_with = "group")]
+    pub partition: Option<i32>,
+    /// Source offset: the next offset to read, as a consumer commits it (with --partition).
+    #[arg(long, requires = "partition", conflicts_with = "group")]
+    pub offset: Option<i64>,
+    /// Translate every partition this consumer group has committed on the source instead.
+    #[arg(long, required_unless_present = "partition")]
+    pub group: Option<String>,
+    /// How target topics are named (`identity` or `prefix:<alias>`).
+    #[arg(long, env = "FERRY_REPLICATION_POLICY", default_value = "identity")]
+    pub replication_policy: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Clusters (the source, for --group).
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 /// Where the migration's state and state machine live.

@@ -11,6 +11,8 @@
 //! * `ferry cutover start|status|approve|abort` and `ferry validate`: the operator's side of
 //!   the cutover state machine ([`cutover`]).
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
+//! * `ferry translate`: the exact target position of a source offset or of a group's committed
+//!   offsets, for consumers without a consumer group ([`translate`]).
 //!
 //! [`args`] holds the clap definitions, [`clusters`] the connections they name, [`runtime`] the local-runtime wiring shared by `demo`
 //! and `local`, [`state`] the reading of offsets and DynamoDB state, [`report`] the tables, [`progress`] the live
@@ -28,6 +30,7 @@ pub mod report;
 pub mod runtime;
 pub mod state;
 pub mod status;
+pub mod translate;
 
 pub use args::{Cli, Command};
 
@@ -41,5 +44,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Plan(args) => plan::run(&args).await,
         Command::Cutover(c) => cutover::run(c).await,
         Command::Validate(args) => cutover::validate(&args).await,
+        Command::Translate(args) => translate::run(&args).await,
     }
 }

@@ -706,6 +706,29 @@ async fn compacted_topic_with_gaps_resumes_exactly() {
     assert_eq!(report["partitions_checkpointed"], parts, "{resp}");
     assert_eq!(report["sync"]["status"], "synced", "{resp}");
     assert_resumes_exactly(&topic, &group, &expected).await;
+
+    // `ferry translate --group` (consumers without a group would give --partition/--offset)
+    // gives exactly the checkpoints the function stored.
+    let out = std::process::Command::new(ferry_tests::bin_path("ferry"))
+        .args(["translate", "--table", rig.store.table(), "--topic", &topic])
+        .args(["--group", &group, "--json"])
+        .args(["--source-bootstrap", SOURCE])
+        .output()
+        .expect("ferry translate runs");
+    assert!(
+        out.status.success(),
+        "ferry translate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let translated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cps = rig.store.load_checkpoints(&group).await.unwrap();
+    assert_eq!(translated.as_array().unwrap().len(), parts as usize);
+    for t in translated.as_array().unwrap() {
+        let tp = TopicPartition::new(&topic, t["partition"].as_i64().unwrap() as i32);
+        assert_eq!(t["status"], "exact", "{t}");
+        assert_eq!(t["source_offset"], cps[&tp].source_offset, "{t}");
+        assert_eq!(t["target_offset"], cps[&tp].target_offset, "{t}");
+    }
     eprintln!(
         "compacted checkpoint test: visible {visible:?} of 1005 per partition, {} segments on p0",
         segs.len()
