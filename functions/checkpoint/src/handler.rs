@@ -1,9 +1,15 @@
 //! One checkpoint run over the ports.
 //!
+//! 0. take the run lease ([`CHECKPOINT_LEASE`], until the invocation's deadline): runs never
+//!    overlap, so a slow older run can never commit older offsets to a target group after a
+//!    newer run committed newer ones. A run that finds the lease held by another, unexpired run
+//!    does nothing and says so (`skipped`); the lease is given back at the end of the run, and a
+//!    run that died leaves it only until its own deadline;
 //! 1. list source topics matching the topic filter and source groups matching the group filter;
 //! 2. read each group's committed offsets on those topics (without joining the group);
-//! 3. load progress (one call) and segments (once per partition) for every partition any group
-//!    committed to;
+//! 3. load progress (one call) for every partition any group committed to, and per distinct
+//!    committed offset only the segments around it (translation is local, see
+//!    [`ferry_core::translate`]);
 //! 4. per group: plan ([`plan_group`]), save the new checkpoints (never backwards), and, with
 //!    sync on, commit the effective checkpoints to the same group on the target if it is
 //!    `Empty` or unknown there, and only for partitions where that moves the target group
@@ -15,7 +21,7 @@ use crate::telemetry::CheckpointEvent;
 use ferry_core::checkpoint::{plan_group, Lagging, Mirrored};
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    CheckpointStore, GroupError, GroupState, ProgressStore, SegmentStore, SourceGroups,
+    CheckpointStore, GroupError, GroupState, ProgressStore, RunLease, SegmentStore, SourceGroups,
     SourceTopics, TargetGroups,
 };
 use ferry_core::TopicPartition;
@@ -86,7 +92,17 @@ pub struct RunSummary {
     pub checkpoints_saved: usize,
     /// Run duration.
     pub duration_ms: u64,
+    /// Why the run did nothing (another run holds the lease); absent when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
+
+/// Name of the checkpoint runs' lease ([`RunLease`]).
+pub const CHECKPOINT_LEASE: &str = "checkpoint";
+
+/// Lease time of [`CheckpointHandler::run`] when the caller gives no deadline: the longest a
+/// Lambda invocation can run.
+pub const DEFAULT_RUN_LEASE_MS: i64 = 15 * 60 * 1000;
 
 /// Runs checkpoint passes. Generic over the ports so unit tests use in-memory fakes.
 #[derive(Debug)]
@@ -102,7 +118,7 @@ pub struct CheckpointHandler<S, G, T> {
 
 impl<S, G, T> CheckpointHandler<S, G, T>
 where
-    S: ProgressStore + SegmentStore + CheckpointStore,
+    S: ProgressStore + SegmentStore + CheckpointStore + RunLease,
     G: SourceGroups + SourceTopics,
     T: TargetGroups,
 {
@@ -137,10 +153,44 @@ where
         &self.store
     }
 
-    /// One checkpoint pass (see the module docs).
+    /// One checkpoint run (see the module docs) with a fresh owner id and a lease of
+    /// [`DEFAULT_RUN_LEASE_MS`].
     pub async fn run(&self) -> Result<RunSummary, CheckpointError> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let now = ferry_lambda::now_ms();
+        self.run_within(&owner, now, now + DEFAULT_RUN_LEASE_MS)
+            .await
+    }
+
+    /// One checkpoint run by `owner` (the Lambda request id) that must end by `deadline_ms`
+    /// (the invocation's deadline, Unix ms): the lease is held until then at most.
+    pub async fn run_within(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<RunSummary, CheckpointError> {
         let started = Instant::now();
+        if !self
+            .store
+            .acquire_lease(CHECKPOINT_LEASE, owner, now_ms, deadline_ms)
+            .await?
+        {
+            let reason =
+                "another checkpoint run holds the lease (runs never overlap); this run did nothing"
+                    .to_string();
+            CheckpointEvent::RunSkipped { reason: &reason }.emit();
+            return Ok(RunSummary {
+                skipped: Some(reason),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..RunSummary::default()
+            });
+        }
         let result = self.pass().await;
+        if let Err(e) = self.store.release_lease(CHECKPOINT_LEASE, owner).await {
+            // The lease ends at the deadline anyway; the next run waits at most until then.
+            tracing::warn!(error = %e, "could not give the checkpoint lease back");
+        }
         let duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(mut summary) => {

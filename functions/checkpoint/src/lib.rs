@@ -37,4 +37,6 @@ pub mod telemetry;
 
 pub use config::CheckpointConfig;
 pub use error::CheckpointError;
-pub use handler::{CheckpointHandler, GroupReport, RunSummary, SyncOutcome};
+pub use handler::{
+    CheckpointHandler, GroupReport, RunSummary, SyncOutcome, CHECKPOINT_LEASE, DEFAULT_RUN_LEASE_MS,
+};

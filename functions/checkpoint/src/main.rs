@@ -4,7 +4,9 @@
 use checkpoint::{CheckpointConfig, CheckpointHandler, RunSummary};
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_kafka::KafkaGroups;
-use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
+use ferry_lambda::{
+    config_error, diagnostic, init_metrics, init_tracing, now_ms, run_with_metrics,
+};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 type Handler = CheckpointHandler<DynamoStateStore, KafkaGroups, KafkaGroups>;
@@ -43,10 +45,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The event (an EventBridge schedule, or `{}`) carries nothing the run needs.
+/// The event (an EventBridge schedule, or `{}`) carries nothing the run needs; the context
+/// gives the run's lease owner (the request id) and deadline.
 async fn handle(
     handler: &Handler,
-    _event: LambdaEvent<serde_json::Value>,
+    event: LambdaEvent<serde_json::Value>,
 ) -> Result<RunSummary, Diagnostic> {
-    handler.run().await.map_err(|e| diagnostic(&e))
+    let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+    handler
+        .run_within(&event.context.request_id, now_ms(), deadline_ms)
+        .await
+        .map_err(|e| diagnostic(&e))
 }

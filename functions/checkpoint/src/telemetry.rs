@@ -9,6 +9,7 @@
 //! | [`CheckpointEvent::GroupActiveOnTarget`] | `groups-active-on-target` (count) |
 //! | [`CheckpointEvent::CheckpointsSaved`] | `checkpoints-saved` (count) |
 //! | [`CheckpointEvent::RunCompleted`] | `checkpoint-latency-ms` (histogram) |
+//! | [`CheckpointEvent::RunSkipped`] | `checkpoint-runs-skipped` (count) |
 //! | [`CheckpointEvent::RunFailed`] | `checkpoint-latency-ms` (histogram), `checkpoint-failures` (count, label `kind`) |
 
 use crate::handler::GroupReport;
@@ -46,6 +47,11 @@ pub enum CheckpointEvent<'a> {
         checkpoints_saved: usize,
         /// Run duration.
         duration_ms: u64,
+    },
+    /// A run found another run's lease and did nothing.
+    RunSkipped {
+        /// Why.
+        reason: &'a str,
     },
     /// A run failed.
     RunFailed {
@@ -116,6 +122,10 @@ impl CheckpointEvent<'_> {
                     "checkpoint run completed"
                 );
                 histogram!("checkpoint-latency-ms").record(*duration_ms as f64);
+            }
+            Self::RunSkipped { reason } => {
+                tracing::warn!(reason, "checkpoint run skipped");
+                counter!("checkpoint-runs-skipped").increment(1);
             }
             Self::RunFailed {
                 kind,

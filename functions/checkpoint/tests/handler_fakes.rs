@@ -170,3 +170,97 @@ async fn unavailable_source_is_transient() {
         .unwrap_err();
     assert_eq!(err.kind().error_type(), "Ferry.Transient");
 }
+
+/// Source groups whose `list_groups` waits until the test lets it go: a run held in the middle
+/// of its pass, after it took the lease.
+#[derive(Clone)]
+struct HeldSource {
+    inner: InMemoryGroups,
+    entered: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl ferry_core::ports::SourceGroups for HeldSource {
+    async fn list_groups(&self) -> Result<Vec<String>, ferry_core::ports::GroupError> {
+        self.entered.notify_one();
+        let _permit = self.release.acquire().await.expect("semaphore open");
+        self.inner.list_groups().await
+    }
+
+    async fn committed_offsets(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<std::collections::HashMap<TopicPartition, i64>, ferry_core::ports::GroupError> {
+        self.inner.committed_offsets(group, topics).await
+    }
+}
+
+impl ferry_core::ports::SourceTopics for HeldSource {
+    async fn list_topics(&self) -> Result<Vec<String>, ferry_core::ports::TopicAdminError> {
+        self.inner.list_topics().await
+    }
+}
+
+/// Issue 13: two checkpoint runs never overlap. While an older run is held mid-pass, a newer
+/// run does nothing (and says so); once the older run ends, the next run works normally. A
+/// lease left by a run that died is taken over once its deadline passed.
+#[tokio::test]
+async fn concurrent_runs_never_overlap() {
+    use ferry_core::ports::RunLease;
+    let store = InMemoryStateStore::new();
+    let (source, target) = (InMemoryGroups::new(), InMemoryGroups::new());
+    mirror(&store, &tp(0), &(0..100).collect::<Vec<_>>()).await;
+    source.commit_source("app", &tp(0), 40);
+    let held = HeldSource {
+        inner: source.clone(),
+        entered: Default::default(),
+        release: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let slow = std::sync::Arc::new(CheckpointHandler::new(
+        store.clone(),
+        held.clone(),
+        target.clone(),
+        ReplicationPolicy::Identity,
+        TopicFilter::default(),
+        GroupFilter::default(),
+    ));
+    let older = tokio::spawn({
+        let slow = slow.clone();
+        async move { slow.run_within("older", 1_000, 900_000).await }
+    });
+    held.entered.notified().await;
+
+    // The group moves on; a newer run while the older one still runs does nothing.
+    source.commit_source("app", &tp(0), 60);
+    let fast = handler(&store, &source, &target, ReplicationPolicy::Identity);
+    let skipped = fast.run_within("newer", 2_000, 900_000).await.unwrap();
+    assert!(skipped.skipped.is_some(), "{skipped:?}");
+    assert!(skipped.groups.is_empty());
+    assert!(store.checkpoints_of("app").is_empty());
+    assert!(target.target_offsets("app").is_empty());
+
+    // The older run finishes with what it read (60: it lists groups after the commit) and
+    // gives the lease back; the next run finds nothing new.
+    held.release.add_permits(1);
+    let done = older.await.unwrap().unwrap();
+    assert!(done.skipped.is_none());
+    assert_eq!(done.checkpoints_saved, 1);
+    let next = fast.run_within("next", 3_000, 900_000).await.unwrap();
+    assert!(next.skipped.is_none(), "the lease was given back: {next:?}");
+    assert_eq!(next.groups[0].partitions_unchanged, 1);
+    assert_eq!(target.target_offsets("app")[&tp(0)], 60);
+
+    // A run that died holding the lease blocks others only until its deadline.
+    assert!(store
+        .acquire_lease(checkpoint::CHECKPOINT_LEASE, "died", 4_000, 10_000)
+        .await
+        .unwrap());
+    let blocked = fast.run_within("while-dead", 9_000, 900_000).await.unwrap();
+    assert!(blocked.skipped.is_some());
+    let after = fast
+        .run_within("after-deadline", 10_001, 900_000)
+        .await
+        .unwrap();
+    assert!(after.skipped.is_none(), "{after:?}");
+}

@@ -240,7 +240,7 @@ export class FerryStack extends cdk.Stack {
     const checkpoint = rust('checkpoint', 'Every minute, source group offsets -> exact target offsets -> checkpoints (+ group sync).',
       { FERRY_TABLE: table.ref, ...sourceEnv, ...targetEnv, ...filterEnv, ...groupEnv, FERRY_SYNC_GROUP_OFFSETS: syncGroupOffsets.valueAsString },
       [targetGroups, sourceRead, secretsRead]);
-    checkpoint.role.addToPolicy(dynamo('StateReadAndCheckpoints', ['BatchGetItem', 'GetItem', 'Query', 'PutItem']));
+    checkpoint.role.addToPolicy(dynamo('StateReadAndCheckpoints', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'DeleteItem']));
 
     const heartbeat = rust('heartbeat', 'Every minute, heartbeat records on the source (end-to-end latency).',
       { ...sourceEnv, FERRY_HEARTBEAT_TOPIC: heartbeatTopic.valueAsString },

@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use ferry_aws::dynamo::{ensure_table, ClientTimeouts, DynamoStateStore};
 use ferry_core::checkpoint::Checkpoint;
-use ferry_core::ports::{CheckpointStore, ProgressCommit, ProgressStore, SegmentStore, StoreError};
+use ferry_core::ports::{
+    CheckpointStore, ProgressCommit, ProgressStore, RunLease, SegmentStore, StoreError,
+};
 use ferry_core::{Progress, Segment, TopicPartition};
 use ferry_testkit::InMemoryStateStore;
 use std::io::Write;
@@ -375,6 +377,58 @@ async fn checkpoints_never_move_backwards<S: ProgressStore + SegmentStore + Chec
     assert_eq!(store.load_checkpoints("g2").await.unwrap()[&a], cp(1, 1));
 }
 
+/// A lease excludes other owners until it expires or is given back; its owner may renew it.
+async fn leases_exclude_other_owners_until_expiry<S: RunLease>(store: &S) {
+    let (a, b) = ("run-a", "run-b");
+    assert!(store
+        .acquire_lease("checkpoint", a, 1_000, 61_000)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .acquire_lease("checkpoint", b, 2_000, 62_000)
+            .await
+            .unwrap(),
+        "held by a"
+    );
+    assert!(
+        store
+            .acquire_lease("other", b, 2_000, 62_000)
+            .await
+            .unwrap(),
+        "leases are independent"
+    );
+    assert!(
+        store
+            .acquire_lease("checkpoint", a, 3_000, 63_000)
+            .await
+            .unwrap(),
+        "the owner renews"
+    );
+    // Releasing somebody else's lease does nothing.
+    store.release_lease("checkpoint", b).await.unwrap();
+    assert!(!store
+        .acquire_lease("checkpoint", b, 4_000, 64_000)
+        .await
+        .unwrap());
+    // Expired: anyone may take it.
+    assert!(store
+        .acquire_lease("checkpoint", b, 63_001, 120_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_lease("checkpoint", a, 63_002, 120_000)
+        .await
+        .unwrap());
+    // Given back: free at once.
+    store.release_lease("checkpoint", b).await.unwrap();
+    assert!(store
+        .acquire_lease("checkpoint", a, 63_003, 120_000)
+        .await
+        .unwrap());
+    store.release_lease("never-taken", a).await.unwrap();
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod in_memory {
@@ -411,6 +465,7 @@ conformance!(
     large_multi_partition_commit,
     load_progress_for_250_partitions,
     checkpoints_never_move_backwards,
+    leases_exclude_other_owners_until_expiry,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@
 
 use ferry_core::checkpoint::{next_checkpoint, Checkpoint};
 use ferry_core::ports::{
-    CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, SegmentStore, StoreError,
-    Versioned,
+    CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, RunLease, SegmentStore,
+    StoreError, Versioned,
 };
 use ferry_core::progress::{Progress, Segment};
 use ferry_core::topics::TopicPartition;
@@ -112,6 +112,8 @@ struct State {
     migrations: HashMap<String, (String, u64)>,
     /// Migration reports by (migration, name).
     reports: HashMap<(String, String), String>,
+    /// Leases: name → (owner, until_ms).
+    leases: HashMap<String, (String, i64)>,
     /// Remaining injected failures per [`StoreOp::index`].
     fail_next: [u64; 4],
     /// Remaining commits to apply and then report as failed.
@@ -360,6 +362,39 @@ impl SegmentStore for InMemoryStateStore {
     ) -> Result<Vec<Segment>, StoreError> {
         let all = self.segments_now(tp)?;
         Ok(ferry_core::translate::around(&all, offset).to_vec())
+    }
+}
+
+/// Leases follow the DynamoDB adapter's conditions (free, expired before `now_ms`, or ours).
+impl RunLease for InMemoryStateStore {
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let free = s
+            .leases
+            .get(name)
+            .is_none_or(|(holder, until)| *until < now_ms || holder == owner);
+        if free {
+            s.leases
+                .insert(name.to_string(), (owner.to_string(), until_ms));
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.leases
+            .get(name)
+            .is_some_and(|(holder, _)| holder == owner)
+        {
+            s.leases.remove(name);
+        }
+        Ok(())
     }
 }
 

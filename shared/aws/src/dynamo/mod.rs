@@ -7,6 +7,7 @@
 //! | `TP#<topic>#<partition>`     | `SEG#<source_start, 20 digits>` | `source_start` N, `target_start` N, `target_gap_before` N (only when non-zero: target commit markers / aborted records before the run) |
 //!
 //! | `GROUP#<group>`              | `TP#<topic>#<partition>`    | `source_offset` N, `target_offset` N, `at` N (epoch ms) |
+//! | `LEASE#<name>`               | `LEASE`                     | `owner` S, `until_ms` N, `acquired_ms` N (epoch ms) |
 //!
 //! Topic names are `[a-zA-Z0-9._-]`, so `#` never occurs inside a component. Offsets are
 //! non-negative, so the zero-padded `SEG#` sort keys sort numerically.
@@ -50,6 +51,11 @@
 //!   a checkpoint never moves backwards, also when two runs race. A failed condition means
 //!   "not newer" and is not an error.
 //!
+//! * [`RunLease`](ferry_core::ports::RunLease): a conditional `PutItem` (`attribute_not_exists(PK)
+//!   OR until_ms < :now OR owner = :owner`) takes a lease, a conditional `DeleteItem` (`owner =
+//!   :owner`) gives it back; a failed condition is an answer (held by another / not ours), not
+//!   an error.
+//!
 //! Errors: conditional failures → [`StoreError::Conflict`](ferry_core::ports::StoreError::Conflict); throttling, timeouts, network
 //! failures, missing table and every other service error → [`StoreError::Unavailable`](ferry_core::ports::StoreError::Unavailable) with a
 //! [`DynamoError`] cause; items with missing or non-numeric attributes →
@@ -65,6 +71,7 @@ mod checkpoints;
 mod client;
 mod error;
 mod keys;
+mod leases;
 mod migrations;
 mod progress;
 mod segments;
@@ -77,6 +84,7 @@ pub use keys::{
     checkpoint_sort_key, group_key, migration_key, partition_key, report_sort_key,
     segment_sort_key, MIGRATION_STATE_SK, PK, PROGRESS_SK, SEGMENT_SK_PREFIX, SK,
 };
+pub use leases::{lease_key, LEASE_SK};
 pub use progress::{MAX_BATCH_GET_KEYS, MAX_TRANSACT_ITEMS};
 pub use store::DynamoStateStore;
 pub use table::{ensure_table, TableSetup};

@@ -26,8 +26,8 @@ pub use groups::{GroupError, GroupState, SourceGroups, TargetGroups};
 pub use mappings::{MappingControl, MappingError, MappingInfo};
 pub use secrets::SecretSource;
 pub use store::{
-    CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, SegmentStore, StoreError,
-    Versioned,
+    CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, RunLease, SegmentStore,
+    StoreError, Versioned,
 };
 pub use target::{
     TargetError, TargetMetadata, TargetOffsets, TargetProducer, TargetWriter, TopicInfo,

@@ -190,3 +190,27 @@ pub trait MigrationStore: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
+
+/// Mutual exclusion of runs that must not overlap (the scheduled checkpoint function: an older,
+/// slow run finishing after a newer one could otherwise commit older offsets to a target
+/// group). A lease is held by one owner until a wall-clock time; an expired lease may be taken
+/// by anyone, so a run that died never blocks the next one for longer than its own deadline.
+pub trait RunLease: Send + Sync {
+    /// Takes lease `name` for `owner` until `until_ms` (Unix ms) if nobody holds it, its holder's
+    /// time ended before `now_ms`, or `owner` already holds it. `Ok(false)` when another owner
+    /// holds it.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives lease `name` back if `owner` still holds it; does nothing otherwise.
+    fn release_lease(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
