@@ -138,8 +138,17 @@ pub enum CutoverCommand {
         #[command(flatten)]
         at: MigrationArgs,
     },
-    /// Abort at the approval gate: the state machine rolls back (moved groups return to the
-    /// source at their exact offsets, producers stay on the source).
+    /// Resume a migration held after a failed step (`ferry cutover status` shows the hold):
+    /// the state machine retries the step that failed.
+    Resume {
+        /// Migration id.
+        id: String,
+        /// Where things live.
+        #[command(flatten)]
+        at: MigrationArgs,
+    },
+    /// Abort at the approval gate or from a hold: the state machine rolls back (moved groups
+    /// return to the source at their exact offsets, producers stay on the source).
     Abort {
         /// Migration id.
         id: String,

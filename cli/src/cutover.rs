@@ -145,6 +145,55 @@ pub async fn load_state(
 }
 
 /// Approves the producer cutover of migration `id`.
+/// How long ago `since_ms` (epoch ms) was, for people.
+fn held_for(since_ms: i64) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let secs = (now_ms - since_ms).max(0) / 1000;
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3600),
+    }
+}
+
+/// Answers a hold (the `HoldForOperator` task): `decision` is `resume` or `rollback`.
+async fn decide(
+    client: &aws_sdk_sfn::Client,
+    token: &str,
+    decision: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    client
+        .send_task_success()
+        .task_token(token)
+        .output(json!({"decision": decision, "reason": reason}).to_string())
+        .send()
+        .await
+        .context("Step Functions SendTaskSuccess")?;
+    Ok(())
+}
+
+/// Resumes a migration held after a failed step: the state machine retries that step.
+pub async fn resume(
+    client: &aws_sdk_sfn::Client,
+    store: &DynamoStateStore,
+    id: &str,
+) -> anyhow::Result<String> {
+    let state = load_state(store, id)
+        .await?
+        .with_context(|| format!("migration {id} does not exist"))?;
+    let Some(hold) = &state.hold else {
+        anyhow::bail!(
+            "migration {id} is not held (phase {}): nothing to resume",
+            state.phase
+        );
+    };
+    decide(client, &hold.token, "resume", "resumed by the operator").await?;
+    Ok(hold.step.clone())
+}
+
 pub async fn approve(
     client: &aws_sdk_sfn::Client,
     store: &DynamoStateStore,
@@ -181,9 +230,19 @@ pub async fn abort(
     let state = load_state(store, id)
         .await?
         .with_context(|| format!("migration {id} does not exist"))?;
+    if let Some(hold) = &state.hold {
+        if !hold.can_roll_back() {
+            anyhow::bail!(
+                "migration {id} is held after its rollback failed ({}); only `ferry cutover resume {id}` can continue it",
+                hold.cause
+            );
+        }
+        decide(client, &hold.token, "rollback", reason).await?;
+        return Ok(());
+    }
     let Some(token) = state.approval_token.clone() else {
         anyhow::bail!(
-            "migration {id} is not at the approval gate (phase {}); stop its execution in the console to abort earlier",
+            "migration {id} is not at the approval gate or held (phase {}); stop its execution in the console to abort earlier",
             state.phase
         );
     };
@@ -258,6 +317,13 @@ pub fn status_json(state: &MigrationState, execution: Option<&ExecutionInfo>) ->
         "producers": state.producers,
         "groups": state.groups,
         "awaiting_approval": state.approval_token.is_some(),
+        "held": state.hold.as_ref().map(|h| json!({
+            "step": h.step,
+            "cause": h.cause,
+            "since_ms": h.since_ms,
+            "can_roll_back": h.can_roll_back(),
+            "next": h.next_steps(&state.id),
+        })),
         "cause": state.cause,
         "execution": execution.map(|e| json!({"status": e.status, "error": e.error, "cause": e.cause})),
         "history": state.history,
@@ -285,6 +351,19 @@ pub fn status_lines(state: &MigrationState, execution: Option<&ExecutionInfo>) -
             g.note
                 .as_deref()
                 .map_or(String::new(), |n| format!(" — {n}"))
+        ));
+    }
+    if let Some(h) = &state.hold {
+        out.push(format!(
+            "  HELD for {} after step {} failed: {}",
+            held_for(h.since_ms),
+            h.step,
+            h.cause
+        ));
+        out.push(format!(
+            "  producers stay {:?} until you decide: {}",
+            state.producers,
+            h.next_steps(&state.id)
         ));
     }
     if state.approval_token.is_some() {
@@ -420,6 +499,12 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
             let store = store_for(&at.table).await;
             abort(&client, &store, &id, &reason).await?;
             println!("aborted {id}: the state machine rolls back");
+            Ok(true)
+        }
+        CutoverCommand::Resume { id, at } => {
+            let store = store_for(&at.table).await;
+            let step = resume(&client, &store, &id).await?;
+            println!("resumed {id}: the state machine retries {step}");
             Ok(true)
         }
     }

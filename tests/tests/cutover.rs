@@ -6,7 +6,10 @@
 //! * a checksum mismatch on the target → `Ferry.ValidationFailed` → stops before any group moves;
 //! * a group that never stops on the source is reported and left there while the other group
 //!   moves; an abort at the approval gate then rolls back, and the moved group returns to the
-//!   source at its exact offsets.
+//!   source at its exact offsets;
+//! * disabling the mirror is refused (IAM) after producers were paused → the migration is held,
+//!   producers stay paused, `ferry cutover status` explains it; `ferry cutover resume` retries
+//!   the step and the migration completes.
 //!
 //! The happy path end to end (apps really switched) is `ferry demo`, run by `tests/demo.rs`.
 
@@ -37,6 +40,11 @@ struct Cutover {
 
 impl Cutover {
     async fn new(rig: &MirrorRig, topic: &str) -> Self {
+        Self::with_mirror_function(rig, topic, "mirror-not-deployed").await
+    }
+
+    /// Like [`Cutover::new`], with the mirror function whose mappings the cutover disables.
+    async fn with_mirror_function(rig: &MirrorRig, topic: &str, mirror: &str) -> Self {
         let api = lambda_api_server();
         let suffix = unique("co");
         let env: Vec<(String, String)> = [
@@ -45,7 +53,7 @@ impl Cutover {
             ("FERRY_TARGET_BOOTSTRAP", TARGET),
             ("FERRY_TOPICS_INCLUDE", topic),
             ("FERRY_SOURCE_QUIET_MS", "1000"),
-            ("FERRY_MIRROR_FUNCTION", "mirror-not-deployed"),
+            ("FERRY_MIRROR_FUNCTION", mirror),
             ("RUST_LOG", "info"),
         ]
         .iter()
@@ -388,5 +396,89 @@ async fn group_that_never_stops_is_reported_others_move_then_abort_rolls_back_ex
     assert!(cause.contains("Ferry.Aborted"), "cause: {cause}");
     stop_polling.store(true, std::sync::atomic::Ordering::Relaxed);
     poller.join().expect("poller");
+    co.shutdown().await;
+}
+
+/// Issue 13: a failure after producers are paused ends in a named hold, never in a Failed
+/// execution with producers paused. DisableMirror is refused (`AccessDeniedException`, not
+/// retried), the migration waits with producers paused, the status says what failed and which
+/// commands continue; once IAM is fixed, `resume` retries the step and the migration completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_disable_mirror_holds_with_producers_paused_then_resume_completes() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    let topic = mirrored_topic(&rig, 2, 200).await;
+    let group = unique("co-held");
+    commit(SOURCE, &group, &topic, &[(0, 40), (1, 60)]);
+    let mirror_fn = unique("mirror-refused");
+    let api = lambda_api_server();
+    api.refuse_mapping_requests(&mirror_fn, true);
+    let co = Cutover::with_mirror_function(&rig, &topic, &mirror_fn).await;
+    let id = unique("held");
+    let execution = co
+        .start(
+            &id,
+            json!({"groups": [group], "group_stop_wait_seconds": 1, "drain_wait_seconds": 1}),
+        )
+        .await;
+    let mut approved = false;
+    let mut held = None;
+    for _ in 0..360 {
+        if let Some(doc) = co.store.load_migration(&id).await.expect("load") {
+            let s: MigrationState = serde_json::from_str(&doc.value).expect("state");
+            if !approved && s.phase == Phase::AwaitingApproval && s.approval_token.is_some() {
+                ferry_cli::cutover::approve(&co.sfn, &co.store, &id, "test")
+                    .await
+                    .expect("approve");
+                approved = true;
+            }
+            if s.hold.is_some() {
+                held = Some(s);
+                break;
+            }
+            assert!(!s.phase.is_terminal(), "ended without a hold: {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = held.expect("the migration is held after DisableMirror was refused");
+    let hold = s.hold.clone().unwrap();
+    assert_eq!(hold.step, "disable_mirror");
+    assert!(hold.cause.contains("AccessDenied"), "{}", hold.cause);
+    assert_eq!(s.producers, ProducerPhase::Paused, "producers stay paused");
+    let info = ferry_cli::cutover::describe(&co.sfn, &execution)
+        .await
+        .expect("describe");
+    assert_eq!(info.status, "RUNNING", "held, not failed: {info:?}");
+    let lines = ferry_cli::cutover::status_lines(&s, Some(&info)).join("\n");
+    assert!(lines.contains("HELD"), "{lines}");
+    assert!(
+        lines.contains(&format!("ferry cutover resume {id}")),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(&format!("ferry cutover abort {id}")),
+        "{lines}"
+    );
+    assert!(!lines.contains(&hold.token), "the task token never shows");
+
+    // IAM fixed: resume retries DisableMirror and the migration completes.
+    api.refuse_mapping_requests(&mirror_fn, false);
+    let step = ferry_cli::cutover::resume(&co.sfn, &co.store, &id)
+        .await
+        .expect("resume");
+    assert_eq!(step, "disable_mirror");
+    let info = co.finish(&execution).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let s = co.state(&id).await;
+    assert_eq!(s.phase, Phase::Completed);
+    assert_eq!(s.producers, ProducerPhase::Target);
+    assert!(s.hold.is_none());
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.what.starts_with("held after disable_mirror failed")),
+        "{:?}",
+        s.history
+    );
     co.shutdown().await;
 }

@@ -78,6 +78,7 @@ impl FailureError for CutoverError {
             Self::Store(StoreError::Corrupt { .. }) | Self::Json(_) | Self::Corrupt(_) => {
                 FailureKind::TargetIntegrity
             }
+            Self::Mappings(MappingError::Refused { .. }) => FailureKind::Config,
             Self::Store(_)
             | Self::Groups(_)
             | Self::Topics(_)

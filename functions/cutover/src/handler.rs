@@ -234,6 +234,31 @@ where
                 Ok(json!({"cause": cause, "returning": s.groups_returning()}))
             }
             Task::FinishRollback { migration_id } => self.finish_rollback(&migration_id).await,
+            Task::Hold {
+                migration_id,
+                step,
+                error,
+                task_token,
+            } => {
+                let cause = describe(&error);
+                let s = self
+                    .update(&migration_id, |s| {
+                        Ok(s.hold(step.clone(), cause.clone(), task_token.clone(), now_ms())?)
+                    })
+                    .await?;
+                let next = s
+                    .hold
+                    .as_ref()
+                    .map(|h| h.next_steps(&migration_id))
+                    .unwrap_or_default();
+                CutoverEvent::Held {
+                    migration_id: &migration_id,
+                    step: &step,
+                    cause: &cause,
+                }
+                .emit();
+                Ok(json!({"held": step, "cause": cause, "next": next}))
+            }
             Task::Fail {
                 migration_id,
                 error,
@@ -534,6 +559,7 @@ where
             disabled.push(json!({"uuid": m.uuid, "topics": m.topics, "state": state}));
         }
         self.update(id, |s| {
+            s.clear_hold(now_ms());
             s.log(
                 now_ms(),
                 format!("mirror mappings disabled ({})", disabled.len()),

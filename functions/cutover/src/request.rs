@@ -98,6 +98,19 @@ pub enum Task {
         /// Migration id.
         migration_id: String,
     },
+    /// A step failed after producers were paused (or while rolling back): hold the migration
+    /// and wait for the operator (`$$.Task.Token`; `ferry cutover resume|abort`).
+    Hold {
+        /// Migration id.
+        migration_id: String,
+        /// The failed step (`disable_mirror`, `release_producers`, `rollback`).
+        step: String,
+        /// What went wrong (the Catch's `{Error, Cause}`).
+        #[serde(default)]
+        error: Option<Value>,
+        /// `$$.Task.Token`.
+        task_token: String,
+    },
     /// Record a failure.
     Fail {
         /// Migration id.
@@ -126,6 +139,7 @@ impl Task {
             Self::Complete { .. } => "complete",
             Self::BeginRollback { .. } => "begin_rollback",
             Self::FinishRollback { .. } => "finish_rollback",
+            Self::Hold { .. } => "hold",
             Self::Fail { .. } => "fail",
         }
     }

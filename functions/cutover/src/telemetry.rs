@@ -12,6 +12,7 @@
 //! | [`CutoverEvent::GroupNotStopped`] | `cutover-groups-not-stopped` (count) |
 //! | [`CutoverEvent::AwaitingApproval`] | `cutover-approvals-awaited` (count) |
 //! | [`CutoverEvent::RollbackBegun`] | `cutover-rollbacks` (count) |
+//! | [`CutoverEvent::Held`] | `cutover-holds` (count, label `step`) |
 //! | [`CutoverEvent::TargetTopicChange`] | `target-topic-changes` (count, label `change`) |
 //! | [`CutoverEvent::PreflightFinished`] | `preflight-errors`, `preflight-warnings` (gauges), `preflight-topics` (count per topic, label `action`) |
 
@@ -100,6 +101,15 @@ pub enum CutoverEvent<'a> {
         /// Migration id.
         migration_id: &'a str,
     },
+    /// A step failed after producers were paused: the migration waits for the operator.
+    Held {
+        /// Migration id.
+        migration_id: &'a str,
+        /// The failed step.
+        step: &'a str,
+        /// What went wrong.
+        cause: &'a str,
+    },
     /// A rollback began.
     RollbackBegun {
         /// Migration id.
@@ -176,6 +186,19 @@ impl CutoverEvent<'_> {
                     "waiting for producer approval: `ferry cutover approve {migration_id}`"
                 );
                 counter!("cutover-approvals-awaited").increment(1);
+            }
+            Self::Held {
+                migration_id,
+                step,
+                cause,
+            } => {
+                tracing::error!(
+                    migration_id,
+                    step,
+                    cause,
+                    "migration held after a failed step; producers stay paused on the source until the operator runs `ferry cutover resume` or `ferry cutover abort`"
+                );
+                counter!("cutover-holds", "step" => step.to_string()).increment(1);
             }
             Self::RollbackBegun {
                 migration_id,
@@ -287,6 +310,14 @@ mod tests {
             (
                 CutoverEvent::AwaitingApproval { migration_id: "m1" },
                 vec!["counter cutover-approvals-awaited"],
+            ),
+            (
+                CutoverEvent::Held {
+                    migration_id: "m1",
+                    step: "disable_mirror",
+                    cause: "AccessDenied",
+                },
+                vec!["counter cutover-holds{step=disable_mirror}"],
             ),
             (
                 CutoverEvent::RollbackBegun {

@@ -34,10 +34,27 @@ impl LambdaMappings {
     }
 }
 
-fn api_error(function: &str, e: impl std::error::Error + Send + Sync + 'static) -> MappingError {
-    MappingError::Api {
-        function: function.to_string(),
-        source: Box::new(e),
+/// Error codes that retrying cannot fix (IAM or configuration).
+const REFUSED: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "ResourceNotFoundException",
+    "InvalidParameterValueException",
+];
+
+fn api_error(function: &str, e: aws_sdk_lambda::Error) -> MappingError {
+    use aws_sdk_lambda::error::ProvideErrorMetadata as _;
+    match e.code().filter(|c| REFUSED.contains(c)).map(str::to_owned) {
+        Some(code) => MappingError::Refused {
+            function: function.to_string(),
+            code,
+            source: Box::new(e),
+        },
+        None => MappingError::Api {
+            function: function.to_string(),
+            source: Box::new(e),
+        },
     }
 }
 

@@ -180,6 +180,52 @@ pub struct SourceSample {
     pub ends: BTreeMap<String, i64>,
 }
 
+/// A step that failed after producers were paused (or while rolling back), holding the
+/// migration until the operator decides: producers stay paused on the source, nothing is lost,
+/// and `ferry cutover status` says what failed and how to go on.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The state-machine step that failed and is retried on resume: `disable_mirror`,
+    /// `release_producers` or `rollback`.
+    pub step: String,
+    /// What went wrong.
+    pub cause: String,
+    /// Since when (epoch ms).
+    pub since_ms: i64,
+    /// Task token the state machine waits on (a bearer credential: never logged).
+    pub token: String,
+}
+
+impl fmt::Debug for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hold")
+            .field("step", &self.step)
+            .field("cause", &self.cause)
+            .field("since_ms", &self.since_ms)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Hold {
+    /// Whether the operator may still roll back from this hold (a failed rollback can only be
+    /// resumed).
+    pub fn can_roll_back(&self) -> bool {
+        self.step != "rollback"
+    }
+
+    /// What the operator can do, as commands.
+    pub fn next_steps(&self, id: &str) -> String {
+        if self.can_roll_back() {
+            format!(
+                "retry the failed step: `ferry cutover resume {id}`; or roll back (producers and moved groups return to the source): `ferry cutover abort {id}`"
+            )
+        } else {
+            format!("retry the rollback: `ferry cutover resume {id}`")
+        }
+    }
+}
+
 /// One line of the migration's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -216,6 +262,9 @@ pub struct MigrationState {
     /// Why the migration failed or was rolled back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The operator's decision the migration waits for after a failed step ([`Hold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
     /// What happened, oldest first.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
@@ -234,6 +283,7 @@ impl fmt::Debug for MigrationState {
                 &self.approval_token.as_ref().map(|_| "<redacted>"),
             )
             .field("cause", &self.cause)
+            .field("hold", &self.hold)
             .finish_non_exhaustive()
     }
 }
@@ -291,6 +341,7 @@ impl MigrationState {
             approved: None,
             last_source_sample: None,
             cause: None,
+            hold: None,
             history: Vec::new(),
         };
         s.log(now_ms, "migration started");
@@ -462,10 +513,45 @@ impl MigrationState {
         Ok(())
     }
 
+    /// Holds the migration after `step` failed: the state machine waits on `token` for the
+    /// operator ([`Hold`]). Producers stay where they are (paused on the source at the latest
+    /// step a hold can follow). Holding again (a redelivered task) replaces the token.
+    pub fn hold(
+        &mut self,
+        step: impl Into<String>,
+        cause: impl Into<String>,
+        token: String,
+        now_ms: i64,
+    ) -> Result<(), CutoverRuleError> {
+        self.live()?;
+        let (step, cause) = (step.into(), cause.into());
+        if self.hold.as_ref().is_none_or(|h| h.step != step) {
+            self.log(
+                now_ms,
+                format!("held after {step} failed: {cause} (waiting for the operator)"),
+            );
+        }
+        self.hold = Some(Hold {
+            step,
+            cause,
+            since_ms: now_ms,
+            token,
+        });
+        Ok(())
+    }
+
+    /// Clears a hold when its step runs again (the operator resumed or rolled back).
+    pub fn clear_hold(&mut self, now_ms: i64) {
+        if let Some(h) = self.hold.take() {
+            self.log(now_ms, format!("resumed after the hold at {}", h.step));
+        }
+    }
+
     /// Releases producers to the target (after the drain, the final validation and disabling
     /// the mirror).
     pub fn release_producers(&mut self, now_ms: i64) -> Result<(), CutoverRuleError> {
         self.live()?;
+        self.clear_hold(now_ms);
         if self.producers == ProducerPhase::Source {
             return Err(CutoverRuleError::ProducersNotReady(
                 "producers were never paused on the source".into(),
@@ -506,6 +592,7 @@ impl MigrationState {
         }
         self.producers = ProducerPhase::Source;
         self.approval_token = None;
+        self.clear_hold(now_ms);
         if self.cause.is_none() {
             self.log(now_ms, format!("rolling back: {cause}"));
             self.cause = Some(cause);
@@ -567,6 +654,7 @@ impl MigrationState {
         }
         self.phase = Phase::Failed;
         self.approval_token = None;
+        self.hold = None;
         self.log(now_ms, format!("failed: {cause}"));
         self.cause = Some(cause);
     }
@@ -747,6 +835,55 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let back: MigrationState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn a_failed_step_after_the_pause_holds_until_the_operator_decides() {
+        let mut s = state();
+        s.phase = Phase::Draining;
+        s.producers = ProducerPhase::Paused;
+        s.hold("disable_mirror", "AccessDenied", "tok-1".into(), 10)
+            .unwrap();
+        let h = s.hold.clone().unwrap();
+        assert_eq!(h.step, "disable_mirror");
+        assert!(h.can_roll_back());
+        assert!(h.next_steps(&s.id).contains("ferry cutover resume"));
+        assert!(h.next_steps(&s.id).contains("ferry cutover abort"));
+        assert!(!format!("{s:?}").contains("tok-1"), "{s:?}");
+        assert_eq!(s.producers, ProducerPhase::Paused, "producers stay paused");
+        // Redelivered: one history line, the newest token.
+        s.hold("disable_mirror", "AccessDenied", "tok-2".into(), 11)
+            .unwrap();
+        assert_eq!(s.hold.as_ref().unwrap().token, "tok-2");
+        assert_eq!(
+            s.history
+                .iter()
+                .filter(|h| h.what.starts_with("held"))
+                .count(),
+            1
+        );
+        // Resumed: the retried step clears it.
+        s.release_producers(12).unwrap();
+        assert!(s.hold.is_none());
+        assert_eq!(s.producers, ProducerPhase::Target);
+
+        // Rolled back from a hold instead.
+        let mut r = state();
+        r.phase = Phase::Draining;
+        r.producers = ProducerPhase::Paused;
+        r.hold("release_producers", "boom", "t".into(), 1).unwrap();
+        r.begin_roll_back("operator chose rollback".into(), 2)
+            .unwrap();
+        assert!(r.hold.is_none());
+        assert_eq!(r.producers, ProducerPhase::Source);
+        // A failed rollback can only be resumed.
+        r.hold("rollback", "source down", "t2".into(), 3).unwrap();
+        assert!(!r.hold.as_ref().unwrap().can_roll_back());
+        assert!(!r.hold.as_ref().unwrap().next_steps("m").contains("abort"));
+        // Terminal: no hold.
+        r.fail("gave up".into(), 4);
+        assert!(r.hold.is_none());
+        assert!(r.hold("rollback", "x", "t3".into(), 5).is_err());
     }
 
     #[test]

@@ -20,7 +20,20 @@ pub struct MappingInfo {
 /// Mapping control failures.
 #[derive(Debug, Error)]
 pub enum MappingError {
-    /// The Lambda API did not answer or refused.
+    /// The Lambda API refused the request for good (access denied, unknown mapping or
+    /// function, invalid parameter): retrying does not help, a person must fix IAM or the
+    /// configuration.
+    #[error("event source mappings of {function:?}: refused with {code}: {source}")]
+    Refused {
+        /// Function.
+        function: String,
+        /// The service's error code (e.g. `AccessDeniedException`).
+        code: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// The Lambda API did not answer or failed; retrying later may succeed.
     #[error("event source mappings of {function:?}: {source}")]
     Api {
         /// Function.

@@ -75,6 +75,19 @@ pub(super) async fn list_mappings(
         .as_deref()
         .filter(|f| !f.is_empty())
         .map(plain_function_name);
+    if let Some(f) = function.filter(|f| {
+        registry
+            .refused
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(*f)
+    }) {
+        return aws_error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            format!("User is not authorized to perform: lambda:ListEventSourceMappings on function {f} (refused by the local Lambda API's fault knob)"),
+        );
+    }
     let source_arn = query.event_source_arn.as_deref().filter(|a| !a.is_empty());
     let entries: Vec<MappingEntry> = registry
         .mappings

@@ -151,6 +151,8 @@ struct Registry {
     arn: ArnContext,
     functions: RwLock<HashMap<String, Arc<dyn Invoker>>>,
     mappings: RwLock<BTreeMap<String, MappingEntry>>,
+    /// Functions whose mapping requests are refused with `AccessDeniedException` (fault knob).
+    refused: RwLock<std::collections::HashSet<String>>,
 }
 
 impl Registry {
@@ -305,6 +307,23 @@ impl LambdaApiServer {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name)
             .is_some()
+    }
+
+    /// Fault knob: refuse (`refuse = true`) or serve again every event-source-mapping request
+    /// naming `function` (`ListEventSourceMappings?FunctionName=`) with `403
+    /// AccessDeniedException`, as AWS answers a role without `lambda:ListEventSourceMappings`.
+    pub fn refuse_mapping_requests(&self, function: &str, refuse: bool) {
+        let mut refused = self
+            .inner
+            .registry
+            .refused
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if refuse {
+            refused.insert(plain_function_name(function).to_owned());
+        } else {
+            refused.remove(plain_function_name(function));
+        }
     }
 
     /// Publishes `mapping` under its UUID and returns its control handle (the same one the
