@@ -649,3 +649,46 @@ fn msk_iam_admin_actions_are_granted_where_used_and_nowhere_else() {
         }
     }
 }
+
+/// Issue 13: rollback commits the migrated groups' offsets on the source. On an IAM source
+/// that needs AlterGroup on exactly those groups (`RollbackGroupArns`), granted to the cutover
+/// only; the event source mappings' own groups keep their `ferry-*` grant.
+#[test]
+fn rollback_group_commits_are_granted_for_the_migrated_groups_only() {
+    let t = load("infra/template.yaml");
+    let all = resources(&t);
+    let policy = &all["SourceMskRollbackGroupsPolicy"];
+    assert_eq!(
+        policy["Condition"].as_str(),
+        Some("SourceIsMskWithRollbackGroups")
+    );
+    let mut found = Vec::new();
+    statements(policy, &mut found);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let s = found[0];
+    assert_eq!(
+        strings(&s["Action"]),
+        vec!["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    );
+    match &s["Resource"] {
+        Value::Tagged(tag) => {
+            assert_eq!(tag.tag, "!Ref");
+            assert_eq!(tag.value.as_str(), Some("RollbackGroupArns"));
+        }
+        other => panic!("Resource must be the RollbackGroupArns parameter: {other:?}"),
+    }
+    let params = t["Parameters"]["RollbackGroupArns"].clone();
+    assert_eq!(params["Type"].as_str(), Some("CommaDelimitedList"));
+    assert_eq!(params["Default"].as_str(), Some(""));
+    // Attached to the cutover function and to nothing else.
+    let users: Vec<&str> = all
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"].as_str() == Some("AWS::Serverless::Function")
+                && format!("{:?}", r["Properties"]["Policies"])
+                    .contains("SourceMskRollbackGroupsPolicy")
+        })
+        .filter_map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(users, vec!["CutoverFunction"]);
+}

@@ -55,6 +55,8 @@ export class FerryStack extends cdk.Stack {
     const topicsExclude = p('TopicsExclude', { type: 'String', default: '' });
     const groupsInclude = p('GroupsInclude', { type: 'String', default: '' });
     const groupsExclude = p('GroupsExclude', { type: 'String', default: '' });
+    // MSK IAM sources: the group ARNs (patterns) a rollback may commit on the source.
+    const rollbackGroupArns = p('RollbackGroupArns', { type: 'CommaDelimitedList', default: '' });
     const syncGroupOffsets = p('SyncGroupOffsets', { type: 'String', default: 'true', allowedValues: ['true', 'false'] });
     const heartbeatTopic = p('HeartbeatTopic', { type: 'String', default: 'ferry-heartbeats', allowedPattern: '[A-Za-z0-9._-]+' });
     const validateMode = p('ValidateMode', { type: 'String', default: 'lag', allowedValues: ['lag', 'full'] });
@@ -76,6 +78,9 @@ export class FerryStack extends cdk.Stack {
       expression: Fn.conditionOr(hasSourceSecret, hasSourceCa),
     });
     const hasAlarmTopic = new CfnCondition(this, 'HasAlarmTopic', { expression: notEmpty(alarmTopic) });
+    const sourceIsMskWithRollbackGroups = new CfnCondition(this, 'SourceIsMskWithRollbackGroups', {
+      expression: Fn.conditionAnd(sourceIsMsk, Fn.conditionNot(Fn.conditionEquals(Fn.join('', rollbackGroupArns.valueAsList), ''))),
+    });
     const ifCond = (c: CfnCondition, v: string) => Fn.conditionIf(c.logicalId, v, Aws.NO_VALUE).toString();
 
     // ---------------------------------------------------------------- state
@@ -150,6 +155,19 @@ export class FerryStack extends cdk.Stack {
       allow('SourceGroupsRead', ['kafka-cluster:DescribeGroup'], [kafkaArn(sourceMskArn, 'group', '*')]),
       allow('MappingGroups', ['kafka-cluster:AlterGroup'], [kafkaArn(sourceMskArn, 'group', 'ferry-*')]),
     ], sourceIsMsk);
+    // Rollback commits the migrated groups' exact offsets back on the source: exactly those groups.
+    const rollbackGroups = new iam.CfnManagedPolicy(this, 'SourceMskRollbackGroupsPolicy', {
+      description: "Ferry cutover rollback - commit the migrated consumer groups' offsets back on the source MSK cluster, nothing else.",
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [{
+          Sid: 'RollbackGroups', Effect: 'Allow',
+          Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+          Resource: rollbackGroupArns.valueAsList,
+        }],
+      },
+    });
+    rollbackGroups.cfnOptions.condition = sourceIsMskWithRollbackGroups;
     const sourceHeartbeat = managed('SourceMskHeartbeatPolicy', 'Ferry heartbeat - write the heartbeat topic on the source MSK cluster.', [
       allow('SourceCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:WriteDataIdempotently'], [sourceMskArn.valueAsString]),
       allow('HeartbeatTopic', ['kafka-cluster:DescribeTopic', 'kafka-cluster:CreateTopic', 'kafka-cluster:WriteData'], [kafkaArn(sourceMskArn, 'topic', heartbeatTopic.valueAsString)]),
@@ -260,7 +278,7 @@ export class FerryStack extends cdk.Stack {
         FERRY_TABLE: table.ref, FERRY_MIRROR_FUNCTION: mirror.fn.functionName,
         ...sourceEnv, ...targetEnv, ...filterEnv, ...groupEnv,
       },
-      [targetGroups, targetTopicAdmin, sourceRead, secretsRead], { timeout: 300 });
+      [targetGroups, targetTopicAdmin, sourceRead, rollbackGroups, secretsRead], { timeout: 300 });
     cutover.role.addToPolicy(dynamo('MigrationState', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem']));
     cutover.role.addToPolicy(new iam.PolicyStatement({
       sid: 'FindMirrorMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'],

@@ -27,6 +27,11 @@ test('the same resources as the SAM template', () => {
   template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
   template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
   template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  // Rollback's group commits on an IAM source: exactly the groups given, only for the cutover.
+  const rollback = json.Resources.SourceMskRollbackGroupsPolicy;
+  assert.equal(rollback.Condition, 'SourceIsMskWithRollbackGroups');
+  assert.deepEqual(rollback.Properties.PolicyDocument.Statement[0].Resource, { Ref: 'RollbackGroupArns' });
+  assert.deepEqual(rollback.Properties.PolicyDocument.Statement[0].Action, ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup']);
   const mappings = Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'));
   assert.ok(mappings.length >= 1, 'the mappings of infra/mappings.yaml are included');
 });
