@@ -45,6 +45,11 @@ impl Cutover {
 
     /// Like [`Cutover::new`], with the mirror function whose mappings the cutover disables.
     async fn with_mirror_function(rig: &MirrorRig, topic: &str, mirror: &str) -> Self {
+        Self::with_env(rig, topic, mirror, &[]).await
+    }
+
+    /// Like [`Cutover::with_mirror_function`], plus environment variables of the functions.
+    async fn with_env(rig: &MirrorRig, topic: &str, mirror: &str, extra: &[(&str, &str)]) -> Self {
         let api = lambda_api_server();
         let suffix = unique("co");
         let env: Vec<(String, String)> = [
@@ -59,6 +64,7 @@ impl Cutover {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .chain([("AWS_ENDPOINT_URL_LAMBDA".to_string(), api.endpoint_url())])
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
         let mut hosts = Vec::new();
         for f in ["validate", "cutover"] {
@@ -413,7 +419,8 @@ async fn refused_disable_mirror_holds_with_producers_paused_then_resume_complete
     let mirror_fn = unique("mirror-refused");
     let api = lambda_api_server();
     api.refuse_mapping_requests(&mirror_fn, true);
-    let co = Cutover::with_mirror_function(&rig, &topic, &mirror_fn).await;
+    let bus = EventsToQueue::new().await;
+    let co = Cutover::with_env(&rig, &topic, &mirror_fn, &[("FERRY_EVENT_BUS", &bus.bus)]).await;
     let id = unique("held");
     let execution = co
         .start(
@@ -480,5 +487,140 @@ async fn refused_disable_mirror_holds_with_producers_paused_then_resume_complete
         "{:?}",
         s.history
     );
+    assert!(s.outbox.is_empty(), "every event was published");
+
+    // The applications saw it all on EventBridge (moto: rule -> SQS), in order, no gaps.
+    let events = bus.drain(s.event_seq as usize).await;
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["detail"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=s.event_seq).collect::<Vec<_>>(), "{events:#?}");
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let d = &e["detail"];
+            format!(
+                "{} {}",
+                e["detail-type"].as_str().unwrap(),
+                d["to"].as_str().or(d["step"].as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    for expected in [
+        "Ferry Migration Started ",
+        "Ferry Consumer Group Changed moved",
+        "Ferry Producers Changed paused",
+        "Ferry Migration Held disable_mirror",
+        "Ferry Migration Resumed disable_mirror",
+        "Ferry Producers Changed target",
+        "Ferry Migration Phase Changed completed",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "{expected:?} missing: {kinds:#?}"
+        );
+    }
+    assert!(events.iter().all(|e| e["source"] == "ferry.migration"));
     co.shutdown().await;
+}
+
+/// A fresh EventBridge bus on moto whose `ferry.migration` events land in an SQS queue.
+struct EventsToQueue {
+    bus: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl EventsToQueue {
+    async fn new() -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let events = aws_sdk_eventbridge::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let bus = unique("ferry-bus");
+        events
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .expect("create bus");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&bus)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("queue arn");
+        events
+            .put_rule()
+            .name(&bus)
+            .event_bus_name(&bus)
+            .event_pattern(r#"{"source":["ferry.migration"]}"#)
+            .send()
+            .await
+            .expect("put rule");
+        events
+            .put_targets()
+            .rule(&bus)
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("put targets");
+        Self {
+            bus,
+            sqs,
+            queue_url,
+        }
+    }
+
+    /// Every event in the queue (at least `expected`), sorted by `detail.seq`, duplicates
+    /// (at-least-once delivery) removed by sequence number.
+    async fn drain(&self, expected: usize) -> Vec<Value> {
+        let mut seen: std::collections::BTreeMap<u64, Value> = Default::default();
+        for _ in 0..30 {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            for m in out.messages() {
+                let v: Value = serde_json::from_str(m.body().unwrap_or("{}")).expect("event JSON");
+                seen.insert(v["detail"]["seq"].as_u64().unwrap_or(0), v);
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            if out.messages().is_empty() && seen.len() >= expected {
+                break;
+            }
+        }
+        seen.into_values().collect()
+    }
 }

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `FERRY_MIRROR_FUNCTION` | function whose event source mappings are disabled at the end | `mirror` |
 //! | `FERRY_SOURCE_QUIET_MS` | how long source end offsets must stay unchanged before the drain completes | `10000` |
+//! | `FERRY_EVENT_BUS` | EventBridge bus the migration's events go to ([`ferry_core::events`]); empty: none | empty |
 //!
 //! Bad values fail the cold start with an error that names the variable
 //! ([`ConfigError`], reported as `Ferry.Config`).
@@ -26,6 +27,8 @@ pub struct CutoverConfig {
     pub mirror_function: String,
     /// Quiet period of the drain check.
     pub quiet_ms: i64,
+    /// EventBridge bus of the migration events (`None`: not published).
+    pub event_bus: Option<String>,
 }
 
 impl CutoverConfig {
@@ -41,6 +44,7 @@ impl CutoverConfig {
             migration: MigrationSettings::from_lookup(&get)?,
             mirror_function: settings.string_or("FERRY_MIRROR_FUNCTION", "mirror"),
             quiet_ms: settings.number("FERRY_SOURCE_QUIET_MS", 10_000i64, 0)?,
+            event_bus: settings.optional("FERRY_EVENT_BUS"),
         })
     }
 }

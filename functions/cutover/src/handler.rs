@@ -24,14 +24,15 @@ use crate::report::{final_report, first_error, rollback_report};
 use crate::request::{describe, Task};
 use crate::telemetry::CutoverEvent;
 use ferry_core::checkpoint::Checkpoint;
+use ferry_core::events;
 use ferry_core::migration::{
     changed_partitions, source_quiet, translate_back, GroupPhase, MigrationState, MovedOffset,
     Phase, SourceSample,
 };
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{
-    CheckpointStore, MappingControl, MigrationStore, ProgressStore, SegmentStore, SourceEndOffsets,
-    SourceGroups, SourceTopics, StoreError, TargetGroups,
+    CheckpointStore, MappingControl, MigrationEvents, MigrationStore, NoEvents, ProgressStore,
+    SegmentStore, SourceEndOffsets, SourceGroups, SourceTopics, StoreError, TargetGroups,
 };
 use ferry_core::translate::{translate, Translation};
 use ferry_core::TopicPartition;
@@ -73,28 +74,23 @@ pub struct CutoverSettings {
 
 /// The cutover tasks, generic over the ports.
 #[derive(Debug)]
-pub struct CutoverHandler<S, SG, TG, M, P> {
+pub struct CutoverHandler<S, SG, TG, M, P, E = NoEvents> {
     store: S,
     source: SG,
     target: TG,
     mappings: M,
     preflight: P,
     settings: CutoverSettings,
+    events: E,
 }
 
 fn tp_key(tp: &TopicPartition) -> String {
     format!("{}-{}", tp.topic, tp.partition)
 }
 
-impl<S, SG, TG, M, P> CutoverHandler<S, SG, TG, M, P>
-where
-    S: MigrationStore + ProgressStore + SegmentStore + CheckpointStore,
-    SG: SourceGroups + SourceTopics + TargetGroups + SourceEndOffsets,
-    TG: TargetGroups,
-    M: MappingControl,
-    P: Preflight,
-{
-    /// Builds the handler. `source` also commits offsets on the source (rollback only).
+impl<S, SG, TG, M, P> CutoverHandler<S, SG, TG, M, P, NoEvents> {
+    /// Builds the handler (publishing no events; see [`CutoverHandler::with_events`]).
+    /// `source` also commits offsets on the source (rollback only).
     pub fn new(
         store: S,
         source: SG,
@@ -110,9 +106,36 @@ where
             mappings,
             preflight,
             settings,
+            events: NoEvents,
         }
     }
 
+    /// Publishes the migration's events ([`ferry_core::events`]) through `events`.
+    pub fn with_events<E2: MigrationEvents>(
+        self,
+        events: E2,
+    ) -> CutoverHandler<S, SG, TG, M, P, E2> {
+        CutoverHandler {
+            store: self.store,
+            source: self.source,
+            target: self.target,
+            mappings: self.mappings,
+            preflight: self.preflight,
+            settings: self.settings,
+            events,
+        }
+    }
+}
+
+impl<S, SG, TG, M, P, E> CutoverHandler<S, SG, TG, M, P, E>
+where
+    S: MigrationStore + ProgressStore + SegmentStore + CheckpointStore,
+    SG: SourceGroups + SourceTopics + TargetGroups + SourceEndOffsets,
+    TG: TargetGroups,
+    M: MappingControl,
+    P: Preflight,
+    E: MigrationEvents,
+{
     /// The state store (tests inspect it).
     pub fn store(&self) -> &S {
         &self.store
@@ -296,10 +319,18 @@ where
     ) -> Result<MigrationState, CutoverError> {
         for _ in 0..8 {
             let (mut state, version) = self.load(id).await?;
+            let before = state.clone();
             f(&mut state)?;
+            // The events of this change are stored with it (outbox), then published.
+            events::record(Some(&before), &mut state, now_ms());
             let doc = serde_json::to_string(&state)?;
             match self.store.save_migration(id, &doc, Some(version)).await {
-                Ok(_) => return Ok(state),
+                Ok(_) => {
+                    if !state.outbox.is_empty() {
+                        self.publish_events(id).await;
+                    }
+                    return Ok(state);
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -307,6 +338,54 @@ where
         Err(CutoverError::Store(StoreError::VersionConflict {
             key: format!("MIGRATION#{id}"),
         }))
+    }
+
+    /// Publishes the outbox of migration `id` and removes what was published. A failure leaves
+    /// the events stored: the next task publishes them (at least once; consumers deduplicate
+    /// on `event_id`). Never fails the task: the state document stays the truth.
+    async fn publish_events(&self, id: &str) {
+        let result: Result<usize, CutoverError> = async {
+            let (state, _) = self.load(id).await?;
+            if state.outbox.is_empty() {
+                return Ok(0);
+            }
+            if let Err(e) = self.events.publish(&state.outbox).await {
+                CutoverEvent::EventsUnpublished {
+                    migration_id: id,
+                    events: state.outbox.len(),
+                    error: &e.to_string(),
+                }
+                .emit();
+                return Ok(0);
+            }
+            let published = state.outbox.last().map_or(0, |e| e.seq);
+            for _ in 0..8 {
+                let (mut s, version) = self.load(id).await?;
+                s.outbox.retain(|e| e.seq > published);
+                match self
+                    .store
+                    .save_migration(id, &serde_json::to_string(&s)?, Some(version))
+                    .await
+                {
+                    Ok(_) => return Ok(state.outbox.len()),
+                    Err(StoreError::VersionConflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(0)
+        }
+        .await;
+        match result {
+            Ok(n) if n > 0 => CutoverEvent::EventsPublished {
+                migration_id: id,
+                events: n,
+            }
+            .emit(),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(migration_id = id, error = %e, "migration events stay in the outbox")
+            }
+        }
     }
 
     async fn mirrored_topics(&self) -> Result<Vec<String>, CutoverError> {
@@ -354,9 +433,11 @@ where
         };
         let mut state = MigrationState::new(id, groups.clone(), now_ms());
         state.enter(Phase::CatchingUp, now_ms())?;
+        events::record(None, &mut state, now_ms());
         self.store
             .save_migration(id, &serde_json::to_string(&state)?, None)
             .await?;
+        self.publish_events(id).await;
         CutoverEvent::MigrationStarted {
             migration_id: id,
             groups: &groups,
@@ -826,6 +907,90 @@ mod tests {
         assert_eq!(report["phase"], "completed");
         assert_eq!(report["producers"], json!(ProducerPhase::Target));
         assert!(h.store().get_report("m1", "final").await.unwrap().is_some());
+    }
+
+    /// Records published events; fails while `down` is set.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        seen: std::sync::Arc<std::sync::Mutex<Vec<ferry_core::events::MigrationEvent>>>,
+        down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl MigrationEvents for Recorder {
+        async fn publish(
+            &self,
+            events: &[ferry_core::events::MigrationEvent],
+        ) -> Result<(), ferry_core::ports::EventsError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ferry_core::ports::EventsError {
+                    events: events.len(),
+                    source: "bus unavailable".into(),
+                });
+            }
+            self.seen.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+    }
+
+    /// Issue 13: every phase and group change reaches the applications as an event, at least
+    /// once even when the bus is down for a while, in order, and the outbox empties.
+    #[tokio::test]
+    async fn phase_and_group_changes_are_published_at_least_once() {
+        let (h, _source, _target, _) = setup(60);
+        let events = Recorder::default();
+        let h = h.with_events(events.clone());
+        let id = json!("ev1");
+        for t in [
+            json!({"action": "start", "migration_id": id}),
+            json!({"action": "request_stop", "migration_id": id, "group": "g"}),
+        ] {
+            h.run(task(t)).await.unwrap();
+        }
+        // The bus goes down: the change is stored, its event waits in the outbox.
+        events.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        h.run(task(
+            json!({"action": "check_stopped", "migration_id": id, "group": "g"}),
+        ))
+        .await
+        .unwrap();
+        let stored = h.store().load_migration("ev1").await.unwrap().unwrap();
+        let s: MigrationState = serde_json::from_str(&stored.value).unwrap();
+        assert!(!s.outbox.is_empty(), "kept for later");
+        events
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        h.run(task(
+            json!({"action": "move_group", "migration_id": id, "group": "g"}),
+        ))
+        .await
+        .unwrap();
+        let seen = events.seen.lock().unwrap().clone();
+        let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "in order, none lost"
+        );
+        let kinds: Vec<&str> = seen.iter().map(|e| e.detail_type()).collect();
+        assert_eq!(kinds[0], "Ferry Migration Started");
+        let groups: Vec<String> = seen
+            .iter()
+            .filter_map(|e| match &e.change {
+                ferry_core::events::Change::GroupChanged { to, .. } => Some(format!("{to:?}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(groups, ["StopRequested", "Stopped", "Moved"]);
+        assert!(seen.iter().any(|e| matches!(
+            e.change,
+            ferry_core::events::Change::PhaseChanged {
+                to: Phase::MovingConsumers,
+                ..
+            }
+        )));
+        let stored = h.store().load_migration("ev1").await.unwrap().unwrap();
+        let s: MigrationState = serde_json::from_str(&stored.value).unwrap();
+        assert!(s.outbox.is_empty(), "published events leave the outbox");
     }
 
     #[tokio::test]

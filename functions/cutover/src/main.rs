@@ -5,6 +5,7 @@ use cutover::preflight::{PreflightConfig, TopicPreflight};
 use cutover::{CutoverConfig, CutoverError, CutoverHandler, CutoverSettings, Task};
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::esm::LambdaMappings;
+use ferry_aws::EventBridgeEvents;
 use ferry_core::storage::UnknownStorage;
 use ferry_kafka::KafkaGroups;
 use ferry_kafka::KafkaTopicAdmin;
@@ -12,8 +13,14 @@ use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_wit
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, UnknownStorage>;
-type Handler =
-    CutoverHandler<DynamoStateStore, KafkaGroups, KafkaGroups, LambdaMappings, Preflight>;
+type Handler = CutoverHandler<
+    DynamoStateStore,
+    KafkaGroups,
+    KafkaGroups,
+    LambdaMappings,
+    Preflight,
+    EventBridgeEvents,
+>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -30,26 +37,29 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = init_metrics(&m.metrics_namespace, "cutover")?;
 
     let store = DynamoStateStore::new(client_from_env().await, m.table.clone());
-    let handler: &'static Handler = Box::leak(Box::new(CutoverHandler::new(
-        store,
-        KafkaGroups::source(m.source.clone()),
-        KafkaGroups::target(m.target.clone()),
-        LambdaMappings::from_env().await,
-        TopicPreflight::new(
-            KafkaTopicAdmin::new(m.source.clone(), "source"),
-            KafkaTopicAdmin::new(m.target.clone(), "target"),
-            // MSK's broker storage is not read: the preflight skips its storage check.
-            UnknownStorage,
-            PreflightConfig::new(m.policy.clone(), m.topics.clone()),
-        ),
-        CutoverSettings {
-            policy: m.policy.clone(),
-            topics: m.topics.clone(),
-            groups: m.groups.clone(),
-            mirror_function: config.mirror_function.clone(),
-            quiet_ms: config.quiet_ms,
-        },
-    )));
+    let handler: &'static Handler = Box::leak(Box::new(
+        CutoverHandler::new(
+            store,
+            KafkaGroups::source(m.source.clone()),
+            KafkaGroups::target(m.target.clone()),
+            LambdaMappings::from_env().await,
+            TopicPreflight::new(
+                KafkaTopicAdmin::new(m.source.clone(), "source"),
+                KafkaTopicAdmin::new(m.target.clone(), "target"),
+                // MSK's broker storage is not read: the preflight skips its storage check.
+                UnknownStorage,
+                PreflightConfig::new(m.policy.clone(), m.topics.clone()),
+            ),
+            CutoverSettings {
+                policy: m.policy.clone(),
+                topics: m.topics.clone(),
+                groups: m.groups.clone(),
+                mirror_function: config.mirror_function.clone(),
+                quiet_ms: config.quiet_ms,
+            },
+        )
+        .with_events(EventBridgeEvents::from_env(config.event_bus.clone()).await),
+    ));
 
     run_with_metrics(
         metrics,

@@ -13,6 +13,8 @@
 //! | [`CutoverEvent::AwaitingApproval`] | `cutover-approvals-awaited` (count) |
 //! | [`CutoverEvent::RollbackBegun`] | `cutover-rollbacks` (count) |
 //! | [`CutoverEvent::Held`] | `cutover-holds` (count, label `step`) |
+//! | [`CutoverEvent::EventsPublished`] | `migration-events-published` (count) |
+//! | [`CutoverEvent::EventsUnpublished`] | `migration-events-unpublished` (count) |
 //! | [`CutoverEvent::TargetTopicChange`] | `target-topic-changes` (count, label `change`) |
 //! | [`CutoverEvent::PreflightFinished`] | `preflight-errors`, `preflight-warnings` (gauges), `preflight-topics` (count per topic, label `action`) |
 
@@ -110,6 +112,22 @@ pub enum CutoverEvent<'a> {
         /// What went wrong.
         cause: &'a str,
     },
+    /// Migration events were published to the applications.
+    EventsPublished {
+        /// Migration id.
+        migration_id: &'a str,
+        /// Events published.
+        events: usize,
+    },
+    /// Publishing migration events failed; they stay in the outbox for the next task.
+    EventsUnpublished {
+        /// Migration id.
+        migration_id: &'a str,
+        /// Events waiting.
+        events: usize,
+        /// Why.
+        error: &'a str,
+    },
     /// A rollback began.
     RollbackBegun {
         /// Migration id.
@@ -199,6 +217,26 @@ impl CutoverEvent<'_> {
                     "migration held after a failed step; producers stay paused on the source until the operator runs `ferry cutover resume` or `ferry cutover abort`"
                 );
                 counter!("cutover-holds", "step" => step.to_string()).increment(1);
+            }
+            Self::EventsPublished {
+                migration_id,
+                events,
+            } => {
+                tracing::info!(migration_id, events, "migration events published");
+                counter!("migration-events-published").increment(*events as u64);
+            }
+            Self::EventsUnpublished {
+                migration_id,
+                events,
+                error,
+            } => {
+                tracing::warn!(
+                    migration_id,
+                    events,
+                    error,
+                    "migration events not published yet; the next task retries"
+                );
+                counter!("migration-events-unpublished").increment(*events as u64);
             }
             Self::RollbackBegun {
                 migration_id,
@@ -318,6 +356,21 @@ mod tests {
                     cause: "AccessDenied",
                 },
                 vec!["counter cutover-holds{step=disable_mirror}"],
+            ),
+            (
+                CutoverEvent::EventsPublished {
+                    migration_id: "m1",
+                    events: 3,
+                },
+                vec!["counter migration-events-published"],
+            ),
+            (
+                CutoverEvent::EventsUnpublished {
+                    migration_id: "m1",
+                    events: 2,
+                    error: "throttled",
+                },
+                vec!["counter migration-events-unpublished"],
             ),
             (
                 CutoverEvent::RollbackBegun {

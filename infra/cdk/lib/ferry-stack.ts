@@ -56,6 +56,7 @@ export class FerryStack extends cdk.Stack {
     const groupsInclude = p('GroupsInclude', { type: 'String', default: '' });
     const groupsExclude = p('GroupsExclude', { type: 'String', default: '' });
     // MSK IAM sources: the group ARNs (patterns) a rollback may commit on the source.
+    const eventBusName = p('EventBusName', { type: 'String', default: 'default' });
     const rollbackGroupArns = p('RollbackGroupArns', { type: 'CommaDelimitedList', default: '' });
     const syncGroupOffsets = p('SyncGroupOffsets', { type: 'String', default: 'true', allowedValues: ['true', 'false'] });
     const heartbeatTopic = p('HeartbeatTopic', { type: 'String', default: 'ferry-heartbeats', allowedPattern: '[A-Za-z0-9._-]+' });
@@ -275,10 +276,14 @@ export class FerryStack extends cdk.Stack {
 
     const cutover = rust('cutover', 'Cutover state-machine tasks: preflight, group moves, drain checks, disabling the mappings, report.',
       {
-        FERRY_TABLE: table.ref, FERRY_MIRROR_FUNCTION: mirror.fn.functionName,
+        FERRY_TABLE: table.ref, FERRY_MIRROR_FUNCTION: mirror.fn.functionName, FERRY_EVENT_BUS: eventBusName.valueAsString,
         ...sourceEnv, ...targetEnv, ...filterEnv, ...groupEnv,
       },
       [targetGroups, targetTopicAdmin, sourceRead, rollbackGroups, secretsRead], { timeout: 300 });
+    cutover.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'MigrationEvents', actions: ['events:PutEvents'],
+      resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:event-bus/${eventBusName.valueAsString}`],
+    }));
     cutover.role.addToPolicy(dynamo('MigrationState', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem']));
     cutover.role.addToPolicy(new iam.PolicyStatement({
       sid: 'FindMirrorMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'],

@@ -9,6 +9,8 @@
 //!   ([`client_from_env`], [`ClientTimeouts`]).
 //! * [`esm`]: [`esm::LambdaMappings`], event source mapping control (disable the mirror's
 //!   mappings at cutover) through the Lambda API.
+//! * [`events`]: [`EventBridgeEvents`], the migration events ([`ferry_core::events`]) on an
+//!   EventBridge bus.
 //! * [`secrets`]: [`SecretsManagerSource`], the Secrets Manager adapter of the one-capability
 //!   [`ferry_core::ports::SecretSource`] port (fetch a secret string by ARN). Parsing cluster
 //!   credentials and filling them into connections is `ferry_kafka::secrets`' job: this crate
@@ -23,10 +25,12 @@
 
 pub mod dynamo;
 pub mod esm;
+pub mod events;
 pub mod secrets;
 
 pub use dynamo::{
     client_from_env, client_from_env_with, ensure_table, ClientTimeouts, DynamoError,
     DynamoStateStore, TableSetup,
 };
+pub use events::EventBridgeEvents;
 pub use secrets::SecretsManagerSource;

@@ -38,6 +38,7 @@
 
 pub mod checkpoint;
 pub mod checksum;
+pub mod events;
 pub mod failure;
 pub mod migration;
 pub mod policy;

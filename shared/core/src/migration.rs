@@ -226,6 +226,14 @@ impl Hold {
     }
 }
 
+/// History entries a migration document keeps (see [`MigrationState::log`]): with hundreds of
+/// groups the history would otherwise grow past DynamoDB's 400 KB item limit.
+pub const MAX_HISTORY: usize = 300;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One line of the migration's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -265,9 +273,19 @@ pub struct MigrationState {
     /// The operator's decision the migration waits for after a failed step ([`Hold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
-    /// What happened, oldest first.
+    /// Sequence number of the newest event recorded ([`crate::events`]).
+    #[serde(default)]
+    pub event_seq: u64,
+    /// Events stored with the changes they describe and not yet published
+    /// ([`crate::events::record`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<crate::events::MigrationEvent>,
+    /// What happened, oldest first: the first entry and the newest [`MAX_HISTORY`] − 1.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// History entries dropped to keep the document small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_dropped: u64,
 }
 
 impl fmt::Debug for MigrationState {
@@ -342,7 +360,10 @@ impl MigrationState {
             last_source_sample: None,
             cause: None,
             hold: None,
+            event_seq: 0,
+            outbox: Vec::new(),
             history: Vec::new(),
+            history_dropped: 0,
         };
         s.log(now_ms, "migration started");
         s
@@ -355,6 +376,13 @@ impl MigrationState {
             at_ms: now_ms,
             what: what.into(),
         });
+        // The document is one DynamoDB item (400 KB): the history keeps its first entry and
+        // the newest ones, and counts what it dropped.
+        if self.history.len() > MAX_HISTORY {
+            let excess = self.history.len() - MAX_HISTORY;
+            self.history.drain(1..=excess);
+            self.history_dropped += excess as u64;
+        }
     }
 
     fn live(&self) -> Result<(), CutoverRuleError> {
@@ -884,6 +912,19 @@ mod tests {
         r.fail("gave up".into(), 4);
         assert!(r.hold.is_none());
         assert!(r.hold("rollback", "x", "t3".into(), 5).is_err());
+    }
+
+    #[test]
+    fn history_stays_bounded_and_keeps_the_start() {
+        let mut s = state();
+        for i in 0..1_000 {
+            s.log(i, format!("entry {i}"));
+        }
+        assert_eq!(s.history.len(), MAX_HISTORY);
+        assert_eq!(s.history[0].what, "migration started");
+        assert_eq!(s.history.last().unwrap().what, "entry 999");
+        assert_eq!(s.history_dropped, 1_001 - MAX_HISTORY as u64);
+        assert!(serde_json::to_string(&s).unwrap().len() < 64 * 1024);
     }
 
     #[test]

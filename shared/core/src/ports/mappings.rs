@@ -1,4 +1,5 @@
-//! Event source mapping control: find and disable the mirror's mappings at cutover.
+//! The cutover's hands on the outside: event source mapping control (find and disable the
+//! mirror's mappings) and publishing migration events to applications.
 
 use super::BoxError;
 use serde::Deserialize;
@@ -59,4 +60,34 @@ pub trait MappingControl: Send + Sync {
         uuid: &str,
         enabled: bool,
     ) -> impl Future<Output = Result<MappingInfo, MappingError>> + Send;
+}
+
+/// Publishing a migration's events failed; they stay in the outbox and are published later.
+#[derive(Debug, Error)]
+#[error("publishing {events} migration event(s) failed: {source}")]
+pub struct EventsError {
+    /// Events in the failed call.
+    pub events: usize,
+    /// Cause.
+    #[source]
+    pub source: BoxError,
+}
+
+/// Publishes migration events to the applications (EventBridge on AWS).
+pub trait MigrationEvents: Send + Sync {
+    /// Publishes `events`, all or reporting failure (the caller keeps them and retries).
+    fn publish(
+        &self,
+        events: &[crate::events::MigrationEvent],
+    ) -> impl Future<Output = Result<(), EventsError>> + Send;
+}
+
+/// Publishes nothing: where no event bus is configured (and in tests that do not look).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEvents;
+
+impl MigrationEvents for NoEvents {
+    async fn publish(&self, _events: &[crate::events::MigrationEvent]) -> Result<(), EventsError> {
+        Ok(())
+    }
 }

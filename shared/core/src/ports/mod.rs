@@ -23,7 +23,9 @@ pub use cluster::{
     SourceLogBounds, TopicCreator,
 };
 pub use groups::{GroupError, GroupState, SourceGroups, TargetGroups};
-pub use mappings::{MappingControl, MappingError, MappingInfo};
+pub use mappings::{
+    EventsError, MappingControl, MappingError, MappingInfo, MigrationEvents, NoEvents,
+};
 pub use secrets::SecretSource;
 pub use store::{
     CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, RunLease, SegmentStore,
