@@ -102,14 +102,20 @@ pub enum HandshakeError {
 }
 
 /// Records the first authentication or TLS error librdkafka reports.
+/// Also keeps the last other error, for the warning of an inconclusive check.
 #[derive(Default)]
 struct CheckContext {
     failure: Mutex<Option<(RDKafkaErrorCode, String)>>,
+    last_other: Mutex<Option<String>>,
 }
 
 impl CheckContext {
     fn failure(&self) -> Option<(RDKafkaErrorCode, String)> {
         self.failure.lock().map(|f| f.clone()).unwrap_or(None)
+    }
+
+    fn last_other(&self) -> Option<String> {
+        self.last_other.lock().map(|f| f.clone()).unwrap_or(None)
     }
 }
 
@@ -147,6 +153,9 @@ impl ClientContext for CheckContext {
             }
         } else {
             tracing::debug!(target: "librdkafka", %error, "{reason}");
+            if let Ok(mut last) = self.last_other.lock() {
+                *last = Some(reason.to_owned());
+            }
         }
     }
 }
@@ -180,6 +189,7 @@ pub async fn check(
         Ok(Probe::Ok) => return Ok(()),
         Ok(Probe::Failed(code, reason)) => (code, reason),
         Ok(Probe::Inconclusive(why)) => {
+            let why = mask(&why, &masked);
             tracing::warn!(bootstrap = bootstrap.as_str(), security, %why, "cold-start handshake check inconclusive; continuing");
             return Ok(());
         }
@@ -258,7 +268,12 @@ fn probe(config: ClientConfig, timeout: Duration) -> Probe {
             Err(KafkaError::MetadataFetch(code)) if is_handshake_failure(code) => {
                 return Probe::Failed(code, code.to_string())
             }
-            Err(e) if left.is_zero() => return Probe::Inconclusive(e.to_string()),
+            Err(e) if left.is_zero() => {
+                let last = producer.context().last_other();
+                return Probe::Inconclusive(
+                    last.map_or_else(|| e.to_string(), |l| format!("{e}: {l}")),
+                );
+            }
             Err(_) => {}
         }
     }
