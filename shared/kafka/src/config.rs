@@ -209,6 +209,9 @@ pub struct KafkaConnection {
     pub client_id: Option<String>,
     /// Secrets Manager secrets still to be read into `security` (see the module docs).
     pub secrets: SecretRefs,
+    /// The `<PREFIX>` of the settings it was read from (e.g. `FERRY_SOURCE`), to name them in
+    /// errors ([`crate::handshake`]); `None` for connections built in code.
+    pub prefix: Option<String>,
 }
 
 /// A Secrets Manager secret named by a setting.
@@ -338,6 +341,7 @@ impl KafkaConnection {
             security: Security::Plaintext,
             client_id: None,
             secrets: SecretRefs::default(),
+            prefix: None,
         }
     }
 
@@ -686,6 +690,7 @@ impl KafkaConnection {
             security,
             client_id,
             secrets,
+            prefix: Some(prefix.to_owned()),
         })
     }
 }
@@ -726,7 +731,13 @@ mod tests {
             env(&[("FERRY_TARGET_BOOTSTRAP", " 127.0.0.1:29092 ")]),
         )
         .unwrap();
-        assert_eq!(conn, KafkaConnection::plaintext("127.0.0.1:29092"));
+        assert_eq!(
+            conn,
+            KafkaConnection {
+                prefix: Some("FERRY_TARGET".into()),
+                ..KafkaConnection::plaintext("127.0.0.1:29092")
+            }
+        );
         let p = props(&conn);
         assert_eq!(p["bootstrap.servers"], "127.0.0.1:29092");
         assert_eq!(p["security.protocol"], "PLAINTEXT");
@@ -1014,6 +1025,7 @@ mod tests {
             },
             client_id: None,
             secrets: SecretRefs::default(),
+            prefix: None,
         };
         let dbg = format!("{conn:?} {:#?}", conn);
         assert!(!dbg.contains("hunter2"), "{dbg}");

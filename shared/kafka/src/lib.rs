@@ -7,6 +7,9 @@
 //!   where authentication is applied to a librdkafka configuration. Secrets never appear in
 //!   `Debug` output; settings naming Secrets Manager secrets (`<PREFIX>_SECRET_ARN`) are
 //!   recorded for [`secrets`] to resolve at cold start.
+//! * [`handshake`]: the cold-start check that a `scram-*` or `tls` connection authenticates
+//!   ([`check_handshake`]): a refused password, client certificate or CA fails the cold start
+//!   with a [`HandshakeError`] naming the setting, instead of timing out.
 //! * [`auth`]: [`FerryContext`], the client context every client is built with, and its
 //!   `OAUTHBEARER` tokens: MSK IAM (signed on a dedicated thread) and unsecured JWTs (local
 //!   tests only).
@@ -41,6 +44,7 @@ pub mod auth;
 pub mod cluster_reader;
 pub mod config;
 pub mod groups;
+pub mod handshake;
 pub mod reader;
 pub mod secrets;
 pub mod target;
@@ -56,6 +60,7 @@ pub use config::{
     SecretRef, SecretRefs, Security,
 };
 pub use groups::KafkaGroups;
+pub use handshake::{check as check_handshake, AuthSettings, HandshakeError};
 pub use reader::{
     partition_checksum, read_partition, scan_partition, watermarks, Isolation, ReadError,
     ReadOptions,

@@ -1,6 +1,9 @@
 //! Configuration at cold start: the one [`ConfigError`] every function's configuration reader
 //! returns, the settings the functions working on both clusters share ([`MigrationSettings`])
-//! and reading the secrets the connection settings name ([`resolve_secrets`]).
+//! and reading the secrets the connection settings name ([`resolve_secrets`]), followed by a
+//! bounded handshake with every `scram-*` or `tls` cluster (`ferry_kafka::handshake`): a
+//! refused password or certificate fails the cold start naming the setting, e.g.
+//! `FERRY_SOURCE_SECRET_ARN: the cluster at b-1:9096 refused the SCRAM credentials ...`.
 //!
 //! Every message names the setting (`missing required setting FERRY_TABLE`,
 //! `invalid setting FERRY_TARGET_COMPRESSION: "brotli" is not one of ...`, `environment variable
@@ -15,7 +18,7 @@ use ferry_aws::SecretsManagerSource;
 use ferry_core::failure::FailureKind;
 use ferry_core::policy::{GroupFilter, ReplicationPolicy, TopicFilter};
 use ferry_core::settings::{SettingError, Settings};
-use ferry_kafka::{BuildError, KafkaConnection, SecretError};
+use ferry_kafka::{AuthSettings, BuildError, HandshakeError, KafkaConnection, SecretError};
 use thiserror::Error;
 
 /// A missing or invalid setting; fails the cold start as `Ferry.Config`.
@@ -45,6 +48,9 @@ pub enum ConfigError {
     /// A Kafka client could not be built from the connection settings.
     #[error(transparent)]
     Client(#[from] BuildError),
+    /// A cluster refused the credentials, the client certificate or the CA at cold start.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
 }
 
 impl ConfigError {
@@ -125,9 +131,24 @@ impl MigrationSettings {
 
 /// Reads the secrets the connections name (`FERRY_<SIDE>_SECRET_ARN`,
 /// `FERRY_<SIDE>_CA_SECRET_ARN`) from Secrets Manager and fills them in, once at cold start; a
-/// Secrets Manager client is built only when some connection names a secret.
+/// Secrets Manager client is built only when some connection names a secret. Then every
+/// `scram-*` or `tls` connection makes one metadata request (all at once, at most
+/// `ferry_kafka::handshake::DEFAULT_TIMEOUT`): an authentication or TLS handshake failure is a
+/// [`ConfigError::Handshake`] naming the setting; an unreachable cluster only logs a warning.
 pub async fn resolve_secrets(connections: &mut [&mut KafkaConnection]) -> Result<(), ConfigError> {
+    let settings: Vec<Option<AuthSettings>> =
+        connections.iter().map(|c| AuthSettings::of(c)).collect();
     ferry_kafka::resolve_connections(connections, SecretsManagerSource::from_env).await?;
+    let checks = connections.iter().zip(&settings).map(|(conn, settings)| {
+        ferry_kafka::check_handshake(
+            conn,
+            settings.as_ref(),
+            ferry_kafka::handshake::DEFAULT_TIMEOUT,
+        )
+    });
+    for result in futures::future::join_all(checks).await {
+        result?;
+    }
     Ok(())
 }
 
