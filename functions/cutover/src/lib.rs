@@ -18,6 +18,7 @@
 //! are `ferry_lambda`'s; `main.rs` only wires config, clients and the runtime.
 
 pub mod config;
+mod document;
 pub mod error;
 pub mod handler;
 pub mod preflight;

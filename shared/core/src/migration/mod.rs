@@ -29,6 +29,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use thiserror::Error;
 
+mod hold;
+
+pub use hold::Hold;
+
 /// The migration's overall phase, in the order the state machine goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,52 +182,6 @@ pub struct SourceSample {
     pub at_ms: i64,
     /// End offset per `topic-partition`.
     pub ends: BTreeMap<String, i64>,
-}
-
-/// A step that failed after producers were paused (or while rolling back), holding the
-/// migration until the operator decides: producers stay paused on the source, nothing is lost,
-/// and `ferry cutover status` says what failed and how to go on.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    /// The state-machine step that failed and is retried on resume: `disable_mirror`,
-    /// `release_producers` or `rollback`.
-    pub step: String,
-    /// What went wrong.
-    pub cause: String,
-    /// Since when (epoch ms).
-    pub since_ms: i64,
-    /// Task token the state machine waits on (a bearer credential: never logged).
-    pub token: String,
-}
-
-impl fmt::Debug for Hold {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hold")
-            .field("step", &self.step)
-            .field("cause", &self.cause)
-            .field("since_ms", &self.since_ms)
-            .field("token", &"<redacted>")
-            .finish()
-    }
-}
-
-impl Hold {
-    /// Whether the operator may still roll back from this hold (a failed rollback can only be
-    /// resumed).
-    pub fn can_roll_back(&self) -> bool {
-        self.step != "rollback"
-    }
-
-    /// What the operator can do, as commands.
-    pub fn next_steps(&self, id: &str) -> String {
-        if self.can_roll_back() {
-            format!(
-                "retry the failed step: `ferry cutover resume {id}`; or roll back (producers and moved groups return to the source): `ferry cutover abort {id}`"
-            )
-        } else {
-            format!("retry the rollback: `ferry cutover resume {id}`")
-        }
-    }
 }
 
 /// History entries a migration document keeps (see [`MigrationState::log`]): with hundreds of
@@ -539,40 +497,6 @@ impl MigrationState {
             self.log(now_ms, "producers paused on the source");
         }
         Ok(())
-    }
-
-    /// Holds the migration after `step` failed: the state machine waits on `token` for the
-    /// operator ([`Hold`]). Producers stay where they are (paused on the source at the latest
-    /// step a hold can follow). Holding again (a redelivered task) replaces the token.
-    pub fn hold(
-        &mut self,
-        step: impl Into<String>,
-        cause: impl Into<String>,
-        token: String,
-        now_ms: i64,
-    ) -> Result<(), CutoverRuleError> {
-        self.live()?;
-        let (step, cause) = (step.into(), cause.into());
-        if self.hold.as_ref().is_none_or(|h| h.step != step) {
-            self.log(
-                now_ms,
-                format!("held after {step} failed: {cause} (waiting for the operator)"),
-            );
-        }
-        self.hold = Some(Hold {
-            step,
-            cause,
-            since_ms: now_ms,
-            token,
-        });
-        Ok(())
-    }
-
-    /// Clears a hold when its step runs again (the operator resumed or rolled back).
-    pub fn clear_hold(&mut self, now_ms: i64) {
-        if let Some(h) = self.hold.take() {
-            self.log(now_ms, format!("resumed after the hold at {}", h.step));
-        }
     }
 
     /// Releases producers to the target (after the drain, the final validation and disabling
