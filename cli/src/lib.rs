@@ -8,7 +8,7 @@
 //! * `ferry local`: the local runtime, the mirror behind one event source mapping per topic,
 //!   until Ctrl-C ([`local`]).
 //! * `ferry status`: per-partition progress, lag and segments ([`status`]).
-//! * `ferry cutover start|status|approve|abort` and `ferry validate`: the operator's side of
+//! * `ferry cutover start|status|approve|resume|abort` and `ferry validate`: the operator's side of
 //!   the cutover state machine ([`cutover`]).
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
 //! * `ferry translate`: the exact target position of a source offset or of a group's committed
