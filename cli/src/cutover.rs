@@ -150,12 +150,8 @@ fn held_for(since_ms: i64) -> String {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let secs = (now_ms - since_ms).max(0) / 1000;
-    match secs {
-        0..=119 => format!("{secs} s"),
-        120..=7199 => format!("{} min", secs / 60),
-        _ => format!("{} h", secs / 3600),
-    }
+    let held = u64::try_from(now_ms - since_ms).unwrap_or(0);
+    indicatif::HumanDuration(Duration::from_millis(held)).to_string()
 }
 
 /// Answers a hold (the `HoldForOperator` task): `decision` is `resume` or `rollback`.
