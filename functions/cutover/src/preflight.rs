@@ -20,13 +20,13 @@
 //! Only unreachable clusters are errors ([`PreflightError`], mapped to `Ferry.Transient`);
 //! everything the operator must fix is a finding.
 
-use crate::telemetry::{CutoverEvent, TopicChange};
+use crate::telemetry::CutoverEvent;
 use ferry_core::failure::FailureKind;
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
 use ferry_core::ports::{SourceTopicDescriber, TargetStorage, TargetTopicAdmin, TopicAdminError};
 use ferry_core::topics::{
-    apply_to_description, check_storage, check_topic, plan_topics, storage_needed, Check,
-    CheckContext, ConfigFilter, Drift, Finding, PlanOptions, Severity, SourceTopicStats,
+    apply_plan, apply_to_description, check_storage, check_topic, plan_topics, storage_needed,
+    Check, CheckContext, ConfigFilter, Drift, Finding, PlanOptions, Severity, SourceTopicStats,
     StorageInfo, TopicAction, TopicDescription, TopicPlan,
 };
 use ferry_lambda::now_ms;
@@ -290,41 +290,15 @@ async fn describe_map<T: TargetTopicAdmin>(
 }
 
 async fn apply<T: TargetTopicAdmin>(target: &T, plan: &TopicPlan) -> Result<(), TopicAdminError> {
-    if let Some(c) = &plan.create {
+    apply_plan(target, plan, |change, detail| {
         CutoverEvent::TargetTopicChange {
             topic: &plan.target,
-            change: TopicChange::Create,
-            detail: format!(
-                "{} partitions, replication factor {}",
-                c.partitions, c.replication_factor
-            ),
+            change,
+            detail,
         }
         .emit();
-        return target
-            .create_topic(&plan.target, c.partitions, c.replication_factor, &c.configs)
-            .await;
-    }
-    if let Some(inc) = plan.add_partitions {
-        CutoverEvent::TargetTopicChange {
-            topic: &plan.target,
-            change: TopicChange::AddPartitions,
-            detail: format!("partitions {} -> {}", inc.from, inc.to),
-        }
-        .emit();
-        target.create_partitions(&plan.target, inc.to).await?;
-    }
-    if !plan.config_updates.is_empty() {
-        CutoverEvent::TargetTopicChange {
-            topic: &plan.target,
-            change: TopicChange::SetConfigs,
-            detail: format!("{:?}", plan.config_updates),
-        }
-        .emit();
-        target
-            .set_configs(&plan.target, &plan.config_updates)
-            .await?;
-    }
-    Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -24,27 +24,7 @@ use ferry_core::topics::TopicAction;
 use metrics::{counter, gauge};
 use serde_json::Value;
 
-/// A change preflight makes to a target topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicChange {
-    /// The topic is created.
-    Create,
-    /// Partitions are added.
-    AddPartitions,
-    /// Configs are set.
-    SetConfigs,
-}
-
-impl TopicChange {
-    /// The `change` label.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::AddPartitions => "add_partitions",
-            Self::SetConfigs => "set_configs",
-        }
-    }
-}
+pub use ferry_core::topics::TopicChange;
 
 /// A preflight topic action as the `action` label of `preflight-topics`.
 pub fn topic_action_label(action: TopicAction) -> &'static str {

@@ -19,7 +19,7 @@
 //!   offsets and metadata; source and target consumer groups; source end offsets and log
 //!   bounds; range reads ([`ports::RangeReader`], at a [`ports::ReadIsolation`]); topic listing,
 //!   description, creation and target topic administration; target storage; event source
-//!   mapping control; secrets ([`ports::SecretSource`]).
+//!   mapping control and creation; secrets ([`ports::SecretSource`]).
 //! * [`migration`]: the migration's state document and the cutover rules (consumers before
 //!   producers, rollback until producers move, exact reverse translation).
 //! * [`topics`]: topic/partition identities ([`topics::partition`]),
@@ -28,6 +28,9 @@
 //!   [`topics::provision`]) and the preflight checks (typed findings; [`topics::preflight`]).
 //! * [`tiering`]: the volume tiers of `ferry plan` (measured rates and sizes → tier → event
 //!   source mapping settings).
+//! * [`discovery`]: which source topics still need an event source mapping (new topics, the
+//!   heartbeat topic), which mappings lost their topic, and a new mapping's measurement and
+//!   source access configuration.
 //! * [`settings`]: typed reading of the functions' `FERRY_*` settings (errors name the variable).
 //! * [`storage`]: [`storage::UnknownStorage`], the target storage port where the target's
 //!   capacity is not known (the preflight skips its storage check).
@@ -38,6 +41,7 @@
 
 pub mod checkpoint;
 pub mod checksum;
+pub mod discovery;
 pub mod events;
 pub mod failure;
 pub mod migration;

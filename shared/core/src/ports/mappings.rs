@@ -1,5 +1,5 @@
-//! The cutover's hands on the outside: event source mapping control (find and disable the
-//! mirror's mappings) and publishing migration events to applications.
+//! Event source mappings (find, disable and create the mirror's mappings: the cutover and
+//! discovery) and publishing migration events to applications.
 
 use super::BoxError;
 use serde::Deserialize;
@@ -34,6 +34,18 @@ pub enum MappingError {
         #[source]
         source: BoxError,
     },
+    /// A mapping of the same function, topic and source exists already
+    /// (`ResourceConflictException`): somebody else created it, nothing to do.
+    #[error("event source mapping of {function:?} for topic {topic:?} exists already: {source}")]
+    Conflict {
+        /// Function.
+        function: String,
+        /// Topic.
+        topic: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
     /// The Lambda API did not answer or failed; retrying later may succeed.
     #[error("event source mappings of {function:?}: {source}")]
     Api {
@@ -59,6 +71,28 @@ pub trait MappingControl: Send + Sync {
         function: &str,
         uuid: &str,
         enabled: bool,
+    ) -> impl Future<Output = Result<MappingInfo, MappingError>> + Send;
+}
+
+/// A new event source mapping of one topic, with the settings `ferry plan` would write
+/// ([`crate::tiering::settings`]). Where it reads from (cluster, authentication, VPC) is the
+/// adapter's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewMapping {
+    /// The topic.
+    pub topic: String,
+    /// Batch size, window, pollers, consumer group, starting position.
+    pub settings: crate::tiering::MappingSettings,
+}
+
+/// Creates event source mappings (`CreateEventSourceMapping`).
+pub trait MappingCreator: Send + Sync {
+    /// Creates `mapping` for `function`; returns it as the Lambda API reports it (state
+    /// `Creating`). A mapping that exists already is [`MappingError::Conflict`].
+    fn create_mapping(
+        &self,
+        function: &str,
+        mapping: &NewMapping,
     ) -> impl Future<Output = Result<MappingInfo, MappingError>> + Send;
 }
 

@@ -24,7 +24,8 @@ pub use cluster::{
 };
 pub use groups::{GroupError, GroupState, SourceGroups, TargetGroups};
 pub use mappings::{
-    EventsError, MappingControl, MappingError, MappingInfo, MigrationEvents, NoEvents,
+    EventsError, MappingControl, MappingCreator, MappingError, MappingInfo, MigrationEvents,
+    NewMapping, NoEvents,
 };
 pub use secrets::SecretSource;
 pub use store::{

@@ -236,6 +236,68 @@ pub fn plan_topics(
     plans
 }
 
+/// A change [`apply_plan`] makes to a target topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicChange {
+    /// The topic is created.
+    Create,
+    /// Partitions are added.
+    AddPartitions,
+    /// Configs are set.
+    SetConfigs,
+}
+
+impl TopicChange {
+    /// `create`, `add_partitions`, `set_configs` (metric label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::AddPartitions => "add_partitions",
+            Self::SetConfigs => "set_configs",
+        }
+    }
+}
+
+/// Applies `plan` to the target: creates the topic, or adds partitions and sets the drifted
+/// configs. `observe` hears of each change (with a human-readable detail) before it is made.
+/// Stops at the first failure (the next pass plans again from what the target then holds).
+pub async fn apply_plan<T: crate::ports::TargetTopicAdmin>(
+    target: &T,
+    plan: &TopicPlan,
+    mut observe: impl FnMut(TopicChange, String),
+) -> Result<(), crate::ports::TopicAdminError> {
+    if let Some(c) = &plan.create {
+        observe(
+            TopicChange::Create,
+            format!(
+                "{} partitions, replication factor {}",
+                c.partitions, c.replication_factor
+            ),
+        );
+        return target
+            .create_topic(&plan.target, c.partitions, c.replication_factor, &c.configs)
+            .await;
+    }
+    if let Some(inc) = plan.add_partitions {
+        observe(
+            TopicChange::AddPartitions,
+            format!("partitions {} -> {}", inc.from, inc.to),
+        );
+        target.create_partitions(&plan.target, inc.to).await?;
+    }
+    if !plan.config_updates.is_empty() {
+        observe(
+            TopicChange::SetConfigs,
+            format!("{:?}", plan.config_updates),
+        );
+        target
+            .set_configs(&plan.target, &plan.config_updates)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The description the target topic has after `plan` is applied (for re-checks and dry runs).
 pub fn apply_to_description(
     plan: &TopicPlan,
