@@ -9,8 +9,9 @@
 //!   `config.rs` module doc marks `required` is set;
 //! * secrets are never environment variables (no `*_SASL_PASSWORD`, `*_TLS_KEY_PEM`; the
 //!   Secrets Manager ARN is passed instead);
-//! * schedules: checkpoint, heartbeat and validate run on EventBridge rules the local schedule
-//!   emulator accepts; mirror and cutover have none;
+//! * schedules: checkpoint, heartbeat, validate and discover run on EventBridge rules the local
+//!   schedule emulator accepts; mirror and cutover have none;
+//! * only discover may create event source mappings, and only for the mirror function;
 //! * no IAM statement allows a `*` action; `Resource: "*"` only for actions without
 //!   resource-level permissions;
 //! * the state machine substitutes the plain cutover and validate function names and may invoke
@@ -38,7 +39,7 @@ const RESOURCE_STAR_OK: [&str; 9] = [
 ];
 
 /// Functions that run on a schedule (the others are invoked by mappings or the state machine).
-const SCHEDULED: [&str; 3] = ["checkpoint", "heartbeat", "validate"];
+const SCHEDULED: [&str; 4] = ["checkpoint", "heartbeat", "validate", "discover"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -630,6 +631,13 @@ fn msk_iam_admin_actions_are_granted_where_used_and_nowhere_else() {
             "CutoverFunction lacks {a}: {cutover:?}"
         );
     }
+    let discover = msk_actions_of(&t, "DiscoverFunction");
+    for a in ["kafka-cluster:CreateTopic", "kafka-cluster:AlterTopic"] {
+        assert!(
+            discover.contains(a),
+            "DiscoverFunction lacks {a}: {discover:?}"
+        );
+    }
     let mirror = msk_actions_of(&t, "MirrorFunction");
     assert!(
         mirror.contains("kafka-cluster:DescribeTopicDynamicConfiguration"),
@@ -691,4 +699,42 @@ fn rollback_group_commits_are_granted_for_the_migrated_groups_only() {
         .filter_map(|(name, _)| name.as_str())
         .collect();
     assert_eq!(users, vec!["CutoverFunction"]);
+}
+
+/// Issue 17: discovery creates the mappings of new topics. Only the discover function may call
+/// `CreateEventSourceMapping`, on mappings that invoke the mirror function (condition
+/// `lambda:FunctionArn`), and it runs one pass at a time.
+#[test]
+fn only_discovery_creates_mappings_and_only_for_the_mirror() {
+    let t = load("infra/template.yaml");
+    let mut creators = Vec::new();
+    for (id, resource) in resources(&t) {
+        let mut found = Vec::new();
+        statements(resource, &mut found);
+        for s in found {
+            if strings(&s["Action"])
+                .iter()
+                .any(|a| a == "lambda:CreateEventSourceMapping")
+            {
+                creators.push(str_of(id).unwrap_or_default().to_owned());
+                let condition = &s["Condition"]["StringEquals"]["lambda:FunctionArn"];
+                let target = match condition {
+                    Value::Tagged(tag) if tag.tag == "!GetAtt" => tag.value.as_str(),
+                    _ => None,
+                };
+                assert_eq!(
+                    target,
+                    Some("MirrorFunction.Arn"),
+                    "{id:?}: CreateEventSourceMapping must be limited to the mirror: {s:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(creators, ["DiscoverFunction"]);
+    let discover = &resources(&t)["DiscoverFunction"]["Properties"];
+    assert_eq!(
+        discover["ReservedConcurrentExecutions"].as_u64(),
+        Some(1),
+        "overlapping discovery passes would race to create the same mappings"
+    );
 }

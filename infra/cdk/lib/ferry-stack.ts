@@ -61,6 +61,7 @@ export class FerryStack extends cdk.Stack {
     const syncGroupOffsets = p('SyncGroupOffsets', { type: 'String', default: 'true', allowedValues: ['true', 'false'] });
     const heartbeatTopic = p('HeartbeatTopic', { type: 'String', default: 'ferry-heartbeats', allowedPattern: '[A-Za-z0-9._-]+' });
     const validateMode = p('ValidateMode', { type: 'String', default: 'lag', allowedValues: ['lag', 'full'] });
+    const discoveryApply = p('DiscoveryApply', { type: 'String', default: 'true', allowedValues: ['true', 'false'] });
     const validateFail = p('ValidateFailOnMismatch', { type: 'String', default: 'false', allowedValues: ['true', 'false'] });
     const alarmTopic = p('AlarmTopicArn', { type: 'String', default: '' });
     const latencyAlarmMs = p('ReplicationLatencyAlarmMs', { type: 'Number', default: 60000, minValue: 1 });
@@ -201,7 +202,7 @@ export class FerryStack extends cdk.Stack {
       description: string,
       environment: Record<string, string>,
       policies: iam.CfnManagedPolicy[],
-      opts: { memory?: number; timeout?: number; awsManaged?: string[] } = {},
+      opts: { memory?: number; timeout?: number; awsManaged?: string[]; concurrency?: number } = {},
     ) => {
       const role = new iam.Role(this, `${cap(name)}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -218,6 +219,7 @@ export class FerryStack extends cdk.Stack {
         role,
         memorySize: opts.memory ?? 1024,
         timeout: Duration.seconds(opts.timeout ?? 120),
+        reservedConcurrentExecutions: opts.concurrency,
         tracing: lambda.Tracing.ACTIVE,
         loggingFormat: lambda.LoggingFormat.JSON,
         environment: { ...environment, FERRY_METRICS_NAMESPACE: 'Ferry' },
@@ -295,12 +297,34 @@ export class FerryStack extends cdk.Stack {
       conditions: { StringEquals: { 'lambda:FunctionArn': mirror.fn.functionArn } },
     }));
 
+    // One pass at a time: overlapping passes would race to create the same mappings.
+    const subnetList = subnetIds.valueAsList;
+    const discover = rust('discover', 'Every five minutes, new source topics -> target topic + event source mapping of the mirror; new source partitions -> target partitions.',
+      {
+        FERRY_MIRROR_FUNCTION: mirror.fn.functionName, ...sourceEnv, ...targetEnv, ...filterEnv,
+        FERRY_SOURCE_MSK_CLUSTER_ARN: sourceMskArn.valueAsString,
+        FERRY_SOURCE_SUBNETS: Fn.join(',', [Fn.select(0, subnetList), Fn.select(1, subnetList)]),
+        FERRY_SOURCE_SECURITY_GROUPS: Fn.select(0, securityGroupIds.valueAsList),
+        FERRY_HEARTBEAT_TOPIC: heartbeatTopic.valueAsString, FERRY_DISCOVERY_APPLY: discoveryApply.valueAsString,
+      },
+      [targetTopicAdmin, sourceRead, secretsRead], { memory: 256, concurrency: 1 });
+    discover.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'FindMirrorMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'],
+    }));
+    discover.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'MapNewTopicsToTheMirror',
+      actions: ['lambda:CreateEventSourceMapping'],
+      resources: [`arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:event-source-mapping:*`],
+      conditions: { StringEquals: { 'lambda:FunctionArn': mirror.fn.functionArn } },
+    }));
+
     // ---------------------------------------------------------------- schedules
     const schedule = (name: string, fn: lambda.IFunction, rate: Duration) =>
       new events.Rule(this, name, { schedule: events.Schedule.rate(rate), targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })] });
     schedule('CheckpointEveryMinute', checkpoint.fn, Duration.minutes(1));
     schedule('HeartbeatEveryMinute', heartbeat.fn, Duration.minutes(1));
     schedule('ValidateEveryFiveMinutes', validate.fn, Duration.minutes(5));
+    schedule('DiscoverEveryFiveMinutes', discover.fn, Duration.minutes(5));
 
     // ---------------------------------------------------------------- event source mappings
     const subnets = subnetIds.valueAsList;
@@ -356,11 +380,11 @@ export class FerryStack extends cdk.Stack {
       statistic: 'Sum', period: 300, evaluationPeriods: 1, threshold: 0,
     });
     alarm('ScheduledFunctionErrorsAlarm', {
-      alarmDescription: 'The checkpoint, heartbeat, validate or cutover function failed (errors in 3 of the last 5 minutes).',
+      alarmDescription: 'The checkpoint, heartbeat, validate, discover or cutover function failed (errors in 3 of the last 5 minutes).',
       metrics: [
-        { id: 'errors', expression: 'checkpoint + heartbeat + validate + cutover', label: 'Errors', returnData: true },
+        { id: 'errors', expression: 'checkpoint + heartbeat + validate + discover + cutover', label: 'Errors', returnData: true },
         lambdaErrors('checkpoint', checkpoint.fn), lambdaErrors('heartbeat', heartbeat.fn),
-        lambdaErrors('validate', validate.fn), lambdaErrors('cutover', cutover.fn),
+        lambdaErrors('validate', validate.fn), lambdaErrors('discover', discover.fn), lambdaErrors('cutover', cutover.fn),
       ],
       evaluationPeriods: 5, datapointsToAlarm: 3, threshold: 0,
     });
@@ -413,7 +437,7 @@ export class FerryStack extends cdk.Stack {
         left: [new cloudwatch.Metric({ namespace: 'Ferry', metricName: 'checkpoint-latency-ms', dimensionsMap: { function: 'checkpoint' }, statistic: 'p99' })] }),
     );
     dashboard.addWidgets(new cloudwatch.GraphWidget({ title: 'Function errors', width: 24,
-      left: [mirror, checkpoint, heartbeat, validate, cutover].map(({ fn }) => fn.metricErrors({ period: Duration.minutes(1) })) }));
+      left: [mirror, checkpoint, heartbeat, validate, discover, cutover].map(({ fn }) => fn.metricErrors({ period: Duration.minutes(1) })) }));
 
     // ---------------------------------------------------------------- outputs
     new cdk.CfnOutput(this, 'StateTableName', { value: table.ref });

@@ -17,13 +17,13 @@ test('the same resources as the SAM template', () => {
     BillingMode: 'PAY_PER_REQUEST',
     PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
   });
-  template.resourceCountIs('AWS::Lambda::Function', 5);
+  template.resourceCountIs('AWS::Lambda::Function', 6);
   for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
     assert.equal(fn.Properties.Runtime, 'provided.al2023');
     assert.deepEqual(fn.Properties.Architectures, ['arm64']);
     assert.ok(fn.Properties.VpcConfig, 'every function is in the VPC');
   }
-  template.resourceCountIs('AWS::Events::Rule', 3);
+  template.resourceCountIs('AWS::Events::Rule', 4);
   template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
   template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
   template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -32,6 +32,12 @@ test('the same resources as the SAM template', () => {
   assert.equal(rollback.Condition, 'SourceIsMskWithRollbackGroups');
   assert.deepEqual(rollback.Properties.PolicyDocument.Statement[0].Resource, { Ref: 'RollbackGroupArns' });
   assert.deepEqual(rollback.Properties.PolicyDocument.Statement[0].Action, ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup']);
+  // Discovery: one pass at a time, creating mappings for the mirror only.
+  const discover = Object.values(template.findResources('AWS::Lambda::Function'))
+    .find((f) => String(f.Properties.Description ?? '').startsWith('Every five minutes, new source topics'));
+  assert.ok(discover, 'the discover function');
+  assert.equal(discover.Properties.ReservedConcurrentExecutions, 1);
+  assert.ok(JSON.stringify(json).includes('lambda:CreateEventSourceMapping'));
   const mappings = Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'));
   assert.ok(mappings.length >= 1, 'the mappings of infra/mappings.yaml are included');
 });
