@@ -30,6 +30,10 @@
 //!
 //! Every mapping starts at `TRIM_HORIZON` (the whole retained log is mirrored) with consumer
 //! group `ferry-<topic>` (excluded from checkpoints; `ferry-<prefix>-<hash>` if too long).
+//!
+//! The plan is a snapshot: topics created later are mapped by the deployed `discover` function
+//! (same tiering, same source settings; see its crate docs), and [`NEXT_STEPS`] says so, and how
+//! the mappings authenticate, after every written plan.
 
 use crate::args::{PlanArgs, ThresholdArgs};
 use crate::state;
@@ -63,6 +67,19 @@ impl From<ThresholdArgs> for Thresholds {
         }
     }
 }
+
+/// Printed after a plan is written: what the plan does not cover and how the mappings
+/// authenticate.
+pub const NEXT_STEPS: &str = "\
+next: deploy with `sam build && sam deploy` (README, Deploy to AWS).
+  auth: the mappings read the source as the stack's parameters say: SourceMskClusterArn (MSK: IAM,
+        or SCRAM/mTLS from SourceSecretArn) or the bootstrap servers (SourceSecurity scram-sha-512|
+        scram-sha-256|tls with SourceSecretArn, a private CA in SourceCaSecretArn, the first two
+        SubnetIds and first SecurityGroupIds); secrets in the mappings' JSON formats (README, Secrets).
+  new topics: DiscoverFunction maps topics created after this plan and adds target partitions
+        every 5 minutes, with the same tiers (DiscoveryApply=false: report only); re-run
+        `ferry plan` to bring its mappings into mappings.yaml.
+";
 
 /// Renders the mappings template (CloudFormation YAML, short-form intrinsics) for `plan`.
 /// Deterministic: topics sorted by name, no timestamps.
@@ -247,6 +264,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<bool> {
     std::fs::write(&mappings_path, rendered)
         .with_context(|| format!("cannot write {}", mappings_path.display()))?;
     eprintln!("wrote {}", mappings_path.display());
+    eprint!("{NEXT_STEPS}");
     Ok(true)
 }
 
