@@ -51,7 +51,8 @@ pub use esm::{
 };
 pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_BYTES};
 pub use lambda_api::{
-    ArnContext, LambdaApiError, LambdaApiServer, DEFAULT_LAMBDA_API_ADDR, LAMBDA_API_ENV,
+    ArnContext, CreateMappingRequest, DefaultMappingFactory, LambdaApiError, LambdaApiServer,
+    MappingFactory, DEFAULT_LAMBDA_API_ADDR, LAMBDA_API_ENV,
 };
 pub use runtime_api::{FunctionConfig, FunctionHost, HostError, LogTarget};
 pub use schedule::{

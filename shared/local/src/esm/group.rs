@@ -108,7 +108,12 @@ impl EventSourceMapping {
                     }
                 }
                 () = tokio::time::sleep_until(next_refresh) => {
-                    match self.discover(&metadata).await {
+                    // Not waiting for a metadata call blocked on an unreachable cluster.
+                    let discovered = tokio::select! {
+                        () = stop.cancelled() => break,
+                        discovered = self.discover(&metadata) => discovered,
+                    };
+                    match discovered {
                         Ok(partitions) => {
                             if partitions.is_empty() && !warned_missing {
                                 warned_missing = true;

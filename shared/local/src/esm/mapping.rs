@@ -113,7 +113,13 @@ impl EventSourceMapping {
         let mut result = Ok(());
         let mut warned_missing = false;
         loop {
-            match self.discover(&metadata).await {
+            // An unreachable cluster blocks the metadata call for up to KAFKA_CALL_TIMEOUT;
+            // a stop does not wait for it (the call ends in the background).
+            let discovered = tokio::select! {
+                () = stop.cancelled() => break,
+                discovered = self.discover(&metadata) => discovered,
+            };
+            match discovered {
                 Ok(partitions) => {
                     if partitions.is_empty() && !warned_missing {
                         warned_missing = true;

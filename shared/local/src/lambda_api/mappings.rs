@@ -1,4 +1,5 @@
-//! `ListEventSourceMappings`, `GetEventSourceMapping` and `UpdateEventSourceMapping`.
+//! `ListEventSourceMappings`, `GetEventSourceMapping` and `UpdateEventSourceMapping`, and the
+//! mapping JSON every mapping route answers with.
 
 use super::response::{aws_error, json_response};
 use super::{plain_function_name, ArnContext, MappingEntry, Registry};
@@ -22,7 +23,33 @@ pub(super) struct ListQuery {
     event_source_arn: Option<String>,
 }
 
-fn mapping_json(arn: &ArnContext, entry: &MappingEntry, state: MappingState) -> serde_json::Value {
+impl MappingEntry {
+    /// The self-managed source's bootstrap endpoints as the API reports them (what
+    /// `CreateEventSourceMapping` asked for, else the configured bootstrap servers); empty
+    /// for MSK.
+    pub(super) fn endpoints(&self) -> Vec<String> {
+        match (&self.config.event_source, &self.created) {
+            (EventSource::Msk { .. }, _) => Vec::new(),
+            (EventSource::SelfManaged, Some(created)) => created.endpoints.clone(),
+            (EventSource::SelfManaged, None) => self
+                .config
+                .source_bootstrap
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
+/// The `EventSourceMappingConfiguration` JSON of `entry`, reported in `state` (an AWS state
+/// name: the mapping's own, or a transitional one such as `Creating` or `Deleting`).
+pub(super) fn mapping_json(
+    arn: &ArnContext,
+    entry: &MappingEntry,
+    state: &str,
+) -> serde_json::Value {
     let config = &entry.config;
     let control = &entry.control;
     let last_modified = control
@@ -40,7 +67,7 @@ fn mapping_json(arn: &ArnContext, entry: &MappingEntry, state: MappingState) -> 
             StartingPosition::TrimHorizon => "TRIM_HORIZON",
             StartingPosition::Latest => "LATEST",
         },
-        "State": state.as_str(),
+        "State": state,
         "StateTransitionReason": "USER_INITIATED",
         "LastModified": last_modified,
         "LastProcessingResult": "No records processed",
@@ -52,15 +79,29 @@ fn mapping_json(arn: &ArnContext, entry: &MappingEntry, state: MappingState) -> 
             value["AmazonManagedKafkaEventSourceConfig"] = group;
         }
         EventSource::SelfManaged => {
-            let servers: Vec<&str> = config
-                .source_bootstrap
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
             value["SelfManagedEventSource"] =
-                json!({ "Endpoints": { "KAFKA_BOOTSTRAP_SERVERS": servers } });
+                json!({ "Endpoints": { "KAFKA_BOOTSTRAP_SERVERS": entry.endpoints() } });
             value["SelfManagedKafkaEventSourceConfig"] = group;
+        }
+    }
+    if let Some(created) = &entry.created {
+        if !created.access_configurations.is_empty() {
+            let access: Vec<serde_json::Value> = created
+                .access_configurations
+                .iter()
+                .map(|a| json!({ "Type": a.kind, "URI": a.uri }))
+                .collect();
+            value["SourceAccessConfigurations"] = json!(access);
+        }
+        if let Some(pollers) = &created.poller_config {
+            let mut config = json!({});
+            if let Some(min) = pollers.minimum_pollers {
+                config["MinimumPollers"] = json!(min);
+            }
+            if let Some(max) = pollers.maximum_pollers {
+                config["MaximumPollers"] = json!(max);
+            }
+            value["ProvisionedPollerConfig"] = config;
         }
     }
     value
@@ -75,13 +116,7 @@ pub(super) async fn list_mappings(
         .as_deref()
         .filter(|f| !f.is_empty())
         .map(plain_function_name);
-    if let Some(f) = function.filter(|f| {
-        registry
-            .refused
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(*f)
-    }) {
+    if let Some(f) = function.filter(|f| registry.is_refused(f)) {
         return aws_error(
             StatusCode::FORBIDDEN,
             "AccessDeniedException",
@@ -100,7 +135,7 @@ pub(super) async fn list_mappings(
         .collect();
     let mappings: Vec<serde_json::Value> = entries
         .iter()
-        .map(|e| mapping_json(&registry.arn, e, e.control.state()))
+        .map(|e| mapping_json(&registry.arn, e, e.control.state().as_str()))
         .collect();
     json_response(
         StatusCode::OK,
@@ -109,7 +144,7 @@ pub(super) async fn list_mappings(
     )
 }
 
-fn mapping_not_found(uuid: &str) -> Response {
+pub(super) fn mapping_not_found(uuid: &str) -> Response {
     aws_error(
         StatusCode::NOT_FOUND,
         "ResourceNotFoundException",
@@ -124,7 +159,7 @@ pub(super) async fn get_mapping(
     let Some(entry) = registry.mapping(&uuid) else {
         return mapping_not_found(&uuid);
     };
-    let body = mapping_json(&registry.arn, &entry, entry.control.state());
+    let body = mapping_json(&registry.arn, &entry, entry.control.state().as_str());
     json_response(
         StatusCode::OK,
         &Uuid::new_v4().to_string(),
@@ -217,7 +252,7 @@ pub(super) async fn update_mapping(
             };
         }
     }
-    let body = mapping_json(&registry.arn, &entry, state);
+    let body = mapping_json(&registry.arn, &entry, state.as_str());
     json_response(
         StatusCode::ACCEPTED,
         &Uuid::new_v4().to_string(),

@@ -34,16 +34,33 @@
 //!   `BatchSize` and `MaximumBatchingWindowInSeconds`; answers `202` with the mapping in its
 //!   transitional state (`Disabling` / `Enabling`); later reads show `Disabled` / `Enabled`
 //!   once every poller caught up (see [`crate::esm`]).
+//! * `POST /2015-03-31/event-source-mappings/` (`CreateEventSourceMapping`, Kafka sources
+//!   only: an MSK `EventSourceArn` or a `SelfManagedEventSource`): validates the request,
+//!   turns it into an [`EsmConfig`] through the [`MappingFactory`] the server's owner
+//!   registered ([`LambdaApiServer::serve_mapping_creation`], e.g. a
+//!   [`DefaultMappingFactory`]), registers the mapping and runs it on the server's runtime
+//!   until it is deleted, [`LambdaApiServer::stop_created_mappings`] is called or the server
+//!   stops; answers `202` with the mapping in state `Creating`. Errors: `400
+//!   InvalidParameterValueException` (invalid request, no factory, factory refusal), `403
+//!   AccessDeniedException` ([`LambdaApiServer::refuse_mapping_requests`]), `404
+//!   ResourceNotFoundException` (unknown function), `409 ResourceConflictException` (a mapping
+//!   of the same function, topic and event source exists). See [`CreateMappingRequest`].
+//! * `DELETE /2015-03-31/event-source-mappings/{UUID}` (`DeleteEventSourceMapping`):
+//!   deregisters the mapping (stopping it if the server created it; its in-flight batch
+//!   finishes as usual) and answers `202` with the mapping in state `Deleting`.
 //!
 //! Every response carries `x-amzn-RequestId`. Service errors use the AWS REST-JSON error shape:
 //! header `x-amzn-ErrorType: <Code>` and body `{"Type":"User"|"Service","message":...}`.
 //!
-//! Functions and mappings are registered in process ([`LambdaApiServer::register_function`],
-//! [`LambdaApiServer::register_mapping`]); the server never creates them itself.
+//! Functions are registered in process ([`LambdaApiServer::register_function`]); mappings
+//! either in process ([`LambdaApiServer::register_mapping`], run by their owner) or through
+//! `CreateEventSourceMapping` (run by the server).
 //!
 //! Files: this one holds the server, its registry and the router; `invoke.rs` the `Invoke`
-//! route, `mappings.rs` the event-source-mapping routes, `response.rs` the AWS response and
-//! error shapes.
+//! route, `mappings.rs` the list/get/update routes and the mapping JSON, `create.rs` the
+//! create/delete routes, the [`MappingFactory`] and the created mappings' tasks,
+//! `create_request.rs` the create request and its validation, `response.rs` the AWS
+//! response and error shapes.
 
 use crate::esm::{EsmConfig, EventSourceMapping, MappingHandle};
 use crate::invoke::Invoker;
@@ -59,10 +76,17 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod create;
+mod create_request;
 mod invoke;
 mod mappings;
 mod response;
 
+use create::{create_mapping, delete_mapping, CreatedDetails, CreatedTasks, FactorySlot};
+pub use create::{ConfigHook, DefaultMappingFactory, MappingFactory};
+pub use create_request::{
+    CreateMappingRequest, ProvisionedPollerConfig, SourceAccessConfiguration,
+};
 use invoke::invoke;
 use mappings::{get_mapping, list_mappings, update_mapping};
 use response::aws_error;
@@ -144,6 +168,8 @@ impl ArnContext {
 struct MappingEntry {
     config: Arc<EsmConfig>,
     control: MappingHandle,
+    /// What `CreateEventSourceMapping` asked for (mappings the server created).
+    created: Option<Arc<CreatedDetails>>,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +179,12 @@ struct Registry {
     mappings: RwLock<BTreeMap<String, MappingEntry>>,
     /// Functions whose mapping requests are refused with `AccessDeniedException` (fault knob).
     refused: RwLock<std::collections::HashSet<String>>,
+    /// Turns `CreateEventSourceMapping` requests into mapping configs.
+    factory: FactorySlot,
+    /// The tasks of the mappings the server created.
+    created: CreatedTasks,
+    /// The server's stop token; created mappings run with child tokens of it.
+    stop: CancellationToken,
 }
 
 impl Registry {
@@ -170,6 +202,13 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner)
             .get(uuid)
             .cloned()
+    }
+
+    fn is_refused(&self, function: &str) -> bool {
+        self.refused
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(function)
     }
 }
 
@@ -247,11 +286,12 @@ impl LambdaApiServer {
         let addr = listener
             .local_addr()
             .map_err(|source| LambdaApiError::Bind { addr, source })?;
+        let stop = CancellationToken::new();
         let registry = Arc::new(Registry {
             arn,
+            stop: stop.clone(),
             ..Registry::default()
         });
-        let stop = CancellationToken::new();
         let app = router(Arc::clone(&registry));
         let until = stop.clone();
         tokio::spawn(async move {
@@ -310,8 +350,9 @@ impl LambdaApiServer {
     }
 
     /// Fault knob: refuse (`refuse = true`) or serve again every event-source-mapping request
-    /// naming `function` (`ListEventSourceMappings?FunctionName=`) with `403
-    /// AccessDeniedException`, as AWS answers a role without `lambda:ListEventSourceMappings`.
+    /// naming `function` (`ListEventSourceMappings?FunctionName=`,
+    /// `CreateEventSourceMapping`) with `403 AccessDeniedException`, as AWS answers a role
+    /// without `lambda:ListEventSourceMappings` / `lambda:CreateEventSourceMapping`.
     pub fn refuse_mapping_requests(&self, function: &str, refuse: bool) {
         let mut refused = self
             .inner
@@ -340,12 +381,15 @@ impl LambdaApiServer {
                 MappingEntry {
                     config: Arc::new(mapping.config().clone()),
                     control: control.clone(),
+                    created: None,
                 },
             );
         control
     }
 
-    /// Removes the mapping with `uuid` from the API; `true` if it was registered.
+    /// Removes the mapping with `uuid` from the API; `true` if it was registered. A mapping
+    /// the server created keeps running (until [`LambdaApiServer::stop_created_mappings`] or
+    /// the server stops); `DeleteEventSourceMapping` stops it.
     pub fn deregister_mapping(&self, uuid: &str) -> bool {
         self.inner
             .registry
@@ -356,7 +400,9 @@ impl LambdaApiServer {
             .is_some()
     }
 
-    /// Stops accepting connections (in-flight requests finish).
+    /// Stops accepting connections (in-flight requests finish) and stops the mappings the
+    /// server created (their in-flight batches finish; join them with
+    /// [`LambdaApiServer::stop_created_mappings`]).
     pub fn shutdown(&self) {
         self.inner.stop.cancel();
     }
@@ -368,11 +414,17 @@ fn router(registry: Arc<Registry>) -> Router {
             &format!("{API}/functions/{{name}}/invocations"),
             post(invoke),
         )
-        .route(&format!("{API}/event-source-mappings/"), get(list_mappings))
-        .route(&format!("{API}/event-source-mappings"), get(list_mappings))
+        .route(
+            &format!("{API}/event-source-mappings/"),
+            get(list_mappings).post(create_mapping),
+        )
+        .route(
+            &format!("{API}/event-source-mappings"),
+            get(list_mappings).post(create_mapping),
+        )
         .route(
             &format!("{API}/event-source-mappings/{{uuid}}"),
-            get(get_mapping).put(update_mapping),
+            get(get_mapping).put(update_mapping).delete(delete_mapping),
         )
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(BODY_HARD_LIMIT))
@@ -399,5 +451,7 @@ async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> 
     )
 }
 
+#[cfg(test)]
+mod create_tests;
 #[cfg(test)]
 mod tests;
