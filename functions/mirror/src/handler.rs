@@ -473,6 +473,9 @@ where
                 topic: target.topic.clone(),
             })?;
         if target.partition >= info.partitions {
+            // Ask the cluster again on the retry: discovery (or the preflight) adds the
+            // partition, and the retry must see it at once, not after the cache's TTL.
+            self.target.forget_topic_info(&target.topic);
             return Err(TargetError::TooFewPartitions {
                 topic: target.topic,
                 partitions: info.partitions,
