@@ -105,6 +105,12 @@ pub enum CutoverCommand {
         /// topics that the cutover function's group filter matches).
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
+        /// The source topics this migration moves, as one wave of several (default: every
+        /// mirrored topic). Only their lag, content and drain count, only their mappings are
+        /// disabled at the end and only this migration's producers move; later waves keep
+        /// mirroring.
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
         /// Start when at most this many records are not mirrored yet.
         #[arg(long, default_value_t = 1000)]
         lag_threshold: i64,

@@ -312,6 +312,7 @@ pub fn status_json(state: &MigrationState, execution: Option<&ExecutionInfo>) ->
         "phase": state.phase,
         "producers": state.producers,
         "groups": state.groups,
+        "topics": state.topics,
         "awaiting_approval": state.approval_token.is_some(),
         "held": state.hold.as_ref().map(|h| json!({
             "step": h.step,
@@ -335,6 +336,13 @@ pub fn status_lines(state: &MigrationState, execution: Option<&ExecutionInfo>) -
         state.producers,
         execution.map_or(String::new(), |e| format!(", execution {}", e.status))
     )];
+    if let Some(topics) = &state.topics {
+        out.push(format!(
+            "  wave: {} topic(s): {}",
+            topics.len(),
+            topics.join(", ")
+        ));
+    }
     for (name, g) in &state.groups {
         out.push(format!(
             "  group {name}: {:?}{}{}",
@@ -438,6 +446,7 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
         CutoverCommand::Start {
             id,
             groups,
+            topics,
             lag_threshold,
             on_group_timeout,
             at,
@@ -447,6 +456,9 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
                 json!({"lag_threshold": lag_threshold, "on_group_timeout": on_group_timeout});
             if !groups.is_empty() {
                 input["groups"] = json!(groups);
+            }
+            if !topics.is_empty() {
+                input["topics"] = json!(topics);
             }
             let execution = start(&client, &machine, &id, &input).await?;
             if at.json {

@@ -9,7 +9,10 @@
 //!   source at its exact offsets;
 //! * disabling the mirror is refused (IAM) after producers were paused → the migration is held,
 //!   producers stay paused, `ferry cutover status` explains it; `ferry cutover resume` retries
-//!   the step and the migration completes.
+//!   the step and the migration completes;
+//! * two waves on one stack, with the mirror running: the first moves its topic and group and
+//!   disables only its own mapping, the second topic keeps mirroring, then the second wave
+//!   moves it.
 //!
 //! The happy path end to end (apps really switched) is `ferry demo`, run by `tests/demo.rs`.
 
@@ -623,4 +626,144 @@ impl EventsToQueue {
         }
         seen.into_values().collect()
     }
+}
+
+/// Waits until migration `id` waits for its producer approval, then approves it.
+async fn approve_when_asked(co: &Cutover, id: &str) {
+    for _ in 0..480 {
+        if let Some(doc) = co.store.load_migration(id).await.expect("load") {
+            let s: MigrationState = serde_json::from_str(&doc.value).expect("state");
+            if s.phase == Phase::AwaitingApproval && s.approval_token.is_some() {
+                ferry_cli::cutover::approve(&co.sfn, &co.store, id, "test")
+                    .await
+                    .expect("approve");
+                return;
+            }
+            assert!(!s.phase.is_terminal(), "ended before the approval: {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("migration {id} never asked for the producer approval");
+}
+
+/// Issue 13, waves: two migrations on one stack while the mirror runs. Each names its topics
+/// and groups; the first disables only its own topic's mapping and releases only its own
+/// producers; the second topic keeps mirroring in between; the second wave then moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_waves_on_one_stack_each_moves_only_its_own_topics() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 4).await;
+    let mirror_fn = unique("mirror-waves");
+    let topics = [unique("co-wave1"), unique("co-wave2")];
+    let groups = [unique("co-wave1-app"), unique("co-wave2-app")];
+    for t in &topics {
+        create_mirrored_topic(t, 2, &[]).await;
+        produce(SOURCE, t, 2, 200, None).await;
+    }
+    commit(SOURCE, &groups[0], &topics[0], &[(0, 40), (1, 60)]);
+    commit(SOURCE, &groups[1], &topics[1], &[(0, 80), (1, 90)]);
+
+    // The mirror (under this test's function name) runs for both topics, its mappings
+    // published on the Lambda API.
+    let mut mirror_config = rig.host.config().clone();
+    mirror_config.name = mirror_fn.clone();
+    let mirror = FunctionHost::new(mirror_config).expect("mirror host");
+    let api = lambda_api_server();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut uuids = Vec::new();
+    let mut tasks = Vec::new();
+    for t in &topics {
+        let mut config = rig.mapping(t);
+        config.function_name = mirror_fn.clone();
+        let esm = ferry_local::EventSourceMapping::new(config, Arc::new(mirror.clone()))
+            .expect("mapping");
+        uuids.push(api.register_mapping(&esm).uuid().to_owned());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move { esm.run(stop).await }));
+    }
+    for t in &topics {
+        assert_eq!(
+            ferry_tests::wait_for_target_count(t, 2, 200, Duration::from_secs(90)).await,
+            200
+        );
+    }
+    let include = format!("{}|{}", topics[0], topics[1]);
+    let co = Cutover::with_mirror_function(&rig, &include, &mirror_fn).await;
+    let waits =
+        json!({"group_stop_wait_seconds": 1, "drain_wait_seconds": 1, "catch_up_wait_seconds": 1});
+    let wave = |i: usize| {
+        let mut input = waits.clone();
+        input["topics"] = json!([topics[i]]);
+        input["groups"] = json!([groups[i]]);
+        input
+    };
+
+    // Wave 1.
+    let id1 = unique("wave1");
+    let execution = co.start(&id1, wave(0)).await;
+    approve_when_asked(&co, &id1).await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let s = co.state(&id1).await;
+    assert_eq!(s.topics, Some(vec![topics[0].clone()]));
+    assert_eq!(s.producers, ProducerPhase::Target);
+    assert_eq!(s.groups.keys().collect::<Vec<_>>(), [&groups[0]]);
+    assert_eq!(
+        committed(TARGET, &groups[0], &topics[0], 2),
+        HashMap::from([(0, 40), (1, 60)])
+    );
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(api.endpoint_url())
+        .load()
+        .await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let state_of = |uuid: String| {
+        let lambda = lambda.clone();
+        async move {
+            lambda
+                .get_event_source_mapping()
+                .uuid(uuid)
+                .send()
+                .await
+                .expect("GetEventSourceMapping")
+                .state()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    assert!(state_of(uuids[0].clone()).await.starts_with("Disabl"));
+    assert_eq!(state_of(uuids[1].clone()).await, "Enabled");
+
+    // Between the waves the second topic keeps mirroring.
+    produce(SOURCE, &topics[1], 2, 300, None).await;
+    assert_eq!(
+        ferry_tests::wait_for_target_count(&topics[1], 2, 500, Duration::from_secs(90)).await,
+        500,
+        "the second wave's topic still mirrors after the first wave"
+    );
+
+    // Wave 2.
+    let id2 = unique("wave2");
+    let execution = co.start(&id2, wave(1)).await;
+    approve_when_asked(&co, &id2).await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    assert_eq!(co.state(&id2).await.producers, ProducerPhase::Target);
+    assert_eq!(
+        committed(TARGET, &groups[1], &topics[1], 2),
+        HashMap::from([(0, 80), (1, 90)])
+    );
+    assert!(state_of(uuids[1].clone()).await.starts_with("Disabl"));
+    // Wave 1's migration was left as it ended.
+    assert_eq!(co.state(&id1).await.phase, Phase::Completed);
+
+    shutdown.cancel();
+    for t in tasks {
+        t.await.expect("mapping task").expect("mapping ran");
+    }
+    for u in &uuids {
+        api.deregister_mapping(u);
+    }
+    mirror.shutdown().await;
+    co.shutdown().await;
 }

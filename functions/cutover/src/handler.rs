@@ -43,8 +43,11 @@ use std::future::Future;
 
 /// Runs a preflight (topic sync and checks) and returns its JSON report and whether it passed.
 pub trait Preflight: Send + Sync {
-    /// Runs it.
-    fn preflight(&self) -> impl Future<Output = Result<(Value, bool), CutoverError>> + Send;
+    /// Runs it over `topics` (a wave's source topics), or every mirrored topic (`None`).
+    fn preflight(
+        &self,
+        topics: Option<&[String]>,
+    ) -> impl Future<Output = Result<(Value, bool), CutoverError>> + Send;
 }
 
 /// A preflight that does nothing (unit tests).
@@ -52,7 +55,7 @@ pub trait Preflight: Send + Sync {
 pub struct NoPreflight;
 
 impl Preflight for NoPreflight {
-    async fn preflight(&self) -> Result<(Value, bool), CutoverError> {
+    async fn preflight(&self, _topics: Option<&[String]>) -> Result<(Value, bool), CutoverError> {
         Ok((json!({"ok": true, "skipped": true}), true))
     }
 }
@@ -166,7 +169,8 @@ where
             Task::Start {
                 migration_id,
                 groups,
-            } => self.start(&migration_id, groups).await,
+                topics,
+            } => self.start(&migration_id, groups, topics).await,
             Task::EnterPhase {
                 migration_id,
                 phase,
@@ -311,7 +315,21 @@ where
             .collect())
     }
 
-    async fn start(&self, id: &str, groups: Option<Vec<String>>) -> Result<Value, CutoverError> {
+    /// The source topics migration `id` moves: its wave's, or every mirrored topic.
+    async fn migration_topics(&self, id: &str) -> Result<Vec<String>, CutoverError> {
+        let (state, _) = self.load(id).await?;
+        match state.topics {
+            Some(topics) => Ok(topics),
+            None => self.mirrored_topics().await,
+        }
+    }
+
+    async fn start(
+        &self,
+        id: &str,
+        groups: Option<Vec<String>>,
+        wave: Option<Vec<String>>,
+    ) -> Result<Value, CutoverError> {
         if let Some(existing) = self.store.load_migration(id).await? {
             // A redelivered start (state machine retry): report what exists.
             let state: MigrationState = serde_json::from_str(&existing.value)?;
@@ -321,14 +339,30 @@ where
                 "resumed": true,
             }));
         }
-        let (preflight, ok) = self.preflight.preflight().await?;
+        let mirrored = self.mirrored_topics().await?;
+        let wave = match wave {
+            Some(mut names) => {
+                names.sort();
+                names.dedup();
+                let unknown: Vec<&String> =
+                    names.iter().filter(|t| !mirrored.contains(t)).collect();
+                if names.is_empty() || !unknown.is_empty() {
+                    return Err(CutoverError::BadInput(format!(
+                        "topics {unknown:?} of the wave are not mirrored topics of this stack (they must exist on the source and match FERRY_TOPICS_INCLUDE/EXCLUDE); an empty list is not a wave"
+                    )));
+                }
+                Some(names)
+            }
+            None => None,
+        };
+        let (preflight, ok) = self.preflight.preflight(wave.as_deref()).await?;
         self.store
             .put_report(id, "preflight", &preflight.to_string())
             .await?;
         if !ok {
             return Err(CutoverError::PreflightFailed(first_error(&preflight)));
         }
-        let topics = self.mirrored_topics().await?;
+        let topics = wave.clone().unwrap_or(mirrored);
         let groups = match groups {
             Some(g) => g,
             None => {
@@ -345,6 +379,7 @@ where
             }
         };
         let mut state = MigrationState::new(id, groups.clone(), now_ms());
+        state.topics = wave;
         state.enter(Phase::CatchingUp, now_ms())?;
         events::record(None, &mut state, now_ms());
         self.store
@@ -503,7 +538,7 @@ where
     }
 
     async fn check_quiet(&self, id: &str) -> Result<Value, CutoverError> {
-        let topics = self.mirrored_topics().await?;
+        let topics = self.migration_topics(id).await?;
         let ends = self.source.end_offsets(&topics).await?;
         let sample = SourceSample {
             at_ms: now_ms(),
@@ -539,9 +574,18 @@ where
 
     async fn disable_mirror(&self, id: &str) -> Result<Value, CutoverError> {
         let function = &self.settings.mirror_function;
+        let (state, _) = self.load(id).await?;
         let mappings = self.mappings.list_mappings(function).await?;
         let mut disabled = Vec::new();
+        let mut left_enabled = Vec::new();
         for m in mappings {
+            // A wave disables only its own topics' mappings: later waves keep mirroring.
+            if let Some(wave) = &state.topics {
+                if !m.topics.iter().all(|t| wave.contains(t)) {
+                    left_enabled.push(json!({"uuid": m.uuid, "topics": m.topics}));
+                    continue;
+                }
+            }
             let state = if m.state.starts_with("Disabl") {
                 m.state.clone()
             } else {
@@ -561,7 +605,7 @@ where
             Ok(())
         })
         .await?;
-        Ok(json!({"function": function, "mappings": disabled}))
+        Ok(json!({"function": function, "mappings": disabled, "left_enabled": left_enabled}))
     }
 
     async fn complete(&self, id: &str) -> Result<Value, CutoverError> {
@@ -734,6 +778,50 @@ mod tests {
 
     async fn run(h: &Handler, v: Value) -> Result<Value, CutoverError> {
         h.run(task(v)).await
+    }
+
+    /// Issue 13, waves: a migration that names its topics drains, checks and disables only
+    /// those; the other topics' mappings stay enabled for a later wave.
+    #[tokio::test]
+    async fn a_wave_disables_only_its_own_mappings() {
+        let (h, source, _target, mappings) = setup(60);
+        source.add_topic("later");
+        let later = mappings.add("mirror", "later");
+        let bad = run(
+            &h,
+            json!({"action": "start", "migration_id": "w0", "topics": ["t", "nope"]}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(bad.kind().error_type(), "Ferry.BadInput", "{bad}");
+        let out = run(
+            &h,
+            json!({"action": "start", "migration_id": "w1", "topics": ["t"]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["topics"], json!(["t"]));
+        let (state, _) = h.load("w1").await.unwrap();
+        assert_eq!(state.topics, Some(vec!["t".to_owned()]));
+        let quiet = run(
+            &h,
+            json!({"action": "check_source_quiet", "migration_id": "w1"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            quiet["partitions"], 1,
+            "only the wave's partitions: {quiet}"
+        );
+        let out = run(
+            &h,
+            json!({"action": "disable_mirror", "migration_id": "w1"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["mappings"].as_array().unwrap().len(), 1, "{out}");
+        assert_eq!(out["left_enabled"][0]["uuid"], json!(later), "{out}");
+        assert_eq!(mappings.states("mirror"), ["Disabled", "Enabled"]);
     }
 
     #[tokio::test]

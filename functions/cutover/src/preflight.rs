@@ -448,8 +448,26 @@ where
     T: TargetTopicAdmin,
     St: TargetStorage,
 {
-    async fn preflight(&self) -> Result<(serde_json::Value, bool), crate::CutoverError> {
-        let report = run_preflight(&self.source, &self.target, &self.storage, &self.config)
+    async fn preflight(
+        &self,
+        topics: Option<&[String]>,
+    ) -> Result<(serde_json::Value, bool), crate::CutoverError> {
+        let wave;
+        let config = match topics {
+            // A wave: exactly its topics (names are `[a-zA-Z0-9._-]`: `.` is the only regex
+            // metacharacter).
+            Some(names) => {
+                let exact: Vec<String> = names.iter().map(|t| t.replace('.', r"\.")).collect();
+                wave = PreflightConfig {
+                    filter: TopicFilter::new(&exact, &[])
+                        .map_err(|e| crate::CutoverError::BadInput(e.to_string()))?,
+                    ..self.config.clone()
+                };
+                &wave
+            }
+            None => &self.config,
+        };
+        let report = run_preflight(&self.source, &self.target, &self.storage, config)
             .await
             .map_err(|e| crate::CutoverError::PreflightUnavailable(e.to_string()))?;
         let ok = report.ok;

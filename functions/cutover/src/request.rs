@@ -17,6 +17,10 @@ pub enum Task {
         /// committed offsets on mirrored topics).
         #[serde(default)]
         groups: Option<Vec<String>>,
+        /// The source topics this migration moves (a wave; default: every mirrored topic).
+        /// Only their mappings are disabled at the end, so later waves keep mirroring.
+        #[serde(default)]
+        topics: Option<Vec<String>>,
     },
     /// Record the phase the state machine entered.
     EnterPhase {

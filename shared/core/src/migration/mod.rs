@@ -214,6 +214,10 @@ pub struct MigrationState {
     pub updated_at_ms: i64,
     /// Consumer groups being moved, by name.
     pub groups: BTreeMap<String, GroupCutover>,
+    /// The source topics this migration moves (a *wave*): only their lag, content, drain and
+    /// mappings count, so later waves keep mirroring. `None`: every mirrored topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<Vec<String>>,
     /// Where producers write.
     pub producers: ProducerPhase,
     /// Task token of the pending producer approval (the state machine waits on it).
@@ -312,6 +316,7 @@ impl MigrationState {
                 .into_iter()
                 .map(|g| (g, GroupCutover::new()))
                 .collect(),
+            topics: None,
             producers: ProducerPhase::Source,
             approval_token: None,
             approved: None,
