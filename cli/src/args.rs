@@ -144,8 +144,20 @@ pub enum CutoverCommand {
         #[command(flatten)]
         at: MigrationArgs,
     },
-    /// Resume a migration held after a failed step (`ferry cutover status` shows the hold):
-    /// the state machine retries the step that failed.
+    /// Pause a migration at its next step, in any phase before producers move (groups already
+    /// moving finish first): it is held there until `ferry cutover resume` (or `abort`).
+    Pause {
+        /// Migration id.
+        id: String,
+        /// Who pauses, and why (recorded).
+        #[arg(long, default_value = "the operator")]
+        reason: String,
+        /// Where things live.
+        #[command(flatten)]
+        at: MigrationArgs,
+    },
+    /// Resume a migration held after a failed step or paused (`ferry cutover status` shows
+    /// the hold): the state machine runs that step again. A pause not taken yet is withdrawn.
     Resume {
         /// Migration id.
         id: String,
@@ -153,8 +165,9 @@ pub enum CutoverCommand {
         #[command(flatten)]
         at: MigrationArgs,
     },
-    /// Abort at the approval gate or from a hold: the state machine rolls back (moved groups
-    /// return to the source at their exact offsets, producers stay on the source).
+    /// Abort before producers move: at once at the approval gate or from a hold, otherwise at
+    /// the next step; the state machine rolls back (moved groups return to the source at their
+    /// exact offsets, producers stay on the source).
     Abort {
         /// Migration id.
         id: String,

@@ -147,11 +147,54 @@ pub async fn load_state(
 /// Approves the producer cutover of migration `id`.
 /// How long ago `since_ms` (epoch ms) was, for people.
 fn held_for(since_ms: i64) -> String {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let held = u64::try_from(now_ms - since_ms).unwrap_or(0);
+    let held = u64::try_from(epoch_ms() - since_ms).unwrap_or(0);
     indicatif::HumanDuration(Duration::from_millis(held)).to_string()
+}
+
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Changes migration `id`'s state document with `change` (read, change, conditional save;
+/// retried on a concurrent change by the state machine).
+async fn change_state<T>(
+    store: &DynamoStateStore,
+    id: &str,
+    mut change: impl FnMut(&mut MigrationState) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use ferry_core::ports::{MigrationStore as _, StoreError};
+    for _ in 0..10 {
+        let doc = store
+            .load_migration(id)
+            .await?
+            .with_context(|| format!("migration {id} does not exist"))?;
+        let mut state: MigrationState = serde_json::from_str(&doc.value)
+            .with_context(|| format!("migration {id}: malformed state document"))?;
+        let out = change(&mut state)?;
+        match store
+            .save_migration(id, &serde_json::to_string(&state)?, Some(doc.version))
+            .await
+        {
+            Ok(_) => return Ok(out),
+            Err(StoreError::VersionConflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("migration {id} kept changing while it was updated; try again")
+}
+
+/// Asks migration `id` to pause at its next step (before producers move): the state machine
+/// holds it there until [`resume`]. Groups already moving finish first.
+pub async fn pause(store: &DynamoStateStore, id: &str, by: &str) -> anyhow::Result<()> {
+    change_state(store, id, |s| {
+        if s.hold.is_some() {
+            anyhow::bail!("migration {id} is already held: `ferry cutover status {id}`");
+        }
+        Ok(s.request_pause(by, false, epoch_ms())?)
+    })
+    .await
 }
 
 /// Answers a hold (the `HoldForOperator` task): `decision` is `resume` or `rollback`.
@@ -171,23 +214,39 @@ async fn decide(
     Ok(())
 }
 
-/// Resumes a migration held after a failed step: the state machine retries that step.
+/// What [`resume`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resumed {
+    /// The held migration runs this step again.
+    Step(String),
+    /// A pause request no step had honoured yet was withdrawn.
+    PauseWithdrawn,
+}
+
+/// Resumes a migration held after a failed step or paused: the state machine runs that step
+/// again. A pause request not honoured yet is withdrawn.
 pub async fn resume(
     client: &aws_sdk_sfn::Client,
     store: &DynamoStateStore,
     id: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Resumed> {
     let state = load_state(store, id)
         .await?
         .with_context(|| format!("migration {id} does not exist"))?;
     let Some(hold) = &state.hold else {
+        // A pause no step honoured yet is simply withdrawn.
+        if state.pause_request.is_some()
+            && change_state(store, id, |s| Ok(s.cancel_pause(epoch_ms()))).await?
+        {
+            return Ok(Resumed::PauseWithdrawn);
+        }
         anyhow::bail!(
             "migration {id} is not held (phase {}): nothing to resume",
             state.phase
         );
     };
     decide(client, &hold.token, "resume", "resumed by the operator").await?;
-    Ok(hold.step.clone())
+    Ok(Resumed::Step(hold.step.clone()))
 }
 
 pub async fn approve(
@@ -216,7 +275,8 @@ pub async fn approve(
     Ok(())
 }
 
-/// Aborts migration `id` at the approval gate (the state machine rolls back).
+/// Aborts migration `id` (the state machine rolls back exactly): at the approval gate or from a
+/// hold at once, in any other phase before producers move at its next step.
 pub async fn abort(
     client: &aws_sdk_sfn::Client,
     store: &DynamoStateStore,
@@ -237,10 +297,12 @@ pub async fn abort(
         return Ok(());
     }
     let Some(token) = state.approval_token.clone() else {
-        anyhow::bail!(
-            "migration {id} is not at the approval gate or held (phase {}); stop its execution in the console to abort earlier",
-            state.phase
-        );
+        // Anywhere else: the next step that starts new work fails with Ferry.Aborted and the
+        // state machine rolls back exactly.
+        return change_state(store, id, |s| {
+            Ok(s.request_pause(reason, true, epoch_ms())?)
+        })
+        .await;
     };
     client
         .send_task_failure()
@@ -321,6 +383,7 @@ pub fn status_json(state: &MigrationState, execution: Option<&ExecutionInfo>) ->
             "can_roll_back": h.can_roll_back(),
             "next": h.next_steps(&state.id),
         })),
+        "pause_request": state.pause_request,
         "cause": state.cause,
         "execution": execution.map(|e| json!({"status": e.status, "error": e.error, "cause": e.cause})),
         "history": state.history,
@@ -358,16 +421,38 @@ pub fn status_lines(state: &MigrationState, execution: Option<&ExecutionInfo>) -
         ));
     }
     if let Some(h) = &state.hold {
-        out.push(format!(
-            "  HELD for {} after step {} failed: {}",
-            held_for(h.since_ms),
-            h.step,
-            h.cause
-        ));
+        if h.is_pause() {
+            out.push(format!(
+                "  PAUSED (held) for {} before step {}: {}",
+                held_for(h.since_ms),
+                h.step,
+                h.cause
+            ));
+        } else {
+            out.push(format!(
+                "  HELD for {} after step {} failed: {}",
+                held_for(h.since_ms),
+                h.step,
+                h.cause
+            ));
+        }
         out.push(format!(
             "  producers stay {:?} until you decide: {}",
             state.producers,
             h.next_steps(&state.id)
+        ));
+    }
+    if let Some(p) = &state.pause_request {
+        out.push(format!(
+            "  {} requested by {} {} ago: it takes effect at the next step (groups already moving finish first){}",
+            if p.abort { "ABORT" } else { "PAUSE" },
+            p.by,
+            held_for(p.at_ms),
+            if p.abort {
+                String::new()
+            } else {
+                format!("; withdraw it with `ferry cutover resume {}`", state.id)
+            }
         ));
     }
     if state.approval_token.is_some() {
@@ -506,13 +591,25 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
         CutoverCommand::Abort { id, reason, at } => {
             let store = store_for(&at.table).await;
             abort(&client, &store, &id, &reason).await?;
-            println!("aborted {id}: the state machine rolls back");
+            println!("abort of {id} sent: the state machine rolls back (at its next step unless it was waiting)");
             Ok(true)
         }
         CutoverCommand::Resume { id, at } => {
             let store = store_for(&at.table).await;
-            let step = resume(&client, &store, &id).await?;
-            println!("resumed {id}: the state machine retries {step}");
+            match resume(&client, &store, &id).await? {
+                Resumed::Step(step) => {
+                    println!("resumed {id}: the state machine runs {step} again")
+                }
+                Resumed::PauseWithdrawn => println!("{id}: the pause request is withdrawn"),
+            }
+            Ok(true)
+        }
+        CutoverCommand::Pause { id, reason, at } => {
+            let store = store_for(&at.table).await;
+            pause(&store, &id, &reason).await?;
+            println!(
+                "pause requested for {id}: it holds at its next step (groups already moving finish first)\n  watch it: ferry cutover status {id} --watch\n  continue: ferry cutover resume {id}"
+            );
             Ok(true)
         }
     }

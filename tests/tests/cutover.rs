@@ -10,6 +10,9 @@
 //! * disabling the mirror is refused (IAM) after producers were paused → the migration is held,
 //!   producers stay paused, `ferry cutover status` explains it; `ferry cutover resume` retries
 //!   the step and the migration completes;
+//! * an operator pauses a migration mid-flight: it holds at its next step with producers on the
+//!   source, `status` says PAUSED, `resume` continues it to the end; an abort requested mid-flight
+//!   rolls back exactly;
 //! * two waves on one stack, with the mirror running: the first moves its topic and group and
 //!   disables only its own mapping, the second topic keeps mirroring, then the second wave
 //!   moves it.
@@ -476,7 +479,10 @@ async fn refused_disable_mirror_holds_with_producers_paused_then_resume_complete
     let step = ferry_cli::cutover::resume(&co.sfn, &co.store, &id)
         .await
         .expect("resume");
-    assert_eq!(step, "disable_mirror");
+    assert_eq!(
+        step,
+        ferry_cli::cutover::Resumed::Step("disable_mirror".into())
+    );
     let info = co.finish(&execution).await;
     assert_eq!(info.status, "SUCCEEDED", "{info:?}");
     let s = co.state(&id).await;
@@ -765,5 +771,132 @@ async fn two_waves_on_one_stack_each_moves_only_its_own_topics() {
         api.deregister_mapping(u);
     }
     mirror.shutdown().await;
+    co.shutdown().await;
+}
+
+/// Waits until migration `id`'s state document exists and satisfies `until`.
+async fn wait_for_state(
+    co: &Cutover,
+    id: &str,
+    what: &str,
+    until: impl Fn(&MigrationState) -> bool,
+) -> MigrationState {
+    for _ in 0..480 {
+        if let Some(doc) = co.store.load_migration(id).await.expect("load") {
+            let s: MigrationState = serde_json::from_str(&doc.value).expect("state");
+            if until(&s) {
+                return s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("migration {id}: never {what}");
+}
+
+/// Issue 13, operator control: `ferry cutover pause` in any phase before producers move holds
+/// the migration at its next step (producers untouched), `resume` continues it to the end; an
+/// `abort` requested mid-flight (not at the gate, not held) rolls back exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_mid_flight_holds_then_resume_completes_and_a_mid_flight_abort_rolls_back() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    let topic = mirrored_topic(&rig, 2, 200).await;
+    let group = unique("co-paused");
+    commit(SOURCE, &group, &topic, &[(0, 30), (1, 50)]);
+    let co = Cutover::new(&rig, &topic).await;
+    let fast = |g: &str| json!({"groups": [g], "catch_up_wait_seconds": 1, "group_stop_wait_seconds": 1, "drain_wait_seconds": 1});
+
+    // Pause as soon as the migration exists.
+    let id = unique("paused");
+    let execution = co.start(&id, fast(&group)).await;
+    wait_for_state(&co, &id, "created", |_| true).await;
+    ferry_cli::cutover::pause(&co.store, &id, "ops: change freeze")
+        .await
+        .expect("pause");
+    let s = wait_for_state(&co, &id, "held", |s| s.hold.is_some()).await;
+    let hold = s.hold.clone().unwrap();
+    assert!(hold.is_pause(), "{hold:?}");
+    assert!(hold.cause.contains("ops: change freeze"), "{}", hold.cause);
+    assert!(
+        [
+            "catch_up",
+            "validate_content",
+            "move_groups",
+            "pause_producers"
+        ]
+        .contains(&hold.step.as_str()),
+        "{hold:?}"
+    );
+    assert_eq!(s.producers, ProducerPhase::Source);
+    assert!(s.pause_request.is_none(), "the hold answered the request");
+    let info = ferry_cli::cutover::describe(&co.sfn, &execution)
+        .await
+        .expect("describe");
+    assert_eq!(info.status, "RUNNING", "paused, not failed: {info:?}");
+    let lines = ferry_cli::cutover::status_lines(&s, Some(&info)).join("\n");
+    assert!(lines.contains("PAUSED"), "{lines}");
+    assert!(
+        lines.contains(&format!("ferry cutover resume {id}")),
+        "{lines}"
+    );
+    // Still paused a moment later: nothing moves while held.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        co.state(&id).await.groups[&group].phase,
+        s.groups[&group].phase
+    );
+
+    let resumed = ferry_cli::cutover::resume(&co.sfn, &co.store, &id)
+        .await
+        .expect("resume");
+    assert_eq!(
+        resumed,
+        ferry_cli::cutover::Resumed::Step(hold.step.clone())
+    );
+    approve_when_asked(&co, &id).await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let s = co.state(&id).await;
+    assert_eq!(s.producers, ProducerPhase::Target);
+    assert!(s
+        .history
+        .iter()
+        .any(|h| h.what.starts_with("pause requested by ops: change freeze")));
+    assert_eq!(
+        committed(TARGET, &group, &topic, 2),
+        HashMap::from([(0, 30), (1, 50)])
+    );
+
+    // An abort mid-flight: the next step fails with Ferry.Aborted and the state machine rolls
+    // back; nothing stays moved.
+    let other = unique("co-aborted");
+    commit(SOURCE, &other, &topic, &[(0, 20), (1, 20)]);
+    let id = unique("aborted");
+    let execution = co.start(&id, fast(&other)).await;
+    wait_for_state(&co, &id, "created", |_| true).await;
+    ferry_cli::cutover::abort(&co.sfn, &co.store, &id, "ops: wrong wave")
+        .await
+        .expect("abort");
+    let info = co.finish(&execution).await;
+    assert_eq!(info.error.as_deref(), Some("Ferry.RolledBack"), "{info:?}");
+    let s = co.state(&id).await;
+    assert_eq!(s.phase, Phase::RolledBack);
+    assert_eq!(s.producers, ProducerPhase::Source);
+    assert!(
+        s.cause.as_deref().unwrap_or("").contains("Ferry.Aborted"),
+        "{:?}",
+        s.cause
+    );
+    assert!(
+        s.pause_request.is_none(),
+        "{:?} {:#?}",
+        s.pause_request,
+        s.history
+    );
+    assert_eq!(
+        committed(SOURCE, &other, &topic, 2),
+        HashMap::from([(0, 20), (1, 20)]),
+        "the group is where it was on the source"
+    );
     co.shutdown().await;
 }

@@ -70,6 +70,22 @@ pub enum CutoverError {
     /// The task input is not a known task.
     #[error("bad task input: {0}")]
     BadInput(String),
+    /// The operator asked to pause: the state machine holds the migration at this step.
+    #[error("paused by {by} before {step}")]
+    Paused {
+        /// Who asked, and why.
+        by: String,
+        /// The step that did not start.
+        step: &'static str,
+    },
+    /// The operator aborted: the state machine rolls back.
+    #[error("aborted by {by} before {step}")]
+    Aborted {
+        /// Who asked, and why.
+        by: String,
+        /// The step that did not start.
+        step: &'static str,
+    },
 }
 
 impl FailureError for CutoverError {
@@ -91,6 +107,8 @@ impl FailureError for CutoverError {
             | Self::TargetGroupActive { .. }
             | Self::GroupRestarted(_) => FailureKind::NotReady,
             Self::VerifyFailed { .. } => FailureKind::TargetIntegrity,
+            Self::Paused { .. } => FailureKind::Paused,
+            Self::Aborted { .. } => FailureKind::Aborted,
         }
     }
 }

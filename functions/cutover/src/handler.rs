@@ -184,6 +184,7 @@ where
                 migration_id,
                 group,
             } => {
+                self.honour_pause(&migration_id, "request_stop").await?;
                 self.update(&migration_id, |s| {
                     s.enter(Phase::MovingConsumers, now_ms())?;
                     Ok(s.request_stop(&group, now_ms())?)
@@ -231,11 +232,16 @@ where
                 Ok(json!({"awaiting_approval": true}))
             }
             Task::PauseProducers { migration_id } => {
+                self.honour_pause(&migration_id, "pause_producers").await?;
                 self.update(&migration_id, |s| Ok(s.pause_producers(now_ms())?))
                     .await?;
                 Ok(json!({"producers": "paused"}))
             }
-            Task::CheckSourceQuiet { migration_id } => self.check_quiet(&migration_id).await,
+            Task::CheckSourceQuiet { migration_id } => {
+                self.honour_pause(&migration_id, "check_source_quiet")
+                    .await?;
+                self.check_quiet(&migration_id).await
+            }
             Task::DisableMirror { migration_id } => self.disable_mirror(&migration_id).await,
             Task::ReleaseProducers { migration_id } => {
                 self.update(&migration_id, |s| Ok(s.release_producers(now_ms())?))
@@ -313,6 +319,17 @@ where
             .into_iter()
             .filter(|t| self.settings.topics.matches(t))
             .collect())
+    }
+
+    /// Fails with `Ferry.Paused` / `Ferry.Aborted` when the operator asked to pause or abort
+    /// before `step` ([`ferry_core::migration::PauseRequest`]).
+    async fn honour_pause(&self, id: &str, step: &'static str) -> Result<(), CutoverError> {
+        let (state, _) = self.load(id).await?;
+        match state.pause_request {
+            Some(p) if p.abort => Err(CutoverError::Aborted { by: p.by, step }),
+            Some(p) => Err(CutoverError::Paused { by: p.by, step }),
+            None => Ok(()),
+        }
     }
 
     /// The source topics migration `id` moves: its wave's, or every mirrored topic.
@@ -421,9 +438,10 @@ where
     /// has not reached one of them.
     async fn translate_group(
         &self,
+        id: &str,
         group: &str,
     ) -> Result<Vec<(TopicPartition, Checkpoint)>, CutoverError> {
-        let topics = self.mirrored_topics().await?;
+        let topics = self.migration_topics(id).await?;
         let committed = self.source.committed_offsets(group, &topics).await?;
         let tps: Vec<TopicPartition> = committed.keys().cloned().collect();
         let progress = self.store.load_progress(&tps).await?;
@@ -475,7 +493,7 @@ where
         if !self.source.group_state(group).await?.accepts_commits() {
             return Err(CutoverError::GroupRestarted(group.to_string()));
         }
-        let plan = self.translate_group(group).await?;
+        let plan = self.translate_group(id, group).await?;
         let target_state = self.target.group_state(group).await?;
         if !target_state.accepts_commits() {
             return Err(CutoverError::TargetGroupActive {
@@ -778,6 +796,53 @@ mod tests {
 
     async fn run(h: &Handler, v: Value) -> Result<Value, CutoverError> {
         h.run(task(v)).await
+    }
+
+    /// Issue 13, operator control: a pause request fails the next step that starts new work
+    /// with `Ferry.Paused` (the state machine holds there), an abort request with
+    /// `Ferry.Aborted` (it rolls back, which answers the request).
+    #[tokio::test]
+    async fn pause_and_abort_requests_stop_the_next_step() {
+        let (h, _source, _target, _mappings) = setup(60);
+        run(&h, json!({"action": "start", "migration_id": "p"}))
+            .await
+            .unwrap();
+        let h = &h;
+        let request = |abort: bool| async move {
+            h.update("p", |s| Ok(s.request_pause("ops", abort, now_ms())?))
+                .await
+                .unwrap();
+        };
+        request(false).await;
+        let stop = json!({"action": "request_stop", "migration_id": "p", "group": "g"});
+        let err = run(h, stop.clone()).await.unwrap_err();
+        assert_eq!(err.kind().error_type(), "Ferry.Paused", "{err}");
+        let quiet = json!({"action": "check_source_quiet", "migration_id": "p"});
+        assert_eq!(
+            run(h, quiet).await.unwrap_err().kind().error_type(),
+            "Ferry.Paused"
+        );
+        run(
+            h,
+            json!({"action": "hold", "migration_id": "p", "step": "move_groups",
+                   "error": {"Error": "Ferry.Paused", "Cause": "paused by ops"}, "task_token": "t"}),
+        )
+        .await
+        .unwrap();
+        let (s, _) = h.load("p").await.unwrap();
+        assert!(s.pause_request.is_none() && s.hold.as_ref().unwrap().is_pause());
+        request(true).await;
+        let err = run(h, stop).await.unwrap_err();
+        assert_eq!(err.kind().error_type(), "Ferry.Aborted", "{err}");
+        run(
+            h,
+            json!({"action": "begin_rollback", "migration_id": "p",
+                   "error": {"Error": "Ferry.Aborted", "Cause": "aborted by ops"}}),
+        )
+        .await
+        .unwrap();
+        let (s, _) = h.load("p").await.unwrap();
+        assert!(s.pause_request.is_none(), "the rollback answered the abort");
     }
 
     /// Issue 13, waves: a migration that names its topics drains, checks and disables only

@@ -24,6 +24,15 @@ pub enum ValidateError {
     /// Listing the source's topics failed.
     #[error(transparent)]
     Topics(#[from] TopicAdminError),
+    /// A cutover step was not run: the operator asked to pause (`Ferry.Paused`) or abort
+    /// (`Ferry.Aborted`) the migration.
+    #[error("{} by {by}: validation not run", if *abort { "aborted" } else { "paused" })]
+    Interrupted {
+        /// Who asked, and why.
+        by: String,
+        /// Abort rather than pause.
+        abort: bool,
+    },
     /// `mode=full`, `fail_on_mismatch=true` and validation found mismatches (the report was
     /// stored before failing).
     #[error("validation failed with {count} mismatch(es); first: {first}")]
@@ -35,6 +44,16 @@ pub enum ValidateError {
     },
 }
 
+impl ValidateError {
+    /// The operator's pause or abort request, as the error the state machine expects.
+    pub fn pause(request: &ferry_core::migration::PauseRequest) -> Self {
+        Self::Interrupted {
+            by: request.by.clone(),
+            abort: request.abort,
+        }
+    }
+}
+
 impl FailureError for ValidateError {
     fn kind(&self) -> FailureKind {
         match self {
@@ -44,6 +63,8 @@ impl FailureError for ValidateError {
                 FailureKind::Transient
             }
             Self::Failed { .. } => FailureKind::ValidationFailed,
+            Self::Interrupted { abort: true, .. } => FailureKind::Aborted,
+            Self::Interrupted { abort: false, .. } => FailureKind::Paused,
         }
     }
 }

@@ -135,7 +135,10 @@ where
     /// mismatch.
     pub async fn run(&self, request: &ValidateRequest) -> Result<ValidationReport, ValidateError> {
         let started = Instant::now();
-        let result = self.validate(request).await;
+        let result = match self.pause_requested(request).await {
+            Ok(None) => self.validate(request).await,
+            Ok(Some(e)) | Err(e) => Err(e),
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         let result = match result {
             Ok(mut report) => {
@@ -154,6 +157,28 @@ where
             .emit();
         }
         result
+    }
+
+    /// The operator's pause or abort request of the request's migration, for cutover steps
+    /// ([`ValidateRequest::pausable`]).
+    async fn pause_requested(
+        &self,
+        request: &ValidateRequest,
+    ) -> Result<Option<ValidateError>, ValidateError> {
+        if !request.pausable {
+            return Ok(None);
+        }
+        let Some(doc) = self.store.load_migration(&request.migration_id).await? else {
+            return Ok(None);
+        };
+        let state: ferry_core::migration::MigrationState = serde_json::from_str(&doc.value)
+            .map_err(|e| {
+                ValidateError::Store(ferry_core::ports::StoreError::Corrupt {
+                    key: format!("MIGRATION#{}", request.migration_id),
+                    reason: e.to_string(),
+                })
+            })?;
+        Ok(state.pause_request.as_ref().map(ValidateError::pause))
     }
 
     async fn finish(
@@ -638,6 +663,7 @@ mod tests {
             mode: Mode::Full,
             fail_on_mismatch: false,
             topics: None,
+            pausable: false,
         }
     }
 
@@ -836,6 +862,7 @@ mod tests {
         let req = ValidateRequest {
             mode: Mode::Lag,
             topics: Some(vec!["t".into()]),
+            pausable: false,
             ..full()
         };
         let report = rig.handler(Limits::default()).run(&req).await.unwrap();

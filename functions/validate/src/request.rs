@@ -57,6 +57,9 @@ pub struct ValidateRequest {
     pub fail_on_mismatch: bool,
     /// Only these source topics (else every mirrored topic).
     pub topics: Option<Vec<String>>,
+    /// A cutover step: fail with `Ferry.Paused` / `Ferry.Aborted` when the operator asked to
+    /// pause or abort the migration (`ferry cutover pause|abort`) instead of validating.
+    pub pausable: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,12 +69,14 @@ struct TaskInput {
     mode: Option<String>,
     fail_on_mismatch: Option<bool>,
     topics: Option<Vec<String>>,
+    pausable: Option<bool>,
 }
 
 impl ValidateRequest {
     /// Reads the invocation event: an EventBridge scheduled event (`"source":"aws.events"` or a
     /// `detail-type`) runs with the defaults; anything else must be a task input
-    /// `{"migration_id"?, "mode"?: "lag"|"full", "fail_on_mismatch"?: bool, "topics"?: [..]}`
+    /// `{"migration_id"?, "mode"?: "lag"|"full", "fail_on_mismatch"?: bool, "topics"?: [..],
+    /// "pausable"?: bool}`
     /// (missing fields take the defaults; `null` or `{}` is all defaults).
     pub fn from_event(
         event: &serde_json::Value,
@@ -85,6 +90,7 @@ impl ValidateRequest {
                 mode: defaults.mode,
                 fail_on_mismatch: defaults.fail_on_mismatch,
                 topics: None,
+                pausable: false,
             });
         }
         let input: TaskInput = serde_json::from_value(event.clone())
@@ -104,6 +110,7 @@ impl ValidateRequest {
             mode,
             fail_on_mismatch: input.fail_on_mismatch.unwrap_or(defaults.fail_on_mismatch),
             topics: input.topics,
+            pausable: input.pausable.unwrap_or(false),
         })
     }
 }
@@ -133,7 +140,8 @@ mod tests {
                 migration_id: "m1".into(),
                 mode: Mode::Full,
                 fail_on_mismatch: true,
-                topics: Some(vec!["a".into()])
+                topics: Some(vec!["a".into()]),
+                pausable: false,
             }
         );
         assert_eq!(

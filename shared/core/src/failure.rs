@@ -32,11 +32,17 @@ pub enum FailureKind {
     ValidationFailed,
     /// A cutover precondition is not met yet; poll again (`Ferry.NotReady`).
     NotReady,
+    /// The operator asked to pause the migration: the state machine holds it at this step
+    /// until `ferry cutover resume` (`Ferry.Paused`).
+    Paused,
+    /// The operator aborted the migration: the state machine rolls back (`Ferry.Aborted`, also
+    /// what `ferry cutover abort` sends to a waiting task).
+    Aborted,
 }
 
 impl FailureKind {
     /// All kinds, for documentation and template checks.
-    pub const ALL: [FailureKind; 8] = [
+    pub const ALL: [FailureKind; 10] = [
         Self::Transient,
         Self::BadInput,
         Self::TargetNotReady,
@@ -45,6 +51,8 @@ impl FailureKind {
         Self::Config,
         Self::ValidationFailed,
         Self::NotReady,
+        Self::Paused,
+        Self::Aborted,
     ];
 
     /// The `errorType` string.
@@ -58,6 +66,8 @@ impl FailureKind {
             Self::Config => "Ferry.Config",
             Self::ValidationFailed => "Ferry.ValidationFailed",
             Self::NotReady => "Ferry.NotReady",
+            Self::Paused => "Ferry.Paused",
+            Self::Aborted => "Ferry.Aborted",
         }
     }
 }

@@ -31,7 +31,7 @@ use thiserror::Error;
 
 mod hold;
 
-pub use hold::Hold;
+pub use hold::{Hold, PauseRequest};
 
 /// The migration's overall phase, in the order the state machine goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -235,6 +235,9 @@ pub struct MigrationState {
     /// The operator's decision the migration waits for after a failed step ([`Hold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// The operator asked to pause (or abort) at the next step ([`PauseRequest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_request: Option<PauseRequest>,
     /// Sequence number of the newest event recorded ([`crate::events`]).
     #[serde(default)]
     pub event_seq: u64,
@@ -298,6 +301,9 @@ pub enum CutoverRuleError {
     /// Rollback is no longer possible.
     #[error("rollback is not possible: producers already write to the target")]
     TooLateToRollBack,
+    /// Producers already write to the target: nothing left to pause.
+    #[error("too late to pause: producers already write to the target")]
+    TooLateToPause,
 }
 
 impl MigrationState {
@@ -323,6 +329,7 @@ impl MigrationState {
             last_source_sample: None,
             cause: None,
             hold: None,
+            pause_request: None,
             event_seq: 0,
             outbox: Vec::new(),
             history: Vec::new(),
@@ -385,14 +392,21 @@ impl MigrationState {
                 self.log(now_ms, format!("group {group}: stop requested"));
                 Ok(())
             }
-            GroupPhase::StopRequested | GroupPhase::Stopped | GroupPhase::Moved => Ok(()),
-            phase @ (GroupPhase::NotStopped | GroupPhase::Returning) => {
-                Err(CutoverRuleError::GroupPhase {
-                    group: group.into(),
-                    phase,
-                    action: "request a stop",
-                })
+            // A group reported as not stopped is asked again when the moves run again (the
+            // operator resumed after a pause).
+            GroupPhase::NotStopped => {
+                g.phase = GroupPhase::StopRequested;
+                g.stop_requested_at_ms = Some(now_ms);
+                g.note = None;
+                self.log(now_ms, format!("group {group}: stop requested again"));
+                Ok(())
             }
+            GroupPhase::StopRequested | GroupPhase::Stopped | GroupPhase::Moved => Ok(()),
+            phase @ GroupPhase::Returning => Err(CutoverRuleError::GroupPhase {
+                group: group.into(),
+                phase,
+                action: "request a stop",
+            }),
         }
     }
 
@@ -530,6 +544,8 @@ impl MigrationState {
     /// Starts a rollback: producers back to the source, groups asked to stop are released on
     /// the source, moved groups are asked to stop on the target (`returning`). Idempotent.
     pub fn begin_roll_back(&mut self, cause: String, now_ms: i64) -> Result<(), CutoverRuleError> {
+        // The abort (or pause) request is answered by the rollback itself.
+        self.pause_request = None;
         if !self.can_roll_back() {
             return Err(if self.phase.is_terminal() {
                 CutoverRuleError::Terminal {
