@@ -111,6 +111,10 @@ pub enum CutoverCommand {
         /// mirroring.
         #[arg(long, value_delimiter = ',')]
         topics: Vec<String>,
+        /// Groups that move only after `ferry cutover approve <id> --group <g>` (each must be
+        /// one of the groups moved).
+        #[arg(long, value_delimiter = ',')]
+        gated_groups: Vec<String>,
         /// Start when at most this many records are not mirrored yet.
         #[arg(long, default_value_t = 1000)]
         lag_threshold: i64,
@@ -133,10 +137,14 @@ pub enum CutoverCommand {
         #[command(flatten)]
         at: MigrationArgs,
     },
-    /// Approve the producer cutover (the state machine waits for it).
+    /// Approve the producer cutover, or with `--group` a gated group's move (the state machine
+    /// waits for it).
     Approve {
         /// Migration id.
         id: String,
+        /// Approve this gated group's move instead of the producer cutover.
+        #[arg(long)]
+        group: Option<String>,
         /// Who approves (recorded in the execution history).
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,

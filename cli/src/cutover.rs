@@ -275,6 +275,30 @@ pub async fn approve(
     Ok(())
 }
 
+/// Approves gated group `group`'s move in migration `id` (the state machine then asks its
+/// consumers to stop on the source and moves it).
+pub async fn approve_group(
+    client: &aws_sdk_sfn::Client,
+    store: &DynamoStateStore,
+    id: &str,
+    group: &str,
+    by: &str,
+) -> anyhow::Result<()> {
+    let token = change_state(store, id, |s| Ok(s.approve_group(group, by, epoch_ms())?)).await?;
+    let Some(token) = token else {
+        // Recorded: the state machine will not ask when it reaches the group.
+        return Ok(());
+    };
+    client
+        .send_task_success()
+        .task_token(token)
+        .output(json!({"approved_by": by, "group": group}).to_string())
+        .send()
+        .await
+        .context("Step Functions SendTaskSuccess")?;
+    Ok(())
+}
+
 /// Aborts migration `id` (the state machine rolls back exactly): at the approval gate or from a
 /// hold at once, in any other phase before producers move at its next step.
 pub async fn abort(
@@ -294,6 +318,19 @@ pub async fn abort(
             );
         }
         decide(client, &hold.token, "rollback", reason).await?;
+        return Ok(());
+    }
+    // A gated group waiting for its approval: failing that task fails the group moves, and the
+    // state machine rolls back.
+    if let Some(token) = state.group_tokens.values().next() {
+        client
+            .send_task_failure()
+            .task_token(token)
+            .error("Ferry.Aborted")
+            .cause(reason)
+            .send()
+            .await
+            .context("Step Functions SendTaskFailure")?;
         return Ok(());
     }
     let Some(token) = state.approval_token.clone() else {
@@ -406,10 +443,21 @@ pub fn status_lines(state: &MigrationState, execution: Option<&ExecutionInfo>) -
             topics.join(", ")
         ));
     }
+    for name in state.group_tokens.keys() {
+        out.push(format!(
+            "  group {name} waits for your approval: `ferry cutover approve {} --group {name}` (or `ferry cutover abort {}`)",
+            state.id, state.id
+        ));
+    }
     for (name, g) in &state.groups {
         out.push(format!(
-            "  group {name}: {:?}{}{}",
+            "  group {name}: {:?}{}{}{}",
             g.phase,
+            match (&g.gated, &g.approved_by) {
+                (true, Some(by)) => format!(" (gated, approved by {by})"),
+                (true, None) => " (gated)".to_owned(),
+                _ => String::new(),
+            },
             if g.offsets.is_empty() {
                 String::new()
             } else {
@@ -532,6 +580,7 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
             id,
             groups,
             topics,
+            gated_groups,
             lag_threshold,
             on_group_timeout,
             at,
@@ -544,6 +593,9 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
             }
             if !topics.is_empty() {
                 input["topics"] = json!(topics);
+            }
+            if !gated_groups.is_empty() {
+                input["gated_groups"] = json!(gated_groups);
             }
             let execution = start(&client, &machine, &id, &input).await?;
             if at.json {
@@ -582,10 +634,18 @@ pub async fn run(command: CutoverCommand) -> anyhow::Result<bool> {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
-        CutoverCommand::Approve { id, by, at } => {
+        CutoverCommand::Approve { id, group, by, at } => {
             let store = store_for(&at.table).await;
-            approve(&client, &store, &id, &by).await?;
-            println!("approved the producer cutover of {id}");
+            match group {
+                Some(group) => {
+                    approve_group(&client, &store, &id, &group, &by).await?;
+                    println!("approved the move of group {group} in {id}");
+                }
+                None => {
+                    approve(&client, &store, &id, &by).await?;
+                    println!("approved the producer cutover of {id}");
+                }
+            }
             Ok(true)
         }
         CutoverCommand::Abort { id, reason, at } => {

@@ -13,6 +13,7 @@
 //! * an operator pauses a migration mid-flight: it holds at its next step with producers on the
 //!   source, `status` says PAUSED, `resume` continues it to the end; an abort requested mid-flight
 //!   rolls back exactly;
+//! * a gated group waits for its own approval while the other group moves, then moves;
 //! * two waves on one stack, with the mirror running: the first moves its topic and group and
 //!   disables only its own mapping, the second topic keeps mirroring, then the second wave
 //!   moves it.
@@ -897,6 +898,65 @@ async fn pause_mid_flight_holds_then_resume_completes_and_a_mid_flight_abort_rol
         committed(SOURCE, &other, &topic, 2),
         HashMap::from([(0, 20), (1, 20)]),
         "the group is where it was on the source"
+    );
+    co.shutdown().await;
+}
+
+/// Issue 13, an optional gate per group: a group named in `gated_groups` waits for
+/// `ferry cutover approve <id> --group <g>` while the other groups move; approved, it moves
+/// exactly and the migration completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gated_group_waits_for_its_approval_while_the_others_move() {
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    let topic = mirrored_topic(&rig, 2, 200).await;
+    let free = unique("co-free");
+    let gated = unique("co-gated");
+    commit(SOURCE, &free, &topic, &[(0, 10), (1, 20)]);
+    commit(SOURCE, &gated, &topic, &[(0, 70), (1, 80)]);
+    let co = Cutover::new(&rig, &topic).await;
+    let id = unique("gated");
+    let execution = co
+        .start(
+            &id,
+            json!({"groups": [free, gated], "gated_groups": [gated], "group_stop_wait_seconds": 1, "drain_wait_seconds": 1}),
+        )
+        .await;
+    let s = wait_for_state(&co, &id, "waiting for the gated group", |s| {
+        s.group_tokens.contains_key(&gated) && s.groups[&free].phase == GroupPhase::Moved
+    })
+    .await;
+    assert_eq!(
+        s.groups[&gated].phase,
+        GroupPhase::OnSource,
+        "not asked to stop yet"
+    );
+    assert_ne!(
+        s.phase,
+        Phase::AwaitingApproval,
+        "producers wait for every group"
+    );
+    let lines = ferry_cli::cutover::status_lines(&s, None).join("\n");
+    assert!(
+        lines.contains(&format!("ferry cutover approve {id} --group {gated}")),
+        "{lines}"
+    );
+    ferry_cli::cutover::approve_group(&co.sfn, &co.store, &id, &gated, "team-billing")
+        .await
+        .expect("approve the group");
+    approve_when_asked(&co, &id).await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let s = co.state(&id).await;
+    assert_eq!(s.groups[&gated].phase, GroupPhase::Moved);
+    assert_eq!(
+        s.groups[&gated].approved_by.as_deref(),
+        Some("team-billing")
+    );
+    assert!(s.group_tokens.is_empty());
+    assert_eq!(
+        committed(TARGET, &gated, &topic, 2),
+        HashMap::from([(0, 70), (1, 80)])
     );
     co.shutdown().await;
 }

@@ -170,7 +170,40 @@ where
                 migration_id,
                 groups,
                 topics,
-            } => self.start(&migration_id, groups, topics).await,
+                gated_groups,
+            } => {
+                self.start(
+                    &migration_id,
+                    groups,
+                    topics,
+                    gated_groups.unwrap_or_default(),
+                )
+                .await
+            }
+            Task::GroupGate {
+                migration_id,
+                group,
+            } => {
+                let (s, _) = self.load(&migration_id).await?;
+                let needs_approval = s.group_needs_approval(&group)?;
+                Ok(json!({"group": group, "needs_approval": needs_approval}))
+            }
+            Task::AwaitGroupApproval {
+                migration_id,
+                group,
+                task_token,
+            } => {
+                self.update(&migration_id, |s| {
+                    Ok(s.await_group_approval(&group, task_token.clone(), now_ms())?)
+                })
+                .await?;
+                CutoverEvent::AwaitingGroupApproval {
+                    migration_id: &migration_id,
+                    group: &group,
+                }
+                .emit();
+                Ok(json!({"group": group, "awaiting_approval": true}))
+            }
             Task::EnterPhase {
                 migration_id,
                 phase,
@@ -346,6 +379,7 @@ where
         id: &str,
         groups: Option<Vec<String>>,
         wave: Option<Vec<String>>,
+        gated: Vec<String>,
     ) -> Result<Value, CutoverError> {
         if let Some(existing) = self.store.load_migration(id).await? {
             // A redelivered start (state machine retry): report what exists.
@@ -397,6 +431,11 @@ where
         };
         let mut state = MigrationState::new(id, groups.clone(), now_ms());
         state.topics = wave;
+        state.gate_groups(&gated).map_err(|e| {
+            CutoverError::BadInput(format!(
+                "gated_groups: {e} (a gated group must be one of the groups moved: {groups:?})"
+            ))
+        })?;
         state.enter(Phase::CatchingUp, now_ms())?;
         events::record(None, &mut state, now_ms());
         self.store

@@ -21,6 +21,26 @@ pub enum Task {
         /// Only their mappings are disabled at the end, so later waves keep mirroring.
         #[serde(default)]
         topics: Option<Vec<String>>,
+        /// Groups that move only after the operator approved each
+        /// (`ferry cutover approve <id> --group <g>`); they must be among the groups moved.
+        #[serde(default)]
+        gated_groups: Option<Vec<String>>,
+    },
+    /// Does the group wait for the operator's approval before it is asked to stop?
+    GroupGate {
+        /// Migration id.
+        migration_id: String,
+        /// Group.
+        group: String,
+    },
+    /// Store the task token of a gated group's approval.
+    AwaitGroupApproval {
+        /// Migration id.
+        migration_id: String,
+        /// Group.
+        group: String,
+        /// `$$.Task.Token`.
+        task_token: String,
     },
     /// Record the phase the state machine entered.
     EnterPhase {
@@ -131,6 +151,8 @@ impl Task {
         match self {
             Self::Start { .. } => "start",
             Self::EnterPhase { .. } => "enter_phase",
+            Self::GroupGate { .. } => "group_gate",
+            Self::AwaitGroupApproval { .. } => "await_group_approval",
             Self::RequestStop { .. } => "request_stop",
             Self::CheckStopped { .. } => "check_stopped",
             Self::MoveGroup { .. } => "move_group",

@@ -11,6 +11,7 @@
 //! | [`CutoverEvent::GroupMoved`] | `cutover-groups-moved` (count) |
 //! | [`CutoverEvent::GroupNotStopped`] | `cutover-groups-not-stopped` (count) |
 //! | [`CutoverEvent::AwaitingApproval`] | `cutover-approvals-awaited` (count) |
+//! | [`CutoverEvent::AwaitingGroupApproval`] | `cutover-group-approvals-awaited` (count) |
 //! | [`CutoverEvent::RollbackBegun`] | `cutover-rollbacks` (count) |
 //! | [`CutoverEvent::Held`] | `cutover-holds` (count, label `step`) |
 //! | [`CutoverEvent::EventsPublished`] | `migration-events-published` (count) |
@@ -115,6 +116,13 @@ pub enum CutoverEvent<'a> {
         /// What went wrong.
         cause: &'a str,
     },
+    /// A gated group waits for the operator's approval before its consumers are asked to stop.
+    AwaitingGroupApproval {
+        /// Migration id.
+        migration_id: &'a str,
+        /// Group.
+        group: &'a str,
+    },
     /// Preflight changes a target topic.
     TargetTopicChange {
         /// Target topic.
@@ -184,6 +192,17 @@ impl CutoverEvent<'_> {
                     "waiting for producer approval: `ferry cutover approve {migration_id}`"
                 );
                 counter!("cutover-approvals-awaited").increment(1);
+            }
+            Self::AwaitingGroupApproval {
+                migration_id,
+                group,
+            } => {
+                tracing::info!(
+                    migration_id,
+                    group,
+                    "gated group waits for approval: `ferry cutover approve {migration_id} --group {group}`"
+                );
+                counter!("cutover-group-approvals-awaited").increment(1);
             }
             Self::Held {
                 migration_id,
@@ -317,6 +336,13 @@ mod tests {
                     partitions: 3,
                 },
                 vec!["counter cutover-groups-moved"],
+            ),
+            (
+                CutoverEvent::AwaitingGroupApproval {
+                    migration_id: "m1",
+                    group: "g",
+                },
+                vec!["counter cutover-group-approvals-awaited"],
             ),
             (
                 CutoverEvent::GroupNotStopped {

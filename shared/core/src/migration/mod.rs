@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use thiserror::Error;
 
+pub mod gate;
 mod hold;
 
 pub use hold::{Hold, PauseRequest};
@@ -161,6 +162,12 @@ pub struct GroupCutover {
     /// Operator-facing note (why it did not stop, what the rollback did, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The group moves only after the operator approved it ([`gate`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gated: bool,
+    /// Who approved the move of a gated group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 impl GroupCutover {
@@ -171,6 +178,8 @@ impl GroupCutover {
             moved_at_ms: None,
             offsets: BTreeMap::new(),
             note: None,
+            gated: false,
+            approved_by: None,
         }
     }
 }
@@ -235,6 +244,10 @@ pub struct MigrationState {
     /// The operator's decision the migration waits for after a failed step ([`Hold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// Task tokens of gated groups waiting for the operator's approval, by group ([`gate`];
+    /// bearer credentials: never logged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_tokens: BTreeMap<String, String>,
     /// The operator asked to pause (or abort) at the next step ([`PauseRequest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_request: Option<PauseRequest>,
@@ -329,6 +342,7 @@ impl MigrationState {
             last_source_sample: None,
             cause: None,
             hold: None,
+            group_tokens: BTreeMap::new(),
             pause_request: None,
             event_seq: 0,
             outbox: Vec::new(),
