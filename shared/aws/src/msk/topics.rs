@@ -142,6 +142,16 @@ impl MskTopics {
         }))
     }
 
+    /// Tells a missing topic from a missing cluster (`DescribeTopic` answers
+    /// `NotFoundException` for both): `Ok` if the cluster exists.
+    async fn cluster_exists(&self, what: &str) -> Result<(), TopicAdminError> {
+        self.cluster
+            .describe_cluster()
+            .await
+            .map(drop)
+            .map_err(|e| msk_to_topic(e, self.label, what))
+    }
+
     /// Whether `DescribeTopicPartitions` shows `partitions` partitions, each with a leader.
     async fn partitions_led(&self, topic: &str, partitions: i32) -> Result<bool, TopicAdminError> {
         let mut token: Option<String> = None;
@@ -271,6 +281,9 @@ impl TargetTopicAdmin for MskTopics {
             .buffered(DESCRIBE_CONCURRENCY)
             .try_collect()
             .await?;
+        if described.iter().any(Option::is_none) {
+            self.cluster_exists("describe topics").await?;
+        }
         Ok(described
             .into_iter()
             .flatten()
@@ -317,12 +330,11 @@ impl TargetTopicAdmin for MskTopics {
 
     async fn create_partitions(&self, topic: &str, total: i32) -> Result<(), TopicAdminError> {
         const WHAT: &str = "create partitions";
-        let current = self
-            .describe_one(topic)
-            .await?
-            .ok_or_else(|| self.rejected(topic, WHAT, "unknown topic"))?
-            .description
-            .partitions;
+        let Some(current) = self.describe_one(topic).await? else {
+            self.cluster_exists(WHAT).await?;
+            return Err(self.rejected(topic, WHAT, "unknown topic"));
+        };
+        let current = current.description.partitions;
         if total < current {
             return Err(self.rejected(
                 topic,

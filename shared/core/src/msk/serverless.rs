@@ -7,7 +7,7 @@
 //!
 //! | limit | value | source |
 //! |---|---|---|
-//! | client authentication | IAM only | "What is MSK Serverless?" (`serverless.html`): IAM access control is the only authentication; `GetBootstrapBrokers` has `BootstrapBrokerStringSaslIam` only |
+//! | client authentication | IAM only | "What is MSK Serverless?" (`serverless.html`: IAM access control for authentication and authorization); the API model agrees: `ServerlessClientAuthentication` has `Sasl.Iam` and nothing else |
 //! | `max.message.bytes` | ≤ 8,388,608 (8 MiB), default 1,048,588 | "Configuration properties for MSK Serverless clusters" (`serverless-config.html`); "MSK Serverless quota": maximum message size 8 MiB |
 //! | `retention.ms` | default 7 days, unlimited (`-1`) allowed | `serverless-config.html` |
 //! | `retention.bytes` | default 250 GiB per partition, unlimited (`-1`) allowed | `serverless-config.html` |

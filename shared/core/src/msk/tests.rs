@@ -149,7 +149,13 @@ fn partitions_count_existing_and_other_target_topics_per_kind() {
     let other = topic("other", 5, &[]);
     let filter = ConfigFilter::default();
     let topics = [planned(&a, None, Some(&a_target)), planned(&c, None, None)];
-    let f = check_serverless(MskAuth::Iam, &topics, &[other.clone()], &filter, &limits);
+    let f = check_serverless(
+        MskAuth::Iam,
+        &topics,
+        std::slice::from_ref(&other),
+        &filter,
+        &limits,
+    );
     assert_eq!(
         checks(&f),
         vec![(Check::ServerlessPartitions, Severity::Error, "partitions")]
@@ -160,7 +166,13 @@ fn partitions_count_existing_and_other_target_topics_per_kind() {
         f[0].message
     );
     // Exactly at the limit is fine; the mirrored topic's own target entry is not counted twice.
-    let f = check_serverless(MskAuth::Iam, &topics, &[a_target.clone()], &filter, &limits);
+    let f = check_serverless(
+        MskAuth::Iam,
+        &topics,
+        std::slice::from_ref(&a_target),
+        &filter,
+        &limits,
+    );
     assert!(f.is_empty(), "{f:?}");
     let c3 = topic("c", 3, &[("cleanup.policy", "compact")]);
     let f = check_serverless(
