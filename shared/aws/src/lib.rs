@@ -9,6 +9,10 @@
 //!   ([`client_from_env`], [`ClientTimeouts`]).
 //! * [`esm`]: [`esm::LambdaMappings`], event source mapping control (disable the mirror's
 //!   mappings at cutover) through the Lambda API.
+//! * [`msk`]: the Amazon MSK control plane by cluster ARN: [`MskCluster`] (bootstrap brokers
+//!   per auth mode, the cluster's facts, growing broker storage), [`MskTopics`] (topic
+//!   administration through MSK's topic API, no Kafka admin client) and [`MskStorage`] (the
+//!   target's storage capacity).
 //! * [`events`]: [`EventBridgeEvents`], the migration events ([`ferry_core::events`]) on an
 //!   EventBridge bus.
 //! * [`secrets`]: [`SecretsManagerSource`], the Secrets Manager adapter of the one-capability
@@ -26,6 +30,7 @@
 pub mod dynamo;
 pub mod esm;
 pub mod events;
+pub mod msk;
 pub mod secrets;
 
 pub use dynamo::{
@@ -33,4 +38,5 @@ pub use dynamo::{
     DynamoStateStore, TableSetup,
 };
 pub use events::EventBridgeEvents;
+pub use msk::{MskCluster, MskStorage, MskTopics};
 pub use secrets::SecretsManagerSource;

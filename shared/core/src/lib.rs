@@ -26,6 +26,10 @@
 //!   topic descriptions and the config filter ([`topics::description`]), the target
 //!   provisioning plan (create, add partitions, config sync with MirrorMaker 2-style excludes;
 //!   [`topics::provision`]) and the preflight checks (typed findings; [`topics::preflight`]).
+//! * [`msk`]: Amazon MSK targets as plain values: cluster facts from the control plane
+//!   ([`msk::ClusterFacts`]), the listener per auth mode ([`msk::MskAuth`]), the MSK Serverless
+//!   limits checked as preflight findings ([`msk::check_serverless`]) and broker volume sizing
+//!   ([`msk::size_volumes`]).
 //! * [`tiering`]: the volume tiers of `ferry plan` (measured rates and sizes → tier → event
 //!   source mapping settings).
 //! * [`discovery`]: which source topics still need an event source mapping (new topics, the
@@ -45,6 +49,7 @@ pub mod discovery;
 pub mod events;
 pub mod failure;
 pub mod migration;
+pub mod msk;
 pub mod policy;
 pub mod ports;
 pub mod progress;

@@ -2,8 +2,9 @@
 //!
 //! The preflight compares the bytes the mirrored topics will take on the target with the
 //! target's storage ([`crate::topics::check_storage`]). Where the target's capacity cannot be
-//! read (a self-managed cluster, or a platform API Ferry does not call), the preflight is
-//! wired with [`UnknownStorage`] and skips the storage check.
+//! read (a self-managed cluster, or MSK Serverless, which has no storage to size), the
+//! preflight is wired with [`UnknownStorage`] and skips the storage check. A Provisioned MSK
+//! target's capacity comes from its control plane (`ferry_aws::msk::MskStorage`).
 
 use crate::ports::{TargetStorage, TopicAdminError};
 use crate::topics::StorageInfo;

@@ -27,6 +27,11 @@
 //!   `FERRY_LAMBDA_API` (default `127.0.0.1:4570`): `Invoke` with AWS error semantics (what
 //!   moto's Step Functions interpreter calls) and List/Get/UpdateEventSourceMapping over the
 //!   emulated mappings (enable/disable, as the cutover does with aws-sdk-lambda).
+//! * [`msk_api`]: [`msk_api::MskApiServer`] serves the Amazon MSK API subset Ferry calls on
+//!   `FERRY_MSK_API` (default `127.0.0.1:4571`, reached with `AWS_ENDPOINT_URL_KAFKA`):
+//!   `GetBootstrapBrokers`, `DescribeClusterV2`, `UpdateBrokerStorage` and the topic API, for
+//!   clusters registered by ARN, their topics kept by a topic backend (the real Kafka topic
+//!   admin, or an in-memory fake in tests).
 //! * [`schedule`]: the EventBridge schedule emulator. Reads `Type: Schedule` / `ScheduleV2`
 //!   events from the SAM template and invokes each function on its `rate(...)` with an
 //!   AWS-shaped `Scheduled Event`, never overlapping, retrying failures twice.
@@ -41,6 +46,7 @@
 pub mod esm;
 pub mod invoke;
 pub mod lambda_api;
+pub mod msk_api;
 pub mod runtime_api;
 pub mod schedule;
 pub mod workload;
@@ -53,6 +59,10 @@ pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_B
 pub use lambda_api::{
     ArnContext, CreateMappingRequest, DefaultMappingFactory, LambdaApiError, LambdaApiServer,
     MappingFactory, DEFAULT_LAMBDA_API_ADDR, LAMBDA_API_ENV,
+};
+pub use msk_api::{
+    LocalCluster, MskApiError, MskApiServer, StorageUpdate, TopicBackend, DEFAULT_MSK_API_ADDR,
+    MSK_API_ENV,
 };
 pub use runtime_api::{FunctionConfig, FunctionHost, HostError, LogTarget};
 pub use schedule::{

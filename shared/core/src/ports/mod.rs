@@ -1,6 +1,7 @@
 //! Ports: the capabilities Ferry's handlers need from the outside world, one trait per
-//! capability. Adapters implement them (`ferry-aws` for DynamoDB, `ferry-kafka` for rdkafka);
-//! unit tests use the in-memory fakes of the `ferry-testkit` crate (a dev-dependency only).
+//! capability. Adapters implement them (`ferry-aws` for DynamoDB, Lambda and MSK,
+//! `ferry-kafka` for rdkafka); unit tests use the in-memory fakes of the `ferry-testkit` crate
+//! (a dev-dependency only).
 //! [`crate::storage::UnknownStorage`] is the production [`TargetStorage`] where the platform
 //! cannot tell the target's storage. Methods return `Send` futures so handlers can run them on a
 //! multi-threaded runtime.
@@ -8,11 +9,13 @@
 //!
 //! Files: `store` (state store), `target` (the mirror's target), `groups`
 //! (consumer groups), `mappings` (event source mappings), `cluster` (reading either cluster),
-//! `topics` (topic admin and storage), `secrets`. Every port is re-exported here.
+//! `topics` (topic admin and storage), `msk` (the MSK control plane: cluster facts and bootstrap
+//! brokers by cluster ARN), `secrets`. Every port is re-exported here.
 
 mod cluster;
 mod groups;
 mod mappings;
+mod msk;
 mod secrets;
 mod store;
 mod target;
@@ -27,6 +30,7 @@ pub use mappings::{
     EventsError, MappingControl, MappingCreator, MappingError, MappingInfo, MigrationEvents,
     NewMapping, NoEvents,
 };
+pub use msk::{ClusterBootstrap, ClusterDescriber, MskError};
 pub use secrets::SecretSource;
 pub use store::{
     CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, RunLease, SegmentStore,

@@ -53,6 +53,13 @@ pub enum Check {
     Storage,
     /// The target refused a planned change (create topic, add partitions, set configs).
     Provisioning,
+    /// An MSK Serverless target accepts IAM authentication only.
+    ServerlessAuth,
+    /// An MSK Serverless target's partition quota.
+    ServerlessPartitions,
+    /// A topic config an MSK Serverless target does not accept (not settable, or above its
+    /// maximum).
+    ServerlessConfig,
 }
 
 /// One preflight finding.

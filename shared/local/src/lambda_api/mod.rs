@@ -80,7 +80,7 @@ mod create;
 mod create_request;
 mod invoke;
 mod mappings;
-mod response;
+pub(crate) mod response;
 
 use create::{create_mapping, delete_mapping, CreatedDetails, CreatedTasks, FactorySlot};
 pub use create::{ConfigHook, DefaultMappingFactory, MappingFactory};

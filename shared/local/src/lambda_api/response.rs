@@ -13,7 +13,7 @@ pub(super) fn request_id_header(id: &str) -> [(HeaderName, HeaderValue); 1] {
 }
 
 /// An AWS REST-JSON service error.
-pub(super) fn aws_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn aws_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let kind = if status.is_server_error() {
         "Service"
     } else {
@@ -34,7 +34,7 @@ pub(super) fn aws_error(status: StatusCode, code: &str, message: impl Into<Strin
     (status, request_id_header(&request_id), headers, body).into_response()
 }
 
-pub(super) fn json_response(status: StatusCode, request_id: &str, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, request_id: &str, body: String) -> Response {
     (
         status,
         request_id_header(request_id),
