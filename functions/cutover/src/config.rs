@@ -10,6 +10,7 @@
 //! | `FERRY_MIRROR_FUNCTION` | function whose event source mappings are disabled at the end | `mirror` |
 //! | `FERRY_SOURCE_QUIET_MS` | how long source end offsets must stay unchanged before the drain completes | `10000` |
 //! | `FERRY_EVENT_BUS` | EventBridge bus the migration's events go to ([`ferry_core::events`]); empty: none | empty |
+//! | `FERRY_TARGET_MSK_CLUSTER_ARN` | the target MSK cluster: the preflight reads its broker storage (`DescribeClusterV2`: brokers × EBS volume) and checks the migration's estimated size against it; empty: storage not checked | empty |
 //!
 //! Bad values fail the cold start with an error that names the variable
 //! ([`ConfigError`], reported as `Ferry.Config`).
@@ -29,6 +30,8 @@ pub struct CutoverConfig {
     pub quiet_ms: i64,
     /// EventBridge bus of the migration events (`None`: not published).
     pub event_bus: Option<String>,
+    /// The target MSK cluster (`None`: its storage is not checked).
+    pub target_msk_cluster_arn: Option<String>,
 }
 
 impl CutoverConfig {
@@ -45,6 +48,7 @@ impl CutoverConfig {
             mirror_function: settings.string_or("FERRY_MIRROR_FUNCTION", "mirror"),
             quiet_ms: settings.number("FERRY_SOURCE_QUIET_MS", 10_000i64, 0)?,
             event_bus: settings.optional("FERRY_EVENT_BUS"),
+            target_msk_cluster_arn: settings.optional("FERRY_TARGET_MSK_CLUSTER_ARN"),
         })
     }
 }

@@ -5,14 +5,14 @@ use cutover::preflight::{PreflightConfig, TopicPreflight};
 use cutover::{CutoverConfig, CutoverError, CutoverHandler, CutoverSettings, Task};
 use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::esm::LambdaMappings;
+use ferry_aws::msk::{MskCluster, MskStorage};
 use ferry_aws::EventBridgeEvents;
-use ferry_core::storage::UnknownStorage;
 use ferry_kafka::KafkaGroups;
 use ferry_kafka::KafkaTopicAdmin;
 use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
-type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, UnknownStorage>;
+type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, Option<MskStorage>>;
 type Handler = CutoverHandler<
     DynamoStateStore,
     KafkaGroups,
@@ -46,8 +46,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             TopicPreflight::new(
                 KafkaTopicAdmin::new(m.source.clone(), "source"),
                 KafkaTopicAdmin::new(m.target.clone(), "target"),
-                // MSK's broker storage is not read: the preflight skips its storage check.
-                UnknownStorage,
+                // The target MSK cluster's broker storage (DescribeClusterV2); without its ARN
+                // the preflight skips the storage check.
+                match &config.target_msk_cluster_arn {
+                    Some(arn) => Some(MskCluster::from_env(arn.clone()).await.storage()),
+                    None => None,
+                },
                 PreflightConfig::new(m.policy.clone(), m.topics.clone()),
             ),
             CutoverSettings {

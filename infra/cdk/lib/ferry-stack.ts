@@ -279,12 +279,16 @@ export class FerryStack extends cdk.Stack {
     const cutover = rust('cutover', 'Cutover state-machine tasks: preflight, group moves, drain checks, disabling the mappings, report.',
       {
         FERRY_TABLE: table.ref, FERRY_MIRROR_FUNCTION: mirror.fn.functionName, FERRY_EVENT_BUS: eventBusName.valueAsString,
+        FERRY_TARGET_MSK_CLUSTER_ARN: targetMskArn.valueAsString,
         ...sourceEnv, ...targetEnv, ...filterEnv, ...groupEnv,
       },
       [targetGroups, targetTopicAdmin, sourceRead, rollbackGroups, secretsRead], { timeout: 300 });
     cutover.role.addToPolicy(new iam.PolicyStatement({
       sid: 'MigrationEvents', actions: ['events:PutEvents'],
       resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:event-bus/${eventBusName.valueAsString}`],
+    }));
+    cutover.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'TargetClusterStorage', actions: ['kafka:DescribeClusterV2'], resources: [targetMskArn.valueAsString],
     }));
     cutover.role.addToPolicy(dynamo('MigrationState', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem']));
     cutover.role.addToPolicy(new iam.PolicyStatement({

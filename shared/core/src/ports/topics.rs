@@ -98,3 +98,14 @@ pub trait TargetStorage: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Option<crate::topics::StorageInfo>, TopicAdminError>> + Send;
 }
+
+/// `None`: no storage information (the preflight skips its storage check), e.g. a target that
+/// is not an MSK cluster given by ARN.
+impl<T: TargetStorage> TargetStorage for Option<T> {
+    async fn storage(&self) -> Result<Option<crate::topics::StorageInfo>, TopicAdminError> {
+        match self {
+            Some(storage) => storage.storage().await,
+            None => Ok(None),
+        }
+    }
+}
