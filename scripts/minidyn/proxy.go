@@ -36,14 +36,18 @@ import (
 //     with ValidationException; an UpdateItem (or transaction update) whose result is too
 //     large is undone and refused (ValidationException / TransactionCanceledException with
 //     ValidationError).
-//   - TransactWriteItems: more than 100 actions is a ValidationException; a cancellation
-//     reports every failed condition (minidyn stops at the first and reports None for the
-//     rest), returns the old item for ReturnValuesOnConditionCheckFailure=ALL_OLD on puts
-//     (minidyn drops it), and lists every reason in the message as DynamoDB does.
+//   - TransactWriteItems runs here (see transactWrite), without minidyn's copy of the whole
+//     table: more than 100 actions is a ValidationException; a cancellation reports every
+//     failed condition (minidyn stops at the first and reports None for the rest), returns the
+//     old item for ReturnValuesOnConditionCheckFailure=ALL_OLD on puts (minidyn drops it), and
+//     lists every reason in the message as DynamoDB does.
 //   - BatchGetItem and BatchWriteItem refuse duplicate keys ("Provided list of item keys
 //     contains duplicates").
 //   - Query and Scan pages stop at 1 MB of items with a LastEvaluatedKey (minidyn returns
 //     every match in one page).
+//   - An expression using a :value that ExpressionAttributeValues lacks is a ValidationException
+//     (minidyn takes the value as absent: a condition fails, an update sets NULL, a key
+//     condition matches nothing).
 //   - PutItem answers with the replaced item for ReturnValues=ALL_OLD and nothing otherwise
 //     (minidyn returns the new item either way).
 //   - minidyn keys items by "<hash>.<range>", so (PK "a.b", SK "c") and (PK "a", SK "b.c")
@@ -169,6 +173,24 @@ func regionOf(r *http.Request) string {
 }
 
 func (p *proxy) handle(op, region string, body []byte) answer {
+	switch op {
+	case "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan":
+		var req struct {
+			KeyConditionExpression, UpdateExpression, ConditionExpression, FilterExpression string
+			ExpressionAttributeValues                                                       item
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return validation(err.Error())
+		}
+		if a, bad := undefinedValue(req.ExpressionAttributeValues, map[string]string{
+			"KeyConditionExpression": req.KeyConditionExpression,
+			"UpdateExpression":       req.UpdateExpression,
+			"ConditionExpression":    req.ConditionExpression,
+			"FilterExpression":       req.FilterExpression,
+		}); bad {
+			return a
+		}
+	}
 	switch op {
 	case "CreateTable":
 		return p.createTable(region, body)
@@ -761,6 +783,12 @@ func cancelled(reasons []cancellation) answer {
 	return answer{http.StatusBadRequest, body}
 }
 
+// transactWrite runs a transaction here rather than in minidyn, whose TransactWriteItems deep-copies
+// every table it touches (O(table): 7 ms of a 6-action transaction on 3,000 items). Requests are
+// serialised, so applying the actions one by one as single-item writes, each with its condition,
+// and putting back what they replaced if one fails, is atomic and isolated; each condition only
+// concerns its own item and no item occurs twice, so checking it after the earlier actions is
+// checking it before the transaction, as DynamoDB does.
 func (p *proxy) transactWrite(body []byte) answer {
 	var in struct{ TransactItems []map[string]*txAction }
 	if err := json.Unmarshal(body, &in); err != nil {
@@ -770,7 +798,7 @@ func (p *proxy) transactWrite(body []byte) answer {
 		return validation(fmt.Sprintf("1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to %d and greater than or equal to 1", maxTransactItems))
 	}
 	ops := make([]txOp, 0, len(in.TransactItems))
-	hasUpdate := false
+	seen := map[string]bool{}
 	for _, entry := range in.TransactItems {
 		var op txOp
 		for kind, action := range entry {
@@ -778,131 +806,171 @@ func (p *proxy) transactWrite(body []byte) answer {
 				op = txOp{kind: kind, action: action}
 			}
 		}
-		if op.action == nil {
-			return p.call("TransactWriteItems", body) // let minidyn name the malformed action
-		}
-		if op.kind == "Put" {
+		switch op.kind {
+		case "Put":
 			if itemSize(op.action.Item) > maxItemBytes {
 				return validation(itemTooLarge)
 			}
 			op.key, _ = p.keyOf(op.action.TableName, op.action.Item)
-		} else if k, ok := p.keyOf(op.action.TableName, op.action.Key); ok {
-			op.key = k
+		case "Update", "Delete", "ConditionCheck":
+			op.key, _ = p.keyOf(op.action.TableName, op.action.Key)
 		}
-		if op.key != nil {
-			if other := p.collision(op.action.TableName, op.key); other != nil {
-				return collisionError(op.action.TableName, op.key, other)
-			}
+		if op.key == nil {
+			// An unknown table, an incomplete key or a malformed action: minidyn names the error.
+			return p.call("TransactWriteItems", body)
 		}
-		hasUpdate = hasUpdate || op.kind == "Update"
+		if a, bad := undefinedValue(op.action.ExpressionAttributeValues, map[string]string{
+			"UpdateExpression":    op.action.UpdateExpression,
+			"ConditionExpression": op.action.ConditionExpression,
+		}); bad {
+			return a
+		}
+		id := op.action.TableName + "\x00" + keyID(op.key)
+		if seen[id] {
+			return validation("Transaction request cannot include multiple operations on one item")
+		}
+		seen[id] = true
+		if other := p.collision(op.action.TableName, op.key); other != nil {
+			return collisionError(op.action.TableName, op.key, other)
+		}
 		ops = append(ops, op)
 	}
 
-	// Item sizes after updates are only known afterwards: keep what every write replaces.
-	var before []item
-	if hasUpdate {
-		before = make([]item, len(ops))
-		for i, op := range ops {
-			if op.kind != "ConditionCheck" && op.key != nil {
-				before[i] = p.getItem(op.action.TableName, op.key)
-			}
-		}
-	}
-
-	a := p.call("TransactWriteItems", body)
-	if a.status == http.StatusOK {
-		if hasUpdate {
-			for i, op := range ops {
-				if op.kind != "Update" || op.key == nil {
-					continue
-				}
-				if itemSize(p.getItem(op.action.TableName, op.key)) > maxItemBytes {
-					for j := len(ops) - 1; j >= 0; j-- {
-						if ops[j].kind != "ConditionCheck" && ops[j].key != nil {
-							p.restore(ops[j].action.TableName, ops[j].key, before[j])
-						}
-					}
-					reasons := make([]cancellation, len(ops))
-					for j := range reasons {
-						reasons[j] = cancellation{Code: "None"}
-					}
-					reasons[i] = cancellation{Code: "ValidationError", Message: updateTooLarge}
-					return cancelled(reasons)
-				}
-			}
-		}
-		return a
-	}
-
-	var failed struct {
-		Type                string `json:"__type"`
-		CancellationReasons []cancellation
-	}
-	if json.Unmarshal(a.body, &failed) != nil || !strings.HasSuffix(failed.Type, "TransactionCanceledException") || len(failed.CancellationReasons) != len(ops) {
-		return a
-	}
-	// minidyn stops at the first failed condition (and has undone the transaction): check the
-	// other actions' conditions against the same state, as DynamoDB evaluates all of them.
-	reasons := failed.CancellationReasons
+	before := make([]item, len(ops))
 	for i, op := range ops {
-		r := &reasons[i]
-		switch {
-		case r.Code == "None" && op.action.ConditionExpression != "" && op.key != nil:
-			if probe := p.probeCondition(op); probe != nil {
-				*r = *probe
+		before[i] = p.getItem(op.action.TableName, op.key)
+	}
+	undo := func(n int) {
+		for j := n - 1; j >= 0; j-- {
+			if ops[j].kind != "ConditionCheck" {
+				p.restore(ops[j].action.TableName, ops[j].key, before[j])
 			}
-		case r.Code == conditionFailed && r.Item == nil && op.key != nil &&
-			op.action.ReturnValuesOnConditionCheckFailure == "ALL_OLD":
-			r.Item = p.getItem(op.action.TableName, op.key)
-		}
-		if r.Code == conditionFailed && r.Message == "" {
-			r.Message = conditionMessage
 		}
 	}
-	return cancelled(reasons)
+	for i, op := range ops {
+		a := p.apply(op, before[i])
+		if a.status == http.StatusOK {
+			continue
+		}
+		undo(i)
+		if !isConditionFailure(a) {
+			return a
+		}
+		// Every failed condition is named, as DynamoDB checks them all (actions before i passed).
+		reasons := make([]cancellation, len(ops))
+		for j := range ops {
+			switch {
+			case j == i:
+				reasons[j] = failedCondition(op, before[j])
+			case j > i && ops[j].action.ConditionExpression != "" && !p.conditionHolds(ops[j], before[j]):
+				reasons[j] = failedCondition(ops[j], before[j])
+			default:
+				reasons[j] = cancellation{Code: "None"}
+			}
+		}
+		return cancelled(reasons)
+	}
+	for i, op := range ops {
+		if op.kind == "Update" && itemSize(p.getItem(op.action.TableName, op.key)) > maxItemBytes {
+			undo(len(ops))
+			reasons := make([]cancellation, len(ops))
+			for j := range reasons {
+				reasons[j] = cancellation{Code: "None"}
+			}
+			reasons[i] = cancellation{Code: "ValidationError", Message: updateTooLarge}
+			return cancelled(reasons)
+		}
+	}
+	return okJSON(map[string]any{})
 }
 
-var placeholder = regexp.MustCompile(`[:#][A-Za-z0-9_]+`)
+// apply runs one transaction action as a single-item write with its condition. A
+// ConditionCheck writes back the item it checks (or deletes the absent item): no change.
+func (p *proxy) apply(op txOp, before item) answer {
+	req := *op.action
+	req.ReturnValuesOnConditionCheckFailure = ""
+	switch op.kind {
+	case "Put":
+		return p.call("PutItem", req)
+	case "Update":
+		return p.call("UpdateItem", req)
+	case "Delete":
+		return p.call("DeleteItem", req)
+	default: // ConditionCheck
+		return p.checkCondition(op, before)
+	}
+}
 
-// probeCondition evaluates one action's condition alone (as a ConditionCheck, which writes
-// nothing); the cancellation reason if it fails.
-func (p *proxy) probeCondition(op txOp) *cancellation {
+// checkCondition evaluates an action's condition on its item without changing it.
+func (p *proxy) checkCondition(op txOp, before item) answer {
 	used := map[string]bool{}
 	for _, name := range placeholder.FindAllString(op.action.ConditionExpression, -1) {
 		used[name] = true
 	}
-	check := txAction{
-		TableName:                           op.action.TableName,
-		Key:                                 op.key,
-		ConditionExpression:                 op.action.ConditionExpression,
-		ReturnValuesOnConditionCheckFailure: op.action.ReturnValuesOnConditionCheckFailure,
-	}
+	req := map[string]any{"TableName": op.action.TableName, "ConditionExpression": op.action.ConditionExpression}
+	names := map[string]string{}
 	for k, v := range op.action.ExpressionAttributeNames {
 		if used[k] {
-			if check.ExpressionAttributeNames == nil {
-				check.ExpressionAttributeNames = map[string]string{}
-			}
-			check.ExpressionAttributeNames[k] = v
+			names[k] = v
 		}
 	}
+	if len(names) > 0 {
+		req["ExpressionAttributeNames"] = names
+	}
+	values := item{}
 	for k, v := range op.action.ExpressionAttributeValues {
 		if used[k] {
-			if check.ExpressionAttributeValues == nil {
-				check.ExpressionAttributeValues = item{}
-			}
-			check.ExpressionAttributeValues[k] = v
+			values[k] = v
 		}
 	}
-	a := p.call("TransactWriteItems", map[string]any{"TransactItems": []map[string]any{{"ConditionCheck": check}}})
-	var failed struct{ CancellationReasons []cancellation }
-	if a.status == http.StatusOK || json.Unmarshal(a.body, &failed) != nil || len(failed.CancellationReasons) != 1 {
-		return nil
+	if len(values) > 0 {
+		req["ExpressionAttributeValues"] = values
 	}
-	r := failed.CancellationReasons[0]
-	if r.Code != conditionFailed {
-		return nil
+	if before != nil {
+		req["Item"] = before
+		return p.call("PutItem", req)
 	}
-	return &r
+	req["Key"] = op.key
+	return p.call("DeleteItem", req)
+}
+
+func (p *proxy) conditionHolds(op txOp, before item) bool {
+	return !isConditionFailure(p.checkCondition(op, before))
+}
+
+var (
+	placeholder      = regexp.MustCompile(`[:#][A-Za-z0-9_]+`)
+	valuePlaceholder = regexp.MustCompile(`:[A-Za-z0-9_]+`)
+)
+
+// undefinedValue refuses an expression that uses a :value missing from
+// ExpressionAttributeValues, as DynamoDB does (minidyn takes it as absent: a condition fails, an
+// update sets NULL, a key condition matches nothing).
+func undefinedValue(values item, expressions map[string]string) (answer, bool) {
+	for _, field := range []string{"KeyConditionExpression", "UpdateExpression", "ConditionExpression", "FilterExpression"} {
+		for _, v := range valuePlaceholder.FindAllString(expressions[field], -1) {
+			if _, ok := values[v]; !ok {
+				return validation("Invalid " + field + ": An expression attribute value used in expression is not defined; attribute value: " + v), true
+			}
+		}
+	}
+	return answer{}, false
+}
+
+func isConditionFailure(a answer) bool {
+	var e struct {
+		Type string `json:"__type"`
+	}
+	return a.status != http.StatusOK && json.Unmarshal(a.body, &e) == nil &&
+		strings.HasSuffix(e.Type, "ConditionalCheckFailedException")
+}
+
+func failedCondition(op txOp, before item) cancellation {
+	r := cancellation{Code: conditionFailed, Message: conditionMessage}
+	if op.action.ReturnValuesOnConditionCheckFailure == "ALL_OLD" {
+		r.Item = before
+	}
+	return r
 }
 
 // ---------------------------------------------------------------------------------------------
