@@ -3,8 +3,10 @@
 //! method and results: BENCHMARKS.md.
 //!
 //! Subcommands: `run` (the benchmark), and the processes it starts: `ferry-host` (Ferry's
-//! local runtime) and `pipe` (the raw pipe).
+//! local runtime) and `pipe` (the raw pipe). `dynamo` times the state store's DynamoDB calls
+//! against local endpoints (moto, minidyn) on its own.
 
+mod dynamo;
 mod ferry;
 mod kafka;
 mod mm2;
@@ -33,6 +35,8 @@ enum Cmd {
     FerryHost(ferry::FerryArgs),
     /// The raw consumer → producer pipe (started by `run`).
     Pipe(pipe::PipeArgs),
+    /// Latency of the state store's DynamoDB calls against local endpoints (moto, minidyn).
+    Dynamo(dynamo::DynamoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Pipe(args) => pipe::run(&args),
         Cmd::Run(args) => runtime()?.block_on(run::run(args)),
         Cmd::FerryHost(args) => runtime()?.block_on(ferry::run(&args)),
+        Cmd::Dynamo(args) => runtime()?.block_on(dynamo::run(args)),
     }
 }
 
