@@ -288,6 +288,11 @@ pub struct LocalArgs {
     /// binary, every minute); `--schedules false` turns them off.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub schedules: bool,
+    /// With `--schedules`, discovery (the `discover` binary, every 5 minutes) also maps new
+    /// source topics matching this regex (comma-separated list) through the local Lambda API;
+    /// without it, discovery only follows the `--topics` (new partitions).
+    #[arg(long, value_name = "REGEX")]
+    pub discover_include: Option<String>,
     /// Clusters.
     #[command(flatten)]
     pub clusters: ClusterArgs,

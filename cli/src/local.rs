@@ -82,6 +82,16 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let discovery = if args.schedules {
+        start_discovery(
+            &options,
+            args.discover_include.as_deref(),
+            &api,
+            &stop_schedules,
+        )?
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(args.interval));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -117,6 +127,16 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     api.shutdown();
     for h in &task_hosts {
         h.shutdown().await;
+    }
+    for (topic, outcome) in api.stop_created_mappings().await {
+        match outcome {
+            Ok(()) => eprintln!("discovered mapping of {topic} stopped"),
+            Err(err) => eprintln!("discovered mapping of {topic} failed: {err}"),
+        }
+    }
+    if let Some((host, runner)) = discovery {
+        runner.join().await;
+        host.shutdown().await;
     }
     if let Some((host, runner)) = schedules {
         for (schedule, stats) in runner.join().await {
@@ -235,6 +255,75 @@ fn start_schedules(
             log.display()
         );
     }
+    Ok(Some((host, runner)))
+}
+
+/// Discovery on the template's schedule: the `discover` binary next to this one, creating the
+/// mappings of new topics (`include`, else only the `--topics`) through the local Lambda API,
+/// where they start in the ESM emulator with this runtime's pollers and retry settings. `None`
+/// if the binary is missing.
+fn start_discovery(
+    options: &RuntimeOptions,
+    include: Option<&str>,
+    api: &ferry_local::LambdaApiServer,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<(Arc<FunctionHost>, ScheduleRunner)>> {
+    const DISCOVER: &str = "discover";
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name(format!("{DISCOVER}{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        eprintln!(
+            "discovery off: {} not found (cargo build -p discover)",
+            bin.display()
+        );
+        return Ok(None);
+    }
+    let template = options.mapping("template");
+    api.serve_mapping_creation(ferry_local::DefaultMappingFactory::new().with_hook(
+        move |c: &mut ferry_local::EsmConfig| {
+            c.pollers = template.pollers;
+            c.retry_initial_backoff = template.retry_initial_backoff;
+            c.retry_max_backoff = template.retry_max_backoff;
+        },
+    ));
+    let schedules: Vec<_> =
+        ferry_local::schedules_from_template(include_str!("../../infra/template.yaml"))?
+            .into_iter()
+            .filter(|s| s.function == DISCOVER)
+            .collect();
+    let topics = include.map(str::to_owned).unwrap_or_else(|| {
+        options
+            .topics
+            .iter()
+            .map(|t| t.replace('.', r"\."))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let mut config = options.function();
+    config.name = DISCOVER.to_owned();
+    config.binary = bin;
+    config.sandboxes = 1;
+    config.timeout = Duration::from_secs(120);
+    config.env.extend([
+        (
+            "FERRY_SOURCE_BOOTSTRAP".to_owned(),
+            options.source_bootstrap.clone(),
+        ),
+        ("FERRY_TOPICS_INCLUDE".to_owned(), topics.clone()),
+        (
+            "FERRY_MIRROR_FUNCTION".to_owned(),
+            crate::runtime::MIRROR.to_owned(),
+        ),
+        ("AWS_ENDPOINT_URL_LAMBDA".to_owned(), api.endpoint_url()),
+    ]);
+    let log = log_file(&format!("ferry-local-{}-discover", options.table));
+    config.log = LogTarget::File(log.clone());
+    let host = Arc::new(FunctionHost::new(config)?);
+    let runner = ferry_local::run_schedules(schedules, host.clone(), stop.clone(), 1.0)?;
+    eprintln!(
+        "discovery: topics matching {topics:?} get mappings and target partitions every 5 min; log: {}",
+        log.display()
+    );
     Ok(Some((host, runner)))
 }
 
