@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::Client;
 use ferry_aws::dynamo::{ensure_table, ClientTimeouts, DynamoStateStore};
 use ferry_core::checkpoint::Checkpoint;
 use ferry_core::ports::{
-    CheckpointStore, ProgressCommit, ProgressStore, RunLease, SegmentStore, StoreError,
+    CheckpointStore, MigrationStore, ProgressCommit, ProgressStore, RunLease, SegmentStore,
+    StoreError,
 };
 use ferry_core::{Progress, Segment, TopicPartition};
 use ferry_testkit::InMemoryStateStore;
@@ -429,6 +430,55 @@ async fn leases_exclude_other_owners_until_expiry<S: RunLease>(store: &S) {
     store.release_lease("never-taken", a).await.unwrap();
 }
 
+/// A document of about `kib` KiB with multi-byte characters (so parts are cut between
+/// characters) and a marker that tells documents apart.
+fn document(kib: usize, marker: &str) -> String {
+    let unit = format!("{{\"partition\":\"é-{marker}\",\"lag\":0}},");
+    let mut doc = String::from("[");
+    while doc.len() < kib * 1024 {
+        doc.push_str(&unit);
+    }
+    doc.push(']');
+    doc
+}
+
+/// Issue 13: migration documents and reports larger than a DynamoDB item (400 KB) round-trip
+/// unchanged, conditional saves still conflict, and large and small versions replace each
+/// other.
+async fn documents_larger_than_an_item<S: MigrationStore>(store: &S) {
+    let big = document(1_100, "one");
+    let small = document(2, "two");
+    let bigger = document(1_500, "three");
+    assert_eq!(store.save_migration("m", &big, None).await.unwrap(), 1);
+    let loaded = store.load_migration("m").await.unwrap().unwrap();
+    assert_eq!((loaded.value == big, loaded.version), (true, 1));
+    assert!(matches!(
+        store.save_migration("m", &small, None).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    assert!(matches!(
+        store.save_migration("m", &bigger, Some(7)).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    assert!(store.load_migration("m").await.unwrap().unwrap().value == big);
+    assert_eq!(store.save_migration("m", &small, Some(1)).await.unwrap(), 2);
+    assert!(store.load_migration("m").await.unwrap().unwrap().value == small);
+    assert_eq!(
+        store.save_migration("m", &bigger, Some(2)).await.unwrap(),
+        3
+    );
+    let loaded = store.load_migration("m").await.unwrap().unwrap();
+    assert_eq!((loaded.value == bigger, loaded.version), (true, 3));
+
+    assert!(store.get_report("m", "validation").await.unwrap().is_none());
+    store.put_report("m", "validation", &bigger).await.unwrap();
+    assert!(store.get_report("m", "validation").await.unwrap().unwrap() == bigger);
+    store.put_report("m", "validation", &big).await.unwrap();
+    assert!(store.get_report("m", "validation").await.unwrap().unwrap() == big);
+    store.put_report("m", "validation", &small).await.unwrap();
+    assert!(store.get_report("m", "validation").await.unwrap().unwrap() == small);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod in_memory {
@@ -466,6 +516,7 @@ conformance!(
     load_progress_for_250_partitions,
     checkpoints_never_move_backwards,
     leases_exclude_other_owners_until_expiry,
+    documents_larger_than_an_item,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -583,6 +634,95 @@ async fn drop_table(store: &DynamoStateStore) {
 // ---------------------------------------------------------------------------------------------
 // DynamoDB-only behaviour
 // ---------------------------------------------------------------------------------------------
+
+/// Items under a migration's partition key.
+async fn migration_items(store: &DynamoStateStore, id: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut start = None;
+    loop {
+        let out = store
+            .client()
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("MIGRATION#{id}")))
+            .projection_expression("SK")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        keys.extend(
+            out.items()
+                .iter()
+                .filter_map(|i| i.get("SK").and_then(|v| v.as_s().ok()).cloned()),
+        );
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return keys;
+        }
+    }
+}
+
+/// Split documents: no item passes 400 KB (DynamoDB refuses it), the parts of a replaced
+/// version and of a conflicting save are deleted, and a reader racing a writer gets one whole
+/// version, never a mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_split_documents_leave_no_parts_behind() {
+    let Some(store) = dynamo_store("split-documents").await else {
+        return;
+    };
+    let big = document(1_100, "one");
+    store.save_migration("m", &big, None).await.unwrap();
+    let mut items = migration_items(&store, "m").await;
+    assert_eq!(items.len(), 5, "head and 4 parts: {items:?}");
+    assert!(matches!(
+        store.save_migration("m", &big, None).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    assert_eq!(
+        migration_items(&store, "m").await,
+        items,
+        "the conflicting parts are gone"
+    );
+    store
+        .save_migration("m", &document(1, "small"), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(migration_items(&store, "m").await, ["STATE"]);
+    store.put_report("m", "final", &big).await.unwrap();
+    store.put_report("m", "final", &big).await.unwrap();
+    items = migration_items(&store, "m").await;
+    assert_eq!(
+        items.len(),
+        6,
+        "the first report's parts are gone: {items:?}"
+    );
+
+    // A reader racing a writer that alternates two large versions sees whole versions only.
+    let versions = [document(800, "a"), document(900, "b")];
+    let writer = {
+        let store = store.clone();
+        let versions = versions.clone();
+        tokio::spawn(async move {
+            for i in 0..12 {
+                store
+                    .put_report("m", "race", &versions[i % 2])
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        if let Some(doc) = store.get_report("m", "race").await.unwrap() {
+            assert!(versions.contains(&doc), "a read mixed two versions");
+            reads += 1;
+        }
+    }
+    writer.await.unwrap();
+    eprintln!("split documents: {reads} whole reads during 12 replacing writes");
+    drop_table(&store).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_malformed_items_are_corrupt() {

@@ -30,6 +30,7 @@
 //!   ([`msk::ClusterFacts`]), the listener per auth mode ([`msk::MskAuth`]), the MSK Serverless
 //!   limits checked as preflight findings ([`msk::check_serverless`]) and broker volume sizing
 //!   ([`msk::size_volumes`]).
+//! * [`parts`]: documents larger than one DynamoDB item, split into parts ([`parts::split`]).
 //! * [`tiering`]: the volume tiers of `ferry plan` (measured rates and sizes → tier → event
 //!   source mapping settings).
 //! * [`discovery`]: which source topics still need an event source mapping (new topics, the
@@ -50,6 +51,7 @@ pub mod events;
 pub mod failure;
 pub mod migration;
 pub mod msk;
+pub mod parts;
 pub mod policy;
 pub mod ports;
 pub mod progress;

@@ -108,13 +108,29 @@ pub(super) struct CheckpointFields {
     pub(super) target_offset: i64,
 }
 
-/// The value attributes of a migration state or report item.
+/// The value attributes of a migration state or report item (the head item): the document
+/// inline (`doc`), or the number of parts and their generation (`parts`, `gen`) when the
+/// document is larger than one item.
 #[derive(Debug, Deserialize)]
 pub(super) struct DocumentFields {
-    pub(super) doc: String,
+    #[serde(default)]
+    pub(super) doc: Option<String>,
+    /// Parts of a split document (items `<head SK>#PART#<gen>#<index, 4 digits>`).
+    #[serde(default)]
+    pub(super) parts: Option<u32>,
+    /// Generation of the parts: unique per write, so a new write never touches the parts a
+    /// reader of the previous head may still be reading.
+    #[serde(default)]
+    pub(super) gen: Option<String>,
     /// Only on the state document (conditional-write version).
     #[serde(default)]
     pub(super) version: Option<u64>,
+}
+
+/// Sort key prefix of the parts of generation `gen` of the document whose head item has sort
+/// key `head_sk`.
+pub fn document_part_prefix(head_sk: &str, gen: &str) -> String {
+    format!("{head_sk}#PART#{gen}#")
 }
 
 fn is_zero(v: &i64) -> bool {

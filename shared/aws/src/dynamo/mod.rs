@@ -8,6 +8,9 @@
 //!
 //! | `GROUP#<group>`              | `TP#<topic>#<partition>`    | `source_offset` N, `target_offset` N, `at` N (epoch ms) |
 //! | `LEASE#<name>`               | `LEASE`                     | `owner` S, `until_ms` N, `acquired_ms` N (epoch ms) |
+//! | `MIGRATION#<id>`             | `STATE`                     | `version` N, `updated_at` N, and `doc` S (the state document) or `gen` S + `parts` N |
+//! | `MIGRATION#<id>`             | `REPORT#<name>`             | `at` N, and `doc` S or `gen` S + `parts` N |
+//! | `MIGRATION#<id>`             | `<head SK>#PART#<gen>#<index, 4 digits>` | `doc` S: one part of a document larger than an item |
 //!
 //! Topic names are `[a-zA-Z0-9._-]`, so `#` never occurs inside a component. Offsets are
 //! non-negative, so the zero-padded `SEG#` sort keys sort numerically.
@@ -50,6 +53,12 @@
 //!   time), condition `attribute_not_exists(PK) OR (source_offset < :s AND target_offset <= :t)`:
 //!   a checkpoint never moves backwards, also when two runs race. A failed condition means
 //!   "not newer" and is not an error.
+//!
+//! * [`MigrationStore`](ferry_core::ports::MigrationStore): a document that fits one item
+//!   (350,000 bytes, [`ferry_core::parts::MAX_PART_BYTES`]) is inline in its head item; a
+//!   larger one is split into part items of a unique generation, put before the head, and the
+//!   replaced generation's parts are deleted after it (details in `migrations.rs`). The state
+//!   head's `PutItem` is conditioned on `version`.
 //!
 //! * [`RunLease`](ferry_core::ports::RunLease): a conditional `PutItem` (`attribute_not_exists(PK)
 //!   OR until_ms < :now OR owner = :owner`) takes a lease, a conditional `DeleteItem` (`owner =
