@@ -161,11 +161,27 @@ async fn mirrored_topic_validates_ok_with_zero_lag() {
         report["lag"],
         json!({"total": 0, "max": 0, "partitions_behind": 0, "exact": true})
     );
+    // The result is a summary; the whole report is stored.
+    assert_eq!(report["partitions"]["total"], parts, "{report:#}");
+    assert_eq!(report["partitions"]["ok"], parts, "{report:#}");
+    assert_eq!(report["partitions"]["compared_source_records"], n);
     assert_eq!(
-        report["partitions"].as_array().unwrap().len(),
+        report["report"],
+        json!({"migration_id": migration, "name": "validation"})
+    );
+    let stored: Value = serde_json::from_str(
+        &rig.store
+            .get_report(&migration, "validation")
+            .await
+            .unwrap()
+            .expect("report stored"),
+    )
+    .unwrap();
+    assert_eq!(
+        stored["partitions"].as_array().unwrap().len(),
         parts as usize
     );
-    let compared: u64 = report["partitions"]
+    let compared: u64 = stored["partitions"]
         .as_array()
         .unwrap()
         .iter()
@@ -252,7 +268,7 @@ async fn corrupted_target_record_is_named_and_fails_the_invocation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_target_record_is_named() {
     init_tracing();
-    let (table, _store, topic) = hand_mirrored(60, |rs| {
+    let (table, store, topic) = hand_mirrored(60, |rs| {
         rs.remove(23);
     })
     .await;
@@ -270,11 +286,20 @@ async fn missing_target_record_is_named() {
     );
     // Sampled comparison (windows) still finds it, and lag mode sees the short target.
     let sampled = host_sampled(&table).await;
-    let report = invoke(&sampled, VALIDATE, full_input(&unique("m"), &topic, false))
+    let migration = unique("m");
+    let report = invoke(&sampled, VALIDATE, full_input(&migration, &topic, false))
         .await
         .unwrap();
     assert_eq!(report["verdict"], "mismatch", "{report:#}");
-    assert_eq!(report["partitions"][1]["compared"]["how"], "sampled");
+    let stored: Value = serde_json::from_str(
+        &store
+            .get_report(&migration, "validation")
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored["partitions"][1]["compared"]["how"], "sampled");
     let lag = invoke(&host, VALIDATE, json!({"mode": "lag", "topics": [topic]}))
         .await
         .unwrap();

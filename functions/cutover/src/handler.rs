@@ -20,7 +20,9 @@
 //! | `fail` | records a failure after which rollback is impossible | |
 
 use crate::error::CutoverError;
-use crate::report::{final_report, first_error, rollback_report};
+use crate::report::{
+    final_report, final_summary, first, first_error, preflight_summary, rollback_report,
+};
 use crate::request::{describe, Task};
 use crate::telemetry::CutoverEvent;
 use ferry_core::checkpoint::Checkpoint;
@@ -448,11 +450,12 @@ where
             topics: topics.len(),
         }
         .emit();
+        // The preflight report is stored (report `preflight`); the result carries its summary.
         Ok(json!({
             "migration_id": id,
             "groups": groups,
             "topics": topics,
-            "preflight": preflight,
+            "preflight": preflight_summary(&preflight),
         }))
     }
 
@@ -526,7 +529,7 @@ where
         })?;
         if g.phase == GroupPhase::Moved {
             return Ok(
-                json!({"group": group, "moved": true, "offsets": g.offsets, "repeated": true}),
+                json!({"group": group, "moved": true, "partitions": g.offsets.len(), "repeated": true}),
             );
         }
         if !self.source.group_state(group).await?.accepts_commits() {
@@ -591,7 +594,8 @@ where
             partitions: offsets.len(),
         }
         .emit();
-        Ok(json!({"group": group, "moved": true, "offsets": offsets}))
+        // The offsets are in the state document; the result stays small (Map results).
+        Ok(json!({"group": group, "moved": true, "partitions": offsets.len()}))
     }
 
     async fn check_quiet(&self, id: &str) -> Result<Value, CutoverError> {
@@ -662,7 +666,13 @@ where
             Ok(())
         })
         .await?;
-        Ok(json!({"function": function, "mappings": disabled, "left_enabled": left_enabled}))
+        Ok(json!({
+            "function": function,
+            "mappings_total": disabled.len(),
+            "left_enabled_total": left_enabled.len(),
+            "mappings": first(disabled),
+            "left_enabled": first(left_enabled),
+        }))
     }
 
     async fn complete(&self, id: &str) -> Result<Value, CutoverError> {
@@ -681,7 +691,7 @@ where
         self.store
             .put_report(id, "final", &report.to_string())
             .await?;
-        Ok(report)
+        Ok(final_summary(&report))
     }
 
     async fn finish_rollback(&self, id: &str) -> Result<Value, CutoverError> {
@@ -763,7 +773,7 @@ where
         self.store
             .put_report(id, "final", &report.to_string())
             .await?;
-        Ok(report)
+        Ok(final_summary(&report))
     }
 }
 

@@ -188,7 +188,7 @@ where
     ) -> Result<ValidationReport, ValidateError> {
         let json = serde_json::to_string(&report).expect("the report serializes");
         self.store
-            .put_report(&request.migration_id, "validation", &json)
+            .put_report(&request.migration_id, crate::report::REPORT_NAME, &json)
             .await?;
         ValidateEvent::Completed(&report).emit();
         if request.mode == Mode::Full && request.fail_on_mismatch {

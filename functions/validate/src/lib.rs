@@ -13,8 +13,9 @@
 //!   to every mirrored topic). Unknown fields or a bad mode fail with `Ferry.BadInput`.
 //!
 //! ## Output
-//! The [`ValidationReport`] (JSON), also stored with
-//! `MigrationStore::put_report(migration_id, "validation", json)`:
+//! The whole [`ValidationReport`] (JSON) is stored with
+//! `MigrationStore::put_report(migration_id, "validation", json)` (split into parts when it is
+//! larger than one item: about 400 KB at 1,000 partitions):
 //! ```json
 //! {"migration_id":"m1","mode":"full","generated_at_ms":1764110000000,"duration_ms":812,
 //!  "verdict":"ok"|"lagging"|"mismatch",
@@ -31,6 +32,18 @@
 //!    "target_seq":41,"behind":1,"latency_ms":950} | null,
 //!  "groups":[{"group":"billing","partitions":3,"translatable":3,"max_records_behind":0}],
 //!  "notes":["..."]}
+//! ```
+//! The invocation returns its [`ValidationSummary`], whose size does not grow with the
+//! partitions (a Step Functions task result may not pass 256 KiB): the same verdict, lag and
+//! heartbeat, counts, the first 10 mismatches, groups behind and notes, and the report's name:
+//! ```json
+//! {"migration_id":"m1","mode":"full","generated_at_ms":1764110000000,"duration_ms":812,
+//!  "verdict":"ok","lag":{"total":0,"max":0,"partitions_behind":0,"exact":true},
+//!  "partitions":{"total":1000,"ok":1000,"lagging":0,"mismatch":0,"not_started":0,
+//!    "compared_source_records":81000,"compared_target_records":81000},
+//!  "mismatches":[],"mismatches_total":0,"heartbeat":null,
+//!  "groups_total":50,"groups_behind":[],"groups_behind_total":0,"notes":[],"notes_total":0,
+//!  "report":{"migration_id":"m1","name":"validation"}}
 //! ```
 //! With `mode=full`, `fail_on_mismatch=true` and at least one mismatch, the report is stored and
 //! the invocation fails with error type `Ferry.ValidationFailed` and a message naming the first
@@ -59,5 +72,8 @@ pub mod telemetry;
 pub use config::ValidateConfig;
 pub use error::ValidateError;
 pub use handler::{Limits, ValidateHandler};
-pub use report::{Compared, HeartbeatReport, LagSummary, PartitionReport, ValidationReport};
+pub use report::{
+    Compared, HeartbeatReport, LagSummary, PartitionCounts, PartitionReport, StoredReport,
+    ValidationReport, ValidationSummary,
+};
 pub use request::{Mode, RequestDefaults, ValidateRequest};

@@ -58,7 +58,7 @@ pub use esm::{
 pub use invoke::{FnInvoker, InvokeError, Invoker, InvokerMap, MAX_SYNC_PAYLOAD_BYTES};
 pub use lambda_api::{
     ArnContext, CreateMappingRequest, DefaultMappingFactory, LambdaApiError, LambdaApiServer,
-    MappingFactory, DEFAULT_LAMBDA_API_ADDR, LAMBDA_API_ENV,
+    MappingFactory, ResultSizes, DEFAULT_LAMBDA_API_ADDR, LAMBDA_API_ENV,
 };
 pub use msk_api::{
     LocalCluster, MskApiError, MskApiServer, StorageUpdate, TopicBackend, DEFAULT_MSK_API_ADDR,

@@ -62,11 +62,81 @@ pub async fn client_from_env() -> Client {
     client_from_env_with(ClientTimeouts::default()).await
 }
 
-/// A DynamoDB client from the standard AWS configuration with the given timeouts.
+/// A DynamoDB client from the standard AWS configuration with the given timeouts, counting its
+/// calls ([`CallMetrics`]).
 pub async fn client_from_env_with(timeouts: ClientTimeouts) -> Client {
     let config = timeouts
         .apply(aws_config::defaults(BehaviorVersion::latest()))
         .load()
         .await;
-    Client::new(&config)
+    let config = aws_sdk_dynamodb::config::Builder::from(&config)
+        .interceptor(CallMetrics)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Name of the counter of DynamoDB requests, labelled `operation`.
+pub const CALLS_METRIC: &str = "dynamodb-calls";
+
+/// Counts every DynamoDB request the client sends (each attempt: what the table is billed
+/// and throttled for) in the `dynamodb-calls` counter of the [`metrics`] facade, labelled with
+/// the operation (`GetItem`, `Query`, `TransactWriteItems`, ...; `other` for the rest). The
+/// functions flush it as CloudWatch EMF after every invocation, so each invocation's log shows
+/// what it cost in DynamoDB requests; without an installed recorder it does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallMetrics;
+
+impl aws_sdk_dynamodb::config::Intercept for CallMetrics {
+    fn name(&self) -> &'static str {
+        "CallMetrics"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        metrics::counter!(CALLS_METRIC, "operation" => operation(target)).increment(1);
+        Ok(())
+    }
+}
+
+/// The operation of an `X-Amz-Target` header (`DynamoDB_20120810.GetItem`), from a fixed set
+/// (bounded metric cardinality).
+fn operation(target: &str) -> &'static str {
+    match target.rsplit('.').next().unwrap_or_default() {
+        "GetItem" => "GetItem",
+        "PutItem" => "PutItem",
+        "UpdateItem" => "UpdateItem",
+        "DeleteItem" => "DeleteItem",
+        "Query" => "Query",
+        "Scan" => "Scan",
+        "BatchGetItem" => "BatchGetItem",
+        "BatchWriteItem" => "BatchWriteItem",
+        "TransactWriteItems" => "TransactWriteItems",
+        "TransactGetItems" => "TransactGetItems",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation;
+
+    #[test]
+    fn operations_come_from_the_target_header() {
+        assert_eq!(operation("DynamoDB_20120810.GetItem"), "GetItem");
+        assert_eq!(
+            operation("DynamoDB_20120810.TransactWriteItems"),
+            "TransactWriteItems"
+        );
+        assert_eq!(operation("DynamoDB_20120810.DescribeTable"), "other");
+        assert_eq!(operation(""), "other");
+    }
 }

@@ -87,7 +87,9 @@ mod segments;
 mod store;
 mod table;
 
-pub use client::{client_from_env, client_from_env_with, ClientTimeouts};
+pub use client::{
+    client_from_env, client_from_env_with, CallMetrics, ClientTimeouts, CALLS_METRIC,
+};
 pub use error::DynamoError;
 pub use keys::{
     checkpoint_sort_key, group_key, migration_key, partition_key, report_sort_key,

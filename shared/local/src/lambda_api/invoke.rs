@@ -83,6 +83,9 @@ pub(super) async fn invoke(
         }
         InvocationType::RequestResponse => {
             let outcome = invoker.invoke(&function, payload).await;
+            if let Ok(body) = &outcome {
+                registry.record_result(&function, body.len());
+            }
             respond(&function, &request_id, outcome)
         }
     }

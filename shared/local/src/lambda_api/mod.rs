@@ -185,6 +185,31 @@ struct Registry {
     created: CreatedTasks,
     /// The server's stop token; created mappings run with child tokens of it.
     stop: CancellationToken,
+    /// Sizes of the successful synchronous results, per function.
+    results: std::sync::Mutex<BTreeMap<String, ResultSizes>>,
+}
+
+/// Sizes of a function's successful synchronous results ([`LambdaApiServer::result_sizes`]).
+/// A Step Functions task may not return more than 256 KiB (`States.DataLimitExceeded`), far
+/// less than Lambda's 6 MB; tests of the state machine check their tasks' results with this.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResultSizes {
+    /// Successful synchronous invocations.
+    pub invocations: u64,
+    /// The largest result, in bytes.
+    pub largest_bytes: usize,
+    /// All results together, in bytes.
+    pub total_bytes: u64,
+}
+
+impl Registry {
+    fn record_result(&self, function: &str, bytes: usize) {
+        let mut results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
+        let r = results.entry(function.to_owned()).or_default();
+        r.invocations += 1;
+        r.largest_bytes = r.largest_bytes.max(bytes);
+        r.total_bytes += bytes as u64;
+    }
 }
 
 impl Registry {
@@ -315,6 +340,16 @@ impl LambdaApiServer {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    /// Sizes of the successful synchronous results of each function served so far.
+    pub fn result_sizes(&self) -> BTreeMap<String, ResultSizes> {
+        self.inner
+            .registry
+            .results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// `http://<addr>`, for `AWS_ENDPOINT_URL_LAMBDA` or an SDK `endpoint_url`.
