@@ -30,6 +30,7 @@ use ferry_core::topics::{
     StorageInfo, TopicAction, TopicDescription, TopicPlan,
 };
 use ferry_lambda::now_ms;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -144,6 +145,9 @@ impl PreflightReport {
 }
 
 /// Runs preflight: describe, plan, apply (unless dry run), re-check, report.
+/// Topics whose statistics are read at a time (each reads its partitions concurrently too).
+const TOPIC_STATS_CONCURRENCY: usize = 4;
+
 pub async fn run_preflight<S, T, St>(
     source: &S,
     target: &T,
@@ -214,11 +218,18 @@ where
         sources.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut topics = Vec::with_capacity(plans.len());
     let mut sized: Vec<(SourceTopicStats, i32)> = Vec::with_capacity(plans.len());
+    // Topic statistics read partitions of the source: a few topics at a time.
+    let reads: Vec<_> = plans
+        .iter()
+        .map(|plan| source.topic_stats(by_name[plan.source.as_str()]))
+        .collect();
+    let mut stats_of = futures::stream::iter(reads).buffered(TOPIC_STATS_CONCURRENCY);
     for plan in &plans {
         let src = by_name[plan.source.as_str()];
-        let stats = source
-            .topic_stats(src)
+        let stats = stats_of
+            .next()
             .await
+            .expect("one statistics result per plan")
             .map_err(PreflightError::Source)?;
         let tgt = after.get(&plan.target);
         findings.extend(check_topic(src, &plan.target, tgt, Some(&stats), &ctx));

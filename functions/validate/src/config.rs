@@ -15,6 +15,7 @@
 //! | `FERRY_VALIDATE_FULL_MAX_RECORDS` | mirrored ranges up to this many offsets are compared completely in `full` mode | `100000` |
 //! | `FERRY_VALIDATE_SAMPLE_WINDOWS` | windows compared in larger ranges | `8` |
 //! | `FERRY_VALIDATE_WINDOW_RECORDS` | offsets per window | `1000` |
+//! | `FERRY_VALIDATE_CONCURRENCY` | partitions validated at a time (each: watermarks of both clusters, one segment `Query`, reads in `full` mode) | `16` |
 //!
 //! Bad values fail the cold start with an error that names the variable
 //! ([`ConfigError`], reported as `Ferry.Config`).
@@ -52,6 +53,7 @@ impl ValidateConfig {
             full_max_records: settings.number("FERRY_VALIDATE_FULL_MAX_RECORDS", 100_000i64, 1)?,
             sample_windows: settings.number("FERRY_VALIDATE_SAMPLE_WINDOWS", 8u32, 1)?,
             window_records: settings.number("FERRY_VALIDATE_WINDOW_RECORDS", 1000i64, 1)?,
+            concurrency: settings.number("FERRY_VALIDATE_CONCURRENCY", 16usize, 1)?,
         };
         Ok(Self {
             migration: MigrationSettings::from_lookup(&get)?,
@@ -121,7 +123,8 @@ mod tests {
                 exact_lag_max: 10_000,
                 full_max_records: 100_000,
                 sample_windows: 8,
-                window_records: 1000
+                window_records: 1000,
+                concurrency: 16,
             }
         );
     }

@@ -31,6 +31,7 @@ use ferry_core::validation::{
 };
 use ferry_core::{Progress, Segment, TopicPartition};
 use ferry_lambda::{now_ms, FailureError};
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -45,6 +46,8 @@ pub struct Limits {
     pub sample_windows: u32,
     /// Source offsets per window.
     pub window_records: i64,
+    /// Partitions validated at a time.
+    pub concurrency: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +57,7 @@ impl Default for Limits {
             full_max_records: 100_000,
             sample_windows: 8,
             window_records: 1000,
+            concurrency: 16,
         }
     }
 }
@@ -233,11 +237,16 @@ where
             ..LagSummary::default()
         };
         let mut topic_lag: HashMap<&str, i64> = HashMap::new();
+        // Partitions are validated `concurrency` at a time (each is a few round trips to both
+        // clusters and the store), results taken in order.
+        let mut results = futures::stream::iter(tps.iter())
+            .map(|tp| self.partition(tp, progress.get(tp).copied(), request.mode))
+            .buffered(self.limits.concurrency.max(1));
         for (i, tp) in tps.iter().enumerate() {
-            let (report, found) = match self
-                .partition(tp, progress.get(tp).copied(), request.mode)
-                .await
-            {
+            let Some(result) = results.next().await else {
+                break;
+            };
+            let (report, found) = match result {
                 Ok(r) => r,
                 Err(ValidateError::Cluster(ClusterError::TopicMissing {
                     cluster: "source",

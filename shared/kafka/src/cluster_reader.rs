@@ -9,19 +9,40 @@
 
 use crate::admin::{create_topic, partition_count, AdminError};
 use crate::config::KafkaConnection;
-use crate::reader::{scan_partition, Isolation, ReadError, ReadOptions, DEFAULT_READ_TIMEOUT};
+use crate::auth::FerryConsumer;
+use crate::reader::{
+    fetch_watermarks, scan_partition, watermark_consumer, Isolation, ReadError, ReadOptions,
+    DEFAULT_READ_TIMEOUT,
+};
 use ferry_core::ports::{ClusterError, ClusterReader, RangeReader, ReadIsolation, TopicCreator};
 use ferry_core::record::MirrorRecord;
 use ferry_core::topics::TopicPartition;
 use rdkafka::error::RDKafkaErrorCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Validation reads of one cluster.
-#[derive(Debug, Clone)]
+///
+/// Watermarks come from one consumer per reader, created at the first call and kept (clones
+/// share it): a validation of 1,000 partitions asks for 2,000 watermarks, and creating a
+/// client for each (connect, metadata) cost about 70 ms apiece, most of a lag check. Range
+/// reads still use a consumer of their own each.
+#[derive(Clone)]
 pub struct KafkaClusterReader {
     conn: KafkaConnection,
     cluster: &'static str,
     timeout: Duration,
+    watermark_consumer: Arc<Mutex<Option<Arc<FerryConsumer>>>>,
+}
+
+impl std::fmt::Debug for KafkaClusterReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaClusterReader")
+            .field("conn", &self.conn)
+            .field("cluster", &self.cluster)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KafkaClusterReader {
@@ -31,7 +52,24 @@ impl KafkaClusterReader {
             conn,
             cluster,
             timeout: DEFAULT_READ_TIMEOUT,
+            watermark_consumer: Arc::default(),
         }
+    }
+
+    /// The shared watermark consumer, created on first use.
+    fn watermark_consumer(&self, tp: &TopicPartition) -> Result<Arc<FerryConsumer>, ClusterError> {
+        let mut slot = self
+            .watermark_consumer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let consumer = Arc::new(
+            watermark_consumer(&self.conn).map_err(|e| self.read_error(tp, e))?,
+        );
+        *slot = Some(Arc::clone(&consumer));
+        Ok(consumer)
     }
 
     /// Longest time a read may go without progress (default 30 s).
@@ -110,7 +148,8 @@ impl ClusterReader for KafkaClusterReader {
     }
 
     async fn watermarks(&self, tp: &TopicPartition) -> Result<(i64, i64), ClusterError> {
-        crate::reader::watermarks(&self.conn, tp)
+        let consumer = self.watermark_consumer(tp)?;
+        fetch_watermarks(consumer, tp)
             .await
             .map_err(|e| self.read_error(tp, e))
     }
