@@ -8,8 +8,8 @@
 //! partition's current end instead of waiting.
 
 use crate::admin::{create_topic, partition_count, AdminError};
-use crate::config::KafkaConnection;
 use crate::auth::FerryConsumer;
+use crate::config::KafkaConnection;
 use crate::reader::{
     fetch_watermarks, scan_partition, watermark_consumer, Isolation, ReadError, ReadOptions,
     DEFAULT_READ_TIMEOUT,
@@ -65,9 +65,8 @@ impl KafkaClusterReader {
         if let Some(c) = slot.as_ref() {
             return Ok(Arc::clone(c));
         }
-        let consumer = Arc::new(
-            watermark_consumer(&self.conn).map_err(|e| self.read_error(tp, e))?,
-        );
+        let consumer =
+            Arc::new(watermark_consumer(&self.conn).map_err(|e| self.read_error(tp, e))?);
         *slot = Some(Arc::clone(&consumer));
         Ok(consumer)
     }
