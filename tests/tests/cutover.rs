@@ -960,3 +960,97 @@ async fn a_gated_group_waits_for_its_approval_while_the_others_move() {
     );
     co.shutdown().await;
 }
+
+/// Issue 16: a cutover against an "MSK" target reached only through its cluster ARN, with
+/// IAM-style auth. The functions get no target bootstrap servers: they read the IAM listener
+/// of the cluster from the local MSK API (`GetBootstrapBrokers`) at cold start and connect with
+/// OAUTHBEARER tokens (the stack's unsecured-JWT listener stands in for MSK IAM); the
+/// preflight reads the target's broker storage from `DescribeClusterV2` of the same ARN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cutover_reaches_an_msk_target_by_its_arn_with_iam_style_auth() {
+    use ferry_core::msk::{BootstrapBrokers, MskAuth};
+    init_tracing();
+    let rig = MirrorRig::new(&[], 2).await;
+    let topic = mirrored_topic(&rig, 2, 200).await;
+    let group = unique("co-msk-app");
+    commit(SOURCE, &group, &topic, &[(0, 30), (1, 70)]);
+
+    let msk = ferry_local::MskApiServer::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("local MSK API");
+    let arn = format!(
+        "arn:aws:kafka:us-east-1:123456789012:cluster/{}/5f2c-1",
+        unique("target")
+    );
+    msk.register_cluster(ferry_local::LocalCluster::provisioned(
+        &arn,
+        1,
+        100,
+        BootstrapBrokers::default().with(MskAuth::Iam, "127.0.0.1:29094"),
+        ferry_kafka::KafkaTopicAdmin::new(ferry_tests::target(), "target"),
+    ));
+    let endpoint = msk.endpoint_url();
+    let co = Cutover::with_env(
+        &rig,
+        &topic,
+        "mirror-not-deployed",
+        &[
+            // No bootstrap servers: an empty setting is unset.
+            ("FERRY_TARGET_BOOTSTRAP", ""),
+            ("FERRY_TARGET_MSK_CLUSTER_ARN", &arn),
+            ("FERRY_TARGET_SECURITY", "oauthbearer-unsecured-jwt"),
+            ("FERRY_TARGET_OAUTH_PRINCIPAL", "ferry-cutover"),
+            ("AWS_ENDPOINT_URL_KAFKA", &endpoint),
+        ],
+    )
+    .await;
+    let id = unique("msk-arn");
+    let execution = co
+        .start(
+            &id,
+            json!({"groups": [group], "group_stop_wait_seconds": 1, "drain_wait_seconds": 1}),
+        )
+        .await;
+    approve_when_asked(&co, &id).await;
+    let info = co.finish(&execution).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    assert_eq!(co.state(&id).await.producers, ProducerPhase::Target);
+    assert_eq!(
+        committed(TARGET, &group, &topic, 2),
+        HashMap::from([(0, 30), (1, 70)])
+    );
+    // The preflight's storage check read the cluster's 1 × 100 GiB.
+    let preflight: Value = serde_json::from_str(
+        &co.store
+            .get_report(&id, "preflight")
+            .await
+            .unwrap()
+            .expect("preflight report"),
+    )
+    .unwrap();
+    assert_eq!(
+        preflight["target_capacity_bytes"],
+        100u64 * 1024 * 1024 * 1024,
+        "{preflight}"
+    );
+    // Both functions took their target from the MSK API.
+    for f in ["validate", "cutover"] {
+        let log = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(&format!("{}-{f}-", co.table))
+            })
+            .expect("function log");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("bootstrap brokers read from the MSK API") && text.contains("29094"),
+            "{f}: {}",
+            log.display()
+        );
+    }
+    msk.shutdown();
+    co.shutdown().await;
+}

@@ -575,7 +575,8 @@ fn mappings_stack_gets_exactly_its_parameters() {
 
 /// The `kafka-cluster:*` actions a function's managed policies grant (its `Policies` that are
 /// `!Ref`s to `AWS::IAM::ManagedPolicy` resources, conditional ones included).
-fn msk_actions_of(t: &Value, function: &str) -> BTreeSet<String> {
+/// The managed policies (`!Ref`s under `Policies`) attached to `function`.
+fn attached_policies<'a>(t: &'a Value, function: &str) -> Vec<&'a str> {
     let all = resources(t);
     let mut refs = Vec::new();
     fn collect_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
@@ -592,6 +593,12 @@ fn msk_actions_of(t: &Value, function: &str) -> BTreeSet<String> {
         }
     }
     collect_refs(&all[function]["Properties"]["Policies"], &mut refs);
+    refs
+}
+
+fn msk_actions_of(t: &Value, function: &str) -> BTreeSet<String> {
+    let all = resources(t);
+    let refs = attached_policies(t, function);
     let mut actions = BTreeSet::new();
     for name in refs {
         let Some(policy) = all.get(name) else {
@@ -653,6 +660,56 @@ fn msk_iam_admin_actions_are_granted_where_used_and_nowhere_else() {
             assert!(
                 !granted.contains(a),
                 "{function} must not have {a}: {granted:?}"
+            );
+        }
+    }
+}
+
+/// Issue 16: users give the target cluster's ARN instead of broker strings. Every function
+/// that connects to the target gets `FERRY_TARGET_MSK_CLUSTER_ARN` and may call
+/// `kafka:GetBootstrapBrokers` on exactly that cluster; `TargetBootstrapServers` is optional.
+#[test]
+fn functions_on_the_target_may_read_its_bootstrap_brokers_from_its_arn() {
+    let t = load("infra/template.yaml");
+    assert_eq!(
+        t["Parameters"]["TargetBootstrapServers"]["Default"].as_str(),
+        Some(""),
+        "TargetBootstrapServers is optional"
+    );
+    let all = resources(&t);
+    for function in [
+        "MirrorFunction",
+        "CheckpointFunction",
+        "ValidateFunction",
+        "DiscoverFunction",
+        "CutoverFunction",
+    ] {
+        let env = env_vars(&all[function]);
+        assert!(
+            env.contains_key("FERRY_TARGET_MSK_CLUSTER_ARN"),
+            "{function} lacks FERRY_TARGET_MSK_CLUSTER_ARN"
+        );
+        let mut granted = Vec::new();
+        for name in attached_policies(&t, function) {
+            let Some(policy) = all.get(name) else {
+                continue;
+            };
+            let mut found = Vec::new();
+            statements(policy, &mut found);
+            granted.extend(found.into_iter().filter(|s| {
+                strings(&s["Action"]).contains(&"kafka:GetBootstrapBrokers".to_owned())
+            }));
+        }
+        assert!(
+            !granted.is_empty(),
+            "{function} may not read the bootstrap brokers"
+        );
+        for statement in granted {
+            let on_target = matches!(&statement["Resource"], Value::Tagged(tag)
+                if tag.tag == "!Ref" && tag.value.as_str() == Some("TargetMskClusterArn"));
+            assert!(
+                on_target,
+                "{function}: GetBootstrapBrokers on the target cluster only: {statement:?}"
             );
         }
     }

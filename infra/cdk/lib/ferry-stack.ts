@@ -40,7 +40,7 @@ export class FerryStack extends cdk.Stack {
     const sourceSecurity = p('SourceSecurity', { type: 'String', default: 'scram-sha-512', allowedValues: SECURITY });
     const sourceSecret = p('SourceSecretArn', { type: 'String', default: '' });
     const sourceCaSecret = p('SourceCaSecretArn', { type: 'String', default: '' });
-    const targetBootstrap = p('TargetBootstrapServers', { type: 'String' });
+    const targetBootstrap = p('TargetBootstrapServers', { type: 'String', default: '' });
     const targetMskArn = p('TargetMskClusterArn', {
       type: 'String',
       allowedPattern: 'arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/.+/.+',
@@ -135,6 +135,8 @@ export class FerryStack extends cdk.Stack {
       ]),
     ], hasAnySourceSecret);
     const targetWrite = managed('TargetMskWritePolicy', 'Ferry mirror - write and read back mirrored topics on the target MSK cluster.', [
+      // Bootstrap brokers from the cluster ARN at cold start (TargetBootstrapServers empty).
+      allow('TargetBootstrap', ['kafka:GetBootstrapBrokers'], [targetMskArn.valueAsString]),
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:WriteDataIdempotently'], [targetMskArn.valueAsString]),
       allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:ReadData', 'kafka-cluster:WriteData'], [kafkaArn(targetMskArn, 'topic', '*')]),
       // Fencing: one transactional.id per target partition, prefixed with the stack name.
@@ -142,11 +144,15 @@ export class FerryStack extends cdk.Stack {
         [kafkaArn(targetMskArn, 'transactional-id', `ferry-${Aws.STACK_NAME}-*`)]),
     ]);
     const targetGroups = managed('TargetMskGroupsPolicy', 'Ferry - read topics and read/commit group offsets on the target MSK cluster.', [
+      // Bootstrap brokers from the cluster ARN at cold start (TargetBootstrapServers empty).
+      allow('TargetBootstrap', ['kafka:GetBootstrapBrokers'], [targetMskArn.valueAsString]),
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster'], [targetMskArn.valueAsString]),
       allow('TargetTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'], [kafkaArn(targetMskArn, 'topic', '*')]),
       allow('TargetGroups', ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'], [kafkaArn(targetMskArn, 'group', '*')]),
     ]);
     const targetTopicAdmin = managed('TargetMskTopicAdminPolicy', 'Ferry cutover preflight - create target topics, add partitions and sync topic configs on the target MSK cluster.', [
+      // Bootstrap brokers from the cluster ARN at cold start (TargetBootstrapServers empty).
+      allow('TargetBootstrap', ['kafka:GetBootstrapBrokers'], [targetMskArn.valueAsString]),
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster'], [targetMskArn.valueAsString]),
       allow('TargetTopicAdmin', ['kafka-cluster:DescribeTopic', 'kafka-cluster:CreateTopic', 'kafka-cluster:AlterTopic',
         'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:AlterTopicDynamicConfiguration'], [kafkaArn(targetMskArn, 'topic', '*')]),
@@ -184,6 +190,8 @@ export class FerryStack extends cdk.Stack {
     };
     const targetEnv = {
       FERRY_TARGET_BOOTSTRAP: targetBootstrap.valueAsString,
+      // Empty bootstrap servers: read from the cluster ARN at cold start.
+      FERRY_TARGET_MSK_CLUSTER_ARN: targetMskArn.valueAsString,
       FERRY_TARGET_SECURITY: targetSecurity.valueAsString,
       FERRY_TARGET_SECRET_ARN: targetSecret.valueAsString,
     };
@@ -274,12 +282,11 @@ export class FerryStack extends cdk.Stack {
         FERRY_VALIDATE_FAIL_ON_MISMATCH: validateFail.valueAsString,
       },
       [targetGroups, sourceRead, secretsRead], { timeout: 600 });
-    validate.role.addToPolicy(dynamo('StateReadAndReports', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem']));
+    validate.role.addToPolicy(dynamo('StateReadAndReports', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem']));
 
     const cutover = rust('cutover', 'Cutover state-machine tasks: preflight, group moves, drain checks, disabling the mappings, report.',
       {
         FERRY_TABLE: table.ref, FERRY_MIRROR_FUNCTION: mirror.fn.functionName, FERRY_EVENT_BUS: eventBusName.valueAsString,
-        FERRY_TARGET_MSK_CLUSTER_ARN: targetMskArn.valueAsString,
         ...sourceEnv, ...targetEnv, ...filterEnv, ...groupEnv,
       },
       [targetGroups, targetTopicAdmin, sourceRead, rollbackGroups, secretsRead], { timeout: 300 });
@@ -290,7 +297,7 @@ export class FerryStack extends cdk.Stack {
     cutover.role.addToPolicy(new iam.PolicyStatement({
       sid: 'TargetClusterStorage', actions: ['kafka:DescribeClusterV2'], resources: [targetMskArn.valueAsString],
     }));
-    cutover.role.addToPolicy(dynamo('MigrationState', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem']));
+    cutover.role.addToPolicy(dynamo('MigrationState', ['BatchGetItem', 'GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem']));
     cutover.role.addToPolicy(new iam.PolicyStatement({
       sid: 'FindMirrorMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'],
     }));

@@ -10,7 +10,8 @@
 //!
 //! | variable                    | meaning                                                        |
 //! |-----------------------------|----------------------------------------------------------------|
-//! | `<PREFIX>_BOOTSTRAP`        | bootstrap servers, `host:port[,host:port…]` (required)         |
+//! | `<PREFIX>_BOOTSTRAP`        | bootstrap servers, `host:port[,host:port…]` (required unless `<PREFIX>_MSK_CLUSTER_ARN` is set) |
+//! | `<PREFIX>_MSK_CLUSTER_ARN`  | an MSK cluster: without `<PREFIX>_BOOTSTRAP`, its bootstrap brokers for the security mode are read at cold start (`GetBootstrapBrokers`, by `ferry_lambda::resolve_secrets`) |
 //! | `<PREFIX>_SECURITY`         | `plaintext` (default) · `scram-sha-512` · `scram-sha-256` · `tls` · `msk-iam` · `oauthbearer-unsecured-jwt` (local tests only) |
 //! | `<PREFIX>_SECRET_ARN`       | Secrets Manager ARN of the credentials (`scram-*`: `{"username","password"}`; `tls`: `{"certificate","privateKey"[,"privateKeyPassword"]}`), read at cold start by `ferry_kafka::secrets` (fetched through `ferry_aws::SecretsManagerSource`) |
 //! | `<PREFIX>_CA_SECRET_ARN`    | Secrets Manager ARN of a private root CA, `{"certificate": "<PEM>"}` (`scram-*`, `tls`) |
@@ -223,13 +224,19 @@ pub struct SecretRef {
     pub arn: String,
 }
 
-/// The secrets a connection still has to read (both `None` once resolved).
+/// What a connection still has to read at cold start (all `None` once resolved): secrets, and
+/// the MSK cluster whose bootstrap brokers it connects to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretRefs {
     /// `<PREFIX>_SECRET_ARN`: SCRAM credentials or the mutual-TLS client certificate.
     pub credentials: Option<SecretRef>,
     /// `<PREFIX>_CA_SECRET_ARN`: a private root CA.
     pub ca: Option<SecretRef>,
+    /// `<PREFIX>_MSK_CLUSTER_ARN` when `<PREFIX>_BOOTSTRAP` is not set: the MSK cluster whose
+    /// bootstrap brokers for the connection's security mode are read from the MSK API
+    /// (`GetBootstrapBrokers`) at cold start; `bootstrap_servers` is empty until then. Not a
+    /// secret: [`SecretRefs::is_empty`] does not count it.
+    pub msk_cluster: Option<SecretRef>,
 }
 
 impl SecretRefs {
@@ -548,7 +555,23 @@ impl KafkaConnection {
             None => Err(ConfigError::Missing { var: name }),
         };
 
-        let bootstrap_servers = required(var("BOOTSTRAP"))?.trim().to_owned();
+        // The bootstrap servers, or the MSK cluster to read them from at cold start.
+        let (bootstrap_servers, msk_cluster) =
+            match (get(&var("BOOTSTRAP")), get(&var("MSK_CLUSTER_ARN"))) {
+                (Some(b), _) => (b.trim().to_owned(), None),
+                (None, Some(arn)) => (
+                    String::new(),
+                    Some(SecretRef {
+                        var: var("MSK_CLUSTER_ARN"),
+                        arn: arn.trim().to_owned(),
+                    }),
+                ),
+                (None, None) => {
+                    return Err(ConfigError::Missing {
+                        var: var("BOOTSTRAP"),
+                    })
+                }
+            };
         let client_id = get(&var("CLIENT_ID"));
         let secret_ref = |suffix: &str| {
             let name = var(suffix);
@@ -560,6 +583,7 @@ impl KafkaConnection {
         let secrets = SecretRefs {
             credentials: secret_ref("SECRET_ARN"),
             ca: secret_ref("CA_SECRET_ARN"),
+            msk_cluster,
         };
         // A value the secret provides must not also come from the environment.
         let conflict = |reference: &Option<SecretRef>, suffix: &str, what: &'static str| match (
@@ -722,6 +746,47 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn an_msk_cluster_arn_stands_in_for_the_bootstrap_servers() {
+        let arn = "arn:aws:kafka:eu-west-1:123456789012:cluster/target/abc-1";
+        let conn = KafkaConnection::from_lookup(
+            "FERRY_TARGET",
+            env(&[
+                ("FERRY_TARGET_MSK_CLUSTER_ARN", arn),
+                ("FERRY_TARGET_SECURITY", "msk-iam"),
+                ("FERRY_TARGET_REGION", "eu-west-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(conn.bootstrap_servers, "");
+        assert_eq!(
+            conn.secrets.msk_cluster,
+            Some(SecretRef {
+                var: "FERRY_TARGET_MSK_CLUSTER_ARN".into(),
+                arn: arn.into()
+            })
+        );
+        assert!(conn.secrets.is_empty(), "an ARN is not a secret to read");
+        // Given both, the bootstrap servers win and nothing is read.
+        let both = KafkaConnection::from_lookup(
+            "FERRY_TARGET",
+            env(&[
+                ("FERRY_TARGET_MSK_CLUSTER_ARN", arn),
+                ("FERRY_TARGET_BOOTSTRAP", "b-1:9098"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (both.bootstrap_servers.as_str(), both.secrets.msk_cluster),
+            ("b-1:9098", None)
+        );
+        let neither = KafkaConnection::from_lookup("FERRY_TARGET", env(&[])).unwrap_err();
+        assert!(
+            neither.to_string().contains("FERRY_TARGET_BOOTSTRAP"),
+            "{neither}"
+        );
     }
 
     #[test]

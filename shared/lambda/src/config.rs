@@ -129,6 +129,52 @@ impl MigrationSettings {
     }
 }
 
+/// Fills in the bootstrap servers of the connections given as an MSK cluster ARN
+/// (`FERRY_<SIDE>_MSK_CLUSTER_ARN` without `FERRY_<SIDE>_BOOTSTRAP`): the cluster's listener for
+/// the connection's security mode, from `GetBootstrapBrokers` (`kafka:GetBootstrapBrokers` on
+/// the cluster). `oauthbearer-unsecured-jwt`, the local stand-in for `msk-iam`, asks for the IAM
+/// listener. An unknown cluster, a refused call or a cluster without that listener fails the
+/// cold start naming the setting.
+pub async fn resolve_msk_bootstrap(
+    connections: &mut [&mut KafkaConnection],
+) -> Result<(), ConfigError> {
+    use ferry_core::ports::ClusterBootstrap;
+    for conn in connections.iter_mut() {
+        let Some(cluster) = conn.secrets.msk_cluster.clone() else {
+            continue;
+        };
+        let security = conn.security.name();
+        let auth = if security == "oauthbearer-unsecured-jwt" {
+            Some(ferry_core::msk::MskAuth::Iam)
+        } else {
+            ferry_core::msk::MskAuth::from_security(security)
+        };
+        let auth = auth.ok_or_else(|| {
+            ConfigError::invalid(
+                &cluster.var,
+                format!("MSK has no listener for security mode {security}"),
+            )
+        })?;
+        let brokers = ferry_aws::msk::MskCluster::from_env(cluster.arn.clone())
+            .await
+            .bootstrap_brokers(auth)
+            .await
+            .map_err(|e| {
+                ConfigError::invalid(
+                    &cluster.var,
+                    format!(
+                        "could not read the bootstrap brokers of {}: {e}",
+                        cluster.arn
+                    ),
+                )
+            })?;
+        tracing::info!(cluster = %cluster.arn, %brokers, setting = %cluster.var, "bootstrap brokers read from the MSK API");
+        conn.bootstrap_servers = brokers;
+        conn.secrets.msk_cluster = None;
+    }
+    Ok(())
+}
+
 /// Reads the secrets the connections name (`FERRY_<SIDE>_SECRET_ARN`,
 /// `FERRY_<SIDE>_CA_SECRET_ARN`) from Secrets Manager and fills them in, once at cold start; a
 /// Secrets Manager client is built only when some connection names a secret. Then every
@@ -136,6 +182,7 @@ impl MigrationSettings {
 /// `ferry_kafka::handshake::DEFAULT_TIMEOUT`): an authentication or TLS handshake failure is a
 /// [`ConfigError::Handshake`] naming the setting; an unreachable cluster only logs a warning.
 pub async fn resolve_secrets(connections: &mut [&mut KafkaConnection]) -> Result<(), ConfigError> {
+    resolve_msk_bootstrap(connections).await?;
     let settings: Vec<Option<AuthSettings>> =
         connections.iter().map(|c| AuthSettings::of(c)).collect();
     ferry_kafka::resolve_connections(connections, SecretsManagerSource::from_env).await?;

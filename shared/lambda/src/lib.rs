@@ -43,7 +43,7 @@ pub mod metrics;
 pub mod time;
 
 pub use cold_start::{config_error, init_tracing, report_init_error};
-pub use config::{resolve_secrets, ConfigError, MigrationSettings};
+pub use config::{resolve_msk_bootstrap, resolve_secrets, ConfigError, MigrationSettings};
 pub use failure::{diagnostic, FailureError};
 pub use metrics::{init_metrics, run_with_metrics, MetricsError};
 pub use time::now_ms;
