@@ -68,8 +68,18 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
         .context(
             "cannot serve the local Lambda API (is `ferry demo` or another `ferry local` running?)",
         )?;
+    // The MSK API for the local target, as AWS serves it for an MSK cluster: the cutover's
+    // preflight reads the target's broker storage through it, by the cluster's ARN.
+    let msk = ferry_local::MskApiServer::bind_from_env().await.context(
+        "cannot serve the local MSK API (is another `ferry local` running? FERRY_MSK_API sets its address)",
+    )?;
+    msk.register_cluster(local_target_cluster(&options.target_bootstrap));
     let mut runtime = LocalRuntime::start_with_api(&options, Some(&api))?;
-    let task_hosts = host_cutover_functions(&options, &api)?;
+    let task_hosts = host_cutover_functions(&options, &api, &msk)?;
+    eprintln!(
+        "MSK API on {}: the target is cluster {LOCAL_TARGET_ARN} ({LOCAL_TARGET_BROKERS} broker of {LOCAL_TARGET_VOLUME_GIB} GiB)",
+        msk.endpoint_url()
+    );
     eprintln!(
         "Lambda API on {} (functions: mirror{}); start a migration with `ferry cutover start <id> --table {}`",
         api.endpoint_url(),
@@ -158,6 +168,30 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ARN under which `ferry local` serves its target cluster on the local MSK API.
+pub const LOCAL_TARGET_ARN: &str =
+    "arn:aws:kafka:us-east-1:000000000000:cluster/ferry-local-target/00000000-0000-0000-0000-000000000001-1";
+/// Brokers the local target cluster reports.
+const LOCAL_TARGET_BROKERS: u32 = 1;
+/// EBS volume per broker the local target cluster reports (the preflight sizes against it).
+const LOCAL_TARGET_VOLUME_GIB: u32 = 100;
+
+/// The local target as a Provisioned MSK cluster: its plaintext listener, topics through the
+/// Kafka admin client.
+fn local_target_cluster(target_bootstrap: &str) -> ferry_local::LocalCluster {
+    use ferry_core::msk::{BootstrapBrokers, MskAuth};
+    ferry_local::LocalCluster::provisioned(
+        LOCAL_TARGET_ARN,
+        LOCAL_TARGET_BROKERS,
+        LOCAL_TARGET_VOLUME_GIB,
+        BootstrapBrokers::default().with(MskAuth::Plaintext, target_bootstrap),
+        ferry_kafka::KafkaTopicAdmin::new(
+            ferry_kafka::KafkaConnection::plaintext(target_bootstrap),
+            "target",
+        ),
+    )
+}
+
 /// Starts the SAM template's schedules for the `checkpoint` binary next to this `ferry`
 /// binary (with the mirror's environment plus the source cluster, limited to the mirrored
 /// topics); `None` if it is missing.
@@ -166,6 +200,7 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
 fn host_cutover_functions(
     options: &RuntimeOptions,
     api: &ferry_local::LambdaApiServer,
+    msk: &ferry_local::MskApiServer,
 ) -> anyhow::Result<Vec<FunctionHost>> {
     let exe = std::env::current_exe()?;
     let include = options
@@ -196,6 +231,11 @@ fn host_cutover_functions(
             ),
             ("FERRY_TOPICS_INCLUDE".to_owned(), include.clone()),
             ("AWS_ENDPOINT_URL_LAMBDA".to_owned(), api.endpoint_url()),
+            ("AWS_ENDPOINT_URL_KAFKA".to_owned(), msk.endpoint_url()),
+            (
+                "FERRY_TARGET_MSK_CLUSTER_ARN".to_owned(),
+                LOCAL_TARGET_ARN.to_owned(),
+            ),
         ]);
         let host = FunctionHost::new(config)?;
         api.register_function(name, Arc::new(host.clone()));
