@@ -1033,6 +1033,16 @@ async fn a_cutover_reaches_an_msk_target_by_its_arn_with_iam_style_auth() {
         100u64 * 1024 * 1024 * 1024,
         "{preflight}"
     );
+    // ... sized the broker volumes from it (a few KB of data: no growth) ...
+    assert_eq!(preflight["target_kind"], "provisioned", "{preflight}");
+    assert_eq!(
+        preflight["volume_sizing"]["current_gib"], 100,
+        "{preflight}"
+    );
+    assert_eq!(
+        preflight["volume_sizing"]["request_gib"], 100,
+        "{preflight}"
+    );
     // Both functions took their target from the MSK API.
     for f in ["validate", "cutover"] {
         let log = std::fs::read_dir(std::env::temp_dir())
@@ -1047,6 +1057,13 @@ async fn a_cutover_reaches_an_msk_target_by_its_arn_with_iam_style_auth() {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(
             text.contains("bootstrap brokers read from the MSK API") && text.contains("29094"),
+            "{f}: {}",
+            log.display()
+        );
+        // The cutover's preflight administered the target's topics through the MSK topic
+        // API (SigV4, no Kafka admin client).
+        assert!(
+            f != "cutover" || text.contains("target topics through the MSK topic API"),
             "{f}: {}",
             log.display()
         );

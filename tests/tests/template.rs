@@ -715,6 +715,34 @@ fn functions_on_the_target_may_read_its_bootstrap_brokers_from_its_arn() {
     }
 }
 
+/// Issue 16: the functions that administer target topics choose MSK's topic API at cold
+/// start (`DescribeClusterV2`: Provisioned, Kafka >= 3.6.0), on the target cluster only.
+#[test]
+fn topic_administrators_may_describe_the_target_cluster() {
+    let t = load("infra/template.yaml");
+    let all = resources(&t);
+    for function in ["DiscoverFunction", "CutoverFunction"] {
+        let names = attached_policies(&t, function);
+        assert!(
+            names.contains(&"TargetMskTopicAdminPolicy"),
+            "{function}: {names:?}"
+        );
+    }
+    let mut found = Vec::new();
+    statements(&all["TargetMskTopicAdminPolicy"], &mut found);
+    let describe: Vec<&Value> = found
+        .into_iter()
+        .filter(|s| strings(&s["Action"]).contains(&"kafka:DescribeClusterV2".to_owned()))
+        .collect();
+    assert_eq!(describe.len(), 1, "one DescribeClusterV2 statement");
+    assert!(
+        matches!(&describe[0]["Resource"], Value::Tagged(tag)
+            if tag.tag == "!Ref" && tag.value.as_str() == Some("TargetMskClusterArn")),
+        "on the target cluster only: {:?}",
+        describe[0]
+    );
+}
+
 /// Issue 13: rollback commits the migrated groups' offsets on the source. On an IAM source
 /// that needs AlterGroup on exactly those groups (`RollbackGroupArns`), granted to the cutover
 /// only; the event source mappings' own groups keep their `ferry-*` grant.

@@ -7,12 +7,15 @@ use ferry_aws::dynamo::{client_from_env, DynamoStateStore};
 use ferry_aws::esm::LambdaMappings;
 use ferry_aws::msk::{MskCluster, MskStorage};
 use ferry_aws::EventBridgeEvents;
+use ferry_core::msk::MskAuth;
 use ferry_kafka::KafkaGroups;
 use ferry_kafka::KafkaTopicAdmin;
-use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
+use ferry_lambda::{
+    config_error, diagnostic, init_metrics, init_tracing, run_with_metrics, TargetTopics,
+};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
-type Preflight = TopicPreflight<KafkaTopicAdmin, KafkaTopicAdmin, Option<MskStorage>>;
+type Preflight = TopicPreflight<KafkaTopicAdmin, TargetTopics, Option<MskStorage>>;
 type Handler = CutoverHandler<
     DynamoStateStore,
     KafkaGroups,
@@ -36,6 +39,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let m = &config.migration;
     let metrics = init_metrics(&m.metrics_namespace, "cutover")?;
 
+    let target_topics = TargetTopics::choose(
+        &m.target,
+        config.target_msk_cluster_arn.as_deref(),
+        "FERRY_TARGET_MSK_CLUSTER_ARN",
+    )
+    .await
+    .inspect_err(config_error)?;
     let store = DynamoStateStore::new(client_from_env().await, m.table.clone());
     let handler: &'static Handler = Box::leak(Box::new(
         CutoverHandler::new(
@@ -45,14 +55,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             LambdaMappings::from_env().await,
             TopicPreflight::new(
                 KafkaTopicAdmin::new(m.source.clone(), "source"),
-                KafkaTopicAdmin::new(m.target.clone(), "target"),
-                // The target MSK cluster's broker storage (DescribeClusterV2); without its ARN
-                // the preflight skips the storage check.
+                target_topics,
+                // The target MSK cluster's facts (DescribeClusterV2): Serverless limits or
+                // broker volume sizing; without its ARN the preflight skips both.
                 match &config.target_msk_cluster_arn {
                     Some(arn) => Some(MskCluster::from_env(arn.clone()).await.storage()),
                     None => None,
                 },
-                PreflightConfig::new(m.policy.clone(), m.topics.clone()),
+                PreflightConfig {
+                    target_auth: MskAuth::for_connection(m.target.security.name()),
+                    ..PreflightConfig::new(m.policy.clone(), m.topics.clone())
+                },
             ),
             CutoverSettings {
                 policy: m.policy.clone(),

@@ -12,7 +12,15 @@
 //!    an error finding, [`Check::Provisioning`], so one bad topic does not hide the others);
 //! 4. re-describes the target and runs the checks ([`ferry_core::topics::check_topic`],
 //!    [`ferry_core::topics::check_storage`]) against the source's (estimated) data;
-//! 5. returns a serializable [`PreflightReport`]; `ok` is `false` if any finding is an error.
+//! 5. on an MSK target given by ARN (the storage port's [`TargetStorage::facts`],
+//!    `DescribeClusterV2`): for MSK Serverless, its limits ([`ferry_core::msk::check_serverless`]:
+//!    IAM only, partition quotas counting the target's other topics, message size, settable
+//!    configs, default `retention.bytes`); for Provisioned, the broker volume size the data
+//!    needs ([`ferry_core::msk::size_volumes`], in the report as `volume_sizing`) and, if the
+//!    volumes must grow, a finding naming the size, the six-hour cool-down and
+//!    `ferry storage --grow`, which asks before it grows anything. Ferry never grows storage
+//!    on its own;
+//! 6. returns a serializable [`PreflightReport`]; `ok` is `false` if any finding is an error.
 //!
 //! A dry run checks the target as it is (missing topics are error findings) and reports the
 //! planned actions without applying them.
@@ -22,8 +30,14 @@
 
 use crate::telemetry::CutoverEvent;
 use ferry_core::failure::FailureKind;
+use ferry_core::msk::{
+    check_serverless, size_volumes, volume_finding, ClusterFacts, ClusterKind, MskAuth,
+    PlannedTopic, ServerlessLimits, VolumeSizing,
+};
 use ferry_core::policy::{ReplicationPolicy, TopicFilter};
-use ferry_core::ports::{SourceTopicDescriber, TargetStorage, TargetTopicAdmin, TopicAdminError};
+use ferry_core::ports::{
+    SourceTopicDescriber, SourceTopics, TargetStorage, TargetTopicAdmin, TopicAdminError,
+};
 use ferry_core::topics::{
     apply_plan, apply_to_description, check_storage, check_topic, plan_topics, storage_needed,
     Check, CheckContext, ConfigFilter, Drift, Finding, PlanOptions, Severity, SourceTopicStats,
@@ -53,6 +67,12 @@ pub struct PreflightConfig {
     pub producer_batch_bytes: u64,
     /// "Now" in epoch ms for aging the source's oldest records (`None`: the system clock).
     pub now_ms: Option<i64>,
+    /// The MSK listener Ferry connects to the target with (from its security mode,
+    /// [`MskAuth::for_connection`]; `None`: a mode MSK has no listener for). Checked against
+    /// an MSK Serverless target, which accepts IAM only.
+    pub target_auth: Option<MskAuth>,
+    /// The MSK Serverless quotas to check against (AWS's defaults unless raised).
+    pub serverless_limits: ServerlessLimits,
 }
 
 impl PreflightConfig {
@@ -65,6 +85,8 @@ impl PreflightConfig {
             dry_run: false,
             producer_batch_bytes: DEFAULT_PRODUCER_BATCH_BYTES,
             now_ms: None,
+            target_auth: None,
+            serverless_limits: ServerlessLimits::default(),
         }
     }
 }
@@ -133,6 +155,13 @@ pub struct PreflightReport {
     pub target_capacity_bytes: Option<u64>,
     /// Sizes are estimates (sampled average record size × records between watermarks).
     pub estimate_note: String,
+    /// The target's kind, when it is an MSK cluster given by ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_kind: Option<ClusterKind>,
+    /// The broker volume size the mirrored data needs on a Provisioned MSK target (grow to
+    /// `request_gib` with `ferry storage --grow` when it is above `current_gib`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_sizing: Option<VolumeSizing>,
 }
 
 impl PreflightReport {
@@ -156,7 +185,7 @@ pub async fn run_preflight<S, T, St>(
 ) -> Result<PreflightReport, PreflightError>
 where
     S: SourceTopicDescriber,
-    T: TargetTopicAdmin,
+    T: TargetTopicAdmin + SourceTopics,
     St: TargetStorage,
 {
     let names: Vec<String> = source
@@ -258,8 +287,33 @@ where
         .map(|(s, _)| s.estimated_bytes)
         .fold(0, u64::saturating_add);
     let estimated_target_bytes = storage_needed(sized.iter().map(|(s, rf)| (s, *rf)));
-    let info: Option<StorageInfo> = storage.storage().await.map_err(PreflightError::Storage)?;
+    let facts = storage.facts().await.map_err(PreflightError::Storage)?;
+    let info: Option<StorageInfo> = match &facts {
+        Some(facts) => facts.storage(),
+        None => storage.storage().await.map_err(PreflightError::Storage)?,
+    };
     findings.extend(check_storage(estimated_target_bytes, info.as_ref()));
+    let mut volume_sizing = None;
+    if let Some(facts) = &facts {
+        if facts.is_serverless() {
+            let planned: Vec<PlannedTopic<'_>> = plans
+                .iter()
+                .zip(&sized)
+                .map(|(plan, (stats, _))| PlannedTopic {
+                    target_name: &plan.target,
+                    source: by_name[plan.source.as_str()],
+                    stats: Some(stats),
+                    target: after.get(&plan.target),
+                })
+                .collect();
+            let others = other_target_topics(target, &after).await?;
+            findings.extend(serverless_findings(config, &planned, &others));
+        } else if let (Some(brokers), Some(gib)) = (facts.broker_count, facts.volume_gib) {
+            let sizing = size_volumes(estimated_target_bytes, brokers, gib);
+            findings.extend(volume_finding(&facts.arn, brokers, &sizing));
+            volume_sizing = Some(sizing);
+        }
+    }
     findings.sort_by(|a, b| {
         (a.severity, &a.topic, &a.setting).cmp(&(b.severity, &b.topic, &b.setting))
     });
@@ -284,7 +338,57 @@ where
         estimated_target_bytes,
         target_capacity_bytes: info.map(|i| i.capacity_bytes),
         estimate_note: "source sizes are estimates: records between the watermarks × sampled average record size (librdkafka has no DescribeLogDirs)".into(),
+        target_kind: facts.as_ref().map(|f: &ClusterFacts| f.kind),
+        volume_sizing,
     })
+}
+
+/// The MSK Serverless findings: [`check_serverless`], or a finding of its own when Ferry's
+/// target security mode has no MSK listener at all.
+fn serverless_findings(
+    config: &PreflightConfig,
+    planned: &[PlannedTopic<'_>],
+    others: &[TopicDescription],
+) -> Vec<Finding> {
+    let auth = config.target_auth.unwrap_or(MskAuth::Iam);
+    let mut out = check_serverless(
+        auth,
+        planned,
+        others,
+        &config.configs,
+        &config.serverless_limits,
+    );
+    if config.target_auth.is_none() {
+        out.push(Finding {
+            severity: Severity::Error,
+            check: Check::ServerlessAuth,
+            topic: String::new(),
+            setting: "security".into(),
+            message: "the target is MSK Serverless, which accepts IAM authentication only, but Ferry's target security mode has no MSK listener; use msk-iam".into(),
+        });
+    }
+    out
+}
+
+/// The target's topics outside the migration (they count against a Serverless quota).
+async fn other_target_topics<T: TargetTopicAdmin + SourceTopics>(
+    target: &T,
+    mirrored: &BTreeMap<String, TopicDescription>,
+) -> Result<Vec<TopicDescription>, PreflightError> {
+    let names: Vec<String> = target
+        .list_topics()
+        .await
+        .map_err(PreflightError::Target)?
+        .into_iter()
+        .filter(|n| !mirrored.contains_key(n))
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    target
+        .describe_topics(&names)
+        .await
+        .map_err(PreflightError::Target)
 }
 
 async fn describe_map<T: TargetTopicAdmin>(
@@ -315,8 +419,129 @@ async fn apply<T: TargetTopicAdmin>(target: &T, plan: &TopicPlan) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::msk::{ClientAuthMode, GIB};
     use ferry_core::topics::StorageInfo;
-    use ferry_testkit::{InMemoryTopicAdmin, StaticStorage};
+    use ferry_testkit::{InMemoryTopicAdmin, StaticMsk, StaticStorage};
+
+    fn msk(kind: ClusterKind, brokers: Option<u32>, volume_gib: Option<u32>) -> StaticMsk {
+        StaticMsk(ClusterFacts {
+            arn: "arn:aws:kafka:eu-west-1:123456789012:cluster/target/1".into(),
+            name: "target".into(),
+            kind,
+            state: "ACTIVE".into(),
+            current_version: "K1".into(),
+            kafka_version: (kind == ClusterKind::Provisioned).then(|| "3.6.0".into()),
+            broker_count: brokers,
+            volume_gib,
+            provisioned_throughput: None,
+            client_auth: vec![ClientAuthMode::Iam],
+        })
+    }
+
+    fn sized_source(bytes: u64) -> InMemoryTopicAdmin {
+        let src = InMemoryTopicAdmin::new("source", 3);
+        src.put_topic(topic("orders", 2, &[]));
+        src.put_stats(SourceTopicStats {
+            topic: "orders".into(),
+            records: 1000,
+            estimated_bytes: bytes,
+            largest_partition_bytes: bytes / 2,
+            oldest_timestamp_ms: None,
+            largest_record_bytes: Some(1000),
+        });
+        src
+    }
+
+    #[tokio::test]
+    async fn a_provisioned_msk_target_is_sized_and_never_grown() {
+        // 300 GiB on the source × RF 3 = 900 GiB on 3 brokers of 100 GiB: grow to 429 GiB.
+        let src = sized_source(300 * GIB);
+        let tgt = InMemoryTopicAdmin::new("target", 3);
+        let target = msk(ClusterKind::Provisioned, Some(3), Some(100));
+        let report = run_preflight(&src, &tgt, &target, &config(false))
+            .await
+            .unwrap();
+        let sizing = report.volume_sizing.expect("sized");
+        assert_eq!((sizing.current_gib, sizing.request_gib), (100, 429));
+        assert_eq!(report.target_kind, Some(ClusterKind::Provisioned));
+        assert_eq!(report.target_capacity_bytes, Some(300 * GIB));
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.check == Check::VolumeSizing)
+            .expect("a sizing finding");
+        assert!(
+            f.message.contains("from 100 GiB to 429 GiB"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("ferry storage"), "{}", f.message);
+        // Large enough volumes: sized, no finding.
+        let roomy = msk(ClusterKind::Provisioned, Some(3), Some(1000));
+        let report = run_preflight(&src, &tgt, &roomy, &config(false))
+            .await
+            .unwrap();
+        assert!(report.ok, "{:#?}", report.findings);
+        assert!(!report.volume_sizing.unwrap().grows());
+        // The sizing is in the stored report.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["volume_sizing"]["request_gib"], 1000);
+        assert_eq!(json["target_kind"], "provisioned");
+    }
+
+    #[tokio::test]
+    async fn an_msk_serverless_target_is_checked_against_its_limits() {
+        let src = sized_source(GIB);
+        src.put_topic(topic("audit", 3, &[("segment.bytes", "1048576")]));
+        let tgt = InMemoryTopicAdmin::new("target", 3);
+        // Target topics outside the migration count against the partition quota.
+        tgt.put_topic(topic("other", 2_399, &[]));
+        let serverless = msk(ClusterKind::Serverless, None, None);
+        let scram = PreflightConfig {
+            target_auth: Some(MskAuth::Scram),
+            ..config(true)
+        };
+        let report = run_preflight(&src, &tgt, &serverless, &scram)
+            .await
+            .unwrap();
+        assert!(!report.ok);
+        assert_eq!(report.target_kind, Some(ClusterKind::Serverless));
+        assert_eq!(report.volume_sizing, None, "no storage to size");
+        let checks: Vec<(Check, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.check, f.topic.as_str()))
+            .collect();
+        assert!(checks.contains(&(Check::ServerlessAuth, "")), "{checks:?}");
+        assert!(
+            checks.contains(&(Check::ServerlessPartitions, "")),
+            "{checks:?}"
+        );
+        assert!(
+            checks.contains(&(Check::ServerlessConfig, "audit")),
+            "{checks:?}"
+        );
+
+        // IAM and room in the quota: only the unsettable config remains.
+        let tgt = InMemoryTopicAdmin::new("target", 3);
+        let iam = PreflightConfig {
+            target_auth: Some(MskAuth::Iam),
+            ..config(true)
+        };
+        let report = run_preflight(&src, &tgt, &serverless, &iam).await.unwrap();
+        let serverless_checks: Vec<Check> = report
+            .findings
+            .iter()
+            .map(|f| f.check)
+            .filter(|c| {
+                matches!(
+                    c,
+                    Check::ServerlessAuth | Check::ServerlessPartitions | Check::ServerlessConfig
+                )
+            })
+            .collect();
+        assert_eq!(serverless_checks, vec![Check::ServerlessConfig]);
+    }
 
     fn topic(name: &str, partitions: i32, configs: &[(&str, &str)]) -> TopicDescription {
         TopicDescription::with_broker_defaults(name, partitions, 3, configs)
@@ -456,7 +681,7 @@ impl<S, T, St> TopicPreflight<S, T, St> {
 impl<S, T, St> crate::handler::Preflight for TopicPreflight<S, T, St>
 where
     S: SourceTopicDescriber,
-    T: TargetTopicAdmin,
+    T: TargetTopicAdmin + SourceTopics,
     St: TargetStorage,
 {
     async fn preflight(

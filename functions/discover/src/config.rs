@@ -8,6 +8,7 @@
 //! | `FERRY_HEARTBEAT_TOPIC` | heartbeat topic, mirrored whatever the filter says (once it exists on the source) | `ferry-heartbeats` |
 //! | `FERRY_MIRROR_FUNCTION` | the function the new mappings invoke (name or ARN); its mappings are the ones compared | `mirror` |
 //! | `FERRY_SOURCE_MSK_CLUSTER_ARN` | MSK source: new mappings use this cluster ARN instead of the bootstrap servers | empty (self-managed) |
+//! | `FERRY_TARGET_MSK_CLUSTER_ARN` | MSK target: its bootstrap brokers when `FERRY_TARGET_BOOTSTRAP` is empty, and its topics through the MSK topic API when the cluster serves it (Provisioned, Kafka ≥ 3.6.0) | empty (Kafka admin client) |
 //! | `FERRY_SOURCE_SUBNETS`, `FERRY_SOURCE_SECURITY_GROUPS` | self-managed source in a VPC: the pollers' subnets and security groups (comma-separated ids) | empty |
 //! | `FERRY_DISCOVERY_SAMPLE_SECS` | seconds between the two end-offset samples that measure a new topic's write rate (its tier); 0: tier by retained size only | `10` |
 //! | `FERRY_DISCOVERY_APPLY` | `false`: report what would change, change nothing | `true` |
@@ -36,6 +37,8 @@ pub struct DiscoverConfig {
     /// What the new mappings read: cluster, authentication, VPC (taken from the source settings
     /// before their secrets are resolved).
     pub event_source: EventSourceSpec,
+    /// The target MSK cluster (`None`: topics through the Kafka admin client).
+    pub target_msk_cluster_arn: Option<String>,
     /// Source → target topic names.
     pub policy: ReplicationPolicy,
     /// Which topics are mirrored.
@@ -123,6 +126,7 @@ impl DiscoverConfig {
             source,
             target,
             event_source,
+            target_msk_cluster_arn: settings.optional("FERRY_TARGET_MSK_CLUSTER_ARN"),
             policy: settings.replication_policy()?,
             topics: settings.topic_filter()?,
             heartbeat_topic: Some(settings.string_or("FERRY_HEARTBEAT_TOPIC", "ferry-heartbeats")),

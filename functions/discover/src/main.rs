@@ -4,10 +4,12 @@
 use discover::{DiscoverConfig, DiscoverHandler, DiscoverSettings, DiscoveryReport};
 use ferry_aws::esm::LambdaMappings;
 use ferry_kafka::{KafkaGroups, KafkaTopicAdmin};
-use ferry_lambda::{config_error, diagnostic, init_metrics, init_tracing, run_with_metrics};
+use ferry_lambda::{
+    config_error, diagnostic, init_metrics, init_tracing, run_with_metrics, TargetTopics,
+};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
-type Handler = DiscoverHandler<KafkaTopicAdmin, KafkaGroups, KafkaTopicAdmin, LambdaMappings>;
+type Handler = DiscoverHandler<KafkaTopicAdmin, KafkaGroups, TargetTopics, LambdaMappings>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -19,11 +21,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .inspect_err(config_error)?;
     tracing::info!(?config, "discover starting");
     let metrics = init_metrics(&config.metrics_namespace, "discover")?;
+    let target_topics = TargetTopics::choose(
+        &config.target,
+        config.target_msk_cluster_arn.as_deref(),
+        "FERRY_TARGET_MSK_CLUSTER_ARN",
+    )
+    .await
+    .inspect_err(config_error)?;
 
     let handler: &'static Handler = Box::leak(Box::new(DiscoverHandler::new(
         KafkaTopicAdmin::new(config.source.clone(), "source"),
         KafkaGroups::source(config.source.clone()),
-        KafkaTopicAdmin::new(config.target.clone(), "target"),
+        target_topics,
         LambdaMappings::from_env()
             .await
             .with_source(config.event_source.clone()),

@@ -153,6 +153,8 @@ export class FerryStack extends cdk.Stack {
     const targetTopicAdmin = managed('TargetMskTopicAdminPolicy', 'Ferry cutover preflight - create target topics, add partitions and sync topic configs on the target MSK cluster.', [
       // Bootstrap brokers from the cluster ARN at cold start (TargetBootstrapServers empty).
       allow('TargetBootstrap', ['kafka:GetBootstrapBrokers'], [targetMskArn.valueAsString]),
+      // Whether the cluster serves the MSK topic API (Provisioned, Kafka >= 3.6.0), at cold start.
+      allow('TargetClusterFacts', ['kafka:DescribeClusterV2'], [targetMskArn.valueAsString]),
       allow('TargetCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster'], [targetMskArn.valueAsString]),
       allow('TargetTopicAdmin', ['kafka-cluster:DescribeTopic', 'kafka-cluster:CreateTopic', 'kafka-cluster:AlterTopic',
         'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:AlterTopicDynamicConfiguration'], [kafkaArn(targetMskArn, 'topic', '*')]),

@@ -144,12 +144,7 @@ pub async fn resolve_msk_bootstrap(
             continue;
         };
         let security = conn.security.name();
-        let auth = if security == "oauthbearer-unsecured-jwt" {
-            Some(ferry_core::msk::MskAuth::Iam)
-        } else {
-            ferry_core::msk::MskAuth::from_security(security)
-        };
-        let auth = auth.ok_or_else(|| {
+        let auth = ferry_core::msk::MskAuth::for_connection(security).ok_or_else(|| {
             ConfigError::invalid(
                 &cluster.var,
                 format!("MSK has no listener for security mode {security}"),

@@ -31,6 +31,8 @@
 //! * [`failure`]: [`FailureError`] (an error's `Ferry.*` kind and message) and [`diagnostic`],
 //!   the one error → `lambda_runtime::Diagnostic` conversion.
 //! * [`time`]: [`now_ms`], the wall clock of the functions.
+//! * [`topics`]: [`TargetTopics`], the target's topic administration: MSK's topic API for an
+//!   MSK target given by ARN that serves it, the Kafka admin client otherwise.
 //!
 //! Layering: `ferry-core` ← `ferry-kafka`, `ferry-aws` ← `ferry-lambda` ← `functions/*`. Nothing
 //! below depends on this crate; the local runtime (`ferry-local`) emulates Lambda and does not
@@ -41,9 +43,11 @@ pub mod config;
 pub mod failure;
 pub mod metrics;
 pub mod time;
+pub mod topics;
 
 pub use cold_start::{config_error, init_tracing, report_init_error};
 pub use config::{resolve_msk_bootstrap, resolve_secrets, ConfigError, MigrationSettings};
 pub use failure::{diagnostic, FailureError};
 pub use metrics::{init_metrics, run_with_metrics, MetricsError};
 pub use time::now_ms;
+pub use topics::TargetTopics;

@@ -20,7 +20,8 @@
 //! * [`mappings`]: [`InMemoryMappings`], the event source mappings of the functions.
 //! * [`cluster`]: [`InMemoryCluster`], a Kafka cluster's partition logs (read, create, produce).
 //! * [`topic_admin`]: [`InMemoryTopicAdmin`], topic metadata and administration for preflight,
-//!   and [`StaticStorage`], fixed target storage answers.
+//!   and [`StaticStorage`] / [`StaticMsk`], fixed target storage answers (the latter an MSK
+//!   cluster's facts).
 //! * [`metrics`]: [`capture_metrics`], the metrics a closure records (tests of the functions'
 //!   telemetry events).
 
@@ -36,4 +37,4 @@ pub use groups::InMemoryGroups;
 pub use mappings::InMemoryMappings;
 pub use metrics::{capture_metric_strings, capture_metrics, MetricKind, RecordedMetric};
 pub use store::{InMemoryStateStore, InjectedFault, Snapshot, StoreOp};
-pub use topic_admin::{InMemoryTopicAdmin, StaticStorage};
+pub use topic_admin::{InMemoryTopicAdmin, StaticMsk, StaticStorage};

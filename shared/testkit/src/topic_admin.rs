@@ -246,3 +246,18 @@ impl TargetStorage for StaticStorage {
         Ok(self.0)
     }
 }
+
+/// A [`TargetStorage`] for an MSK target with fixed [`ClusterFacts`](ferry_core::msk::ClusterFacts)
+/// (Provisioned or Serverless): its storage is the facts' capacity.
+#[derive(Debug, Clone)]
+pub struct StaticMsk(pub ferry_core::msk::ClusterFacts);
+
+impl TargetStorage for StaticMsk {
+    async fn storage(&self) -> Result<Option<StorageInfo>, TopicAdminError> {
+        Ok(self.0.storage())
+    }
+
+    async fn facts(&self) -> Result<Option<ferry_core::msk::ClusterFacts>, TopicAdminError> {
+        Ok(Some(self.0.clone()))
+    }
+}

@@ -214,11 +214,14 @@ pub struct MskStorage {
 
 impl TargetStorage for MskStorage {
     async fn storage(&self) -> Result<Option<StorageInfo>, TopicAdminError> {
-        let facts = self
-            .cluster
+        Ok(self.facts().await?.and_then(|f| f.storage()))
+    }
+
+    async fn facts(&self) -> Result<Option<ClusterFacts>, TopicAdminError> {
+        self.cluster
             .describe_cluster()
             .await
-            .map_err(|e| msk_to_topic(e, "target", "describe cluster storage"))?;
-        Ok(facts.storage())
+            .map(Some)
+            .map_err(|e| msk_to_topic(e, "target", "describe the cluster"))
     }
 }

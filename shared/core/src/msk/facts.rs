@@ -50,6 +50,19 @@ impl MskAuth {
         }
     }
 
+    /// The listener a client configured with `security` connects to:
+    /// [`MskAuth::from_security`], and `oauthbearer-unsecured-jwt` (the local stand-in for
+    /// `msk-iam`: SASL/OAUTHBEARER with unsecured JWTs) as [`MskAuth::Iam`].
+    pub fn for_connection(security: &str) -> Option<Self> {
+        if security
+            .trim()
+            .eq_ignore_ascii_case("oauthbearer-unsecured-jwt")
+        {
+            return Some(Self::Iam);
+        }
+        Self::from_security(security)
+    }
+
     /// Stable name (`msk-iam`, `scram`, `tls`, `plaintext`).
     pub fn as_str(self) -> &'static str {
         match self {

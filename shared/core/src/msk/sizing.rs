@@ -72,3 +72,90 @@ pub fn size_volumes(needed: u64, brokers: u32, current_gib: u32) -> VolumeSizing
         request_gib: wanted.max(current_gib),
     }
 }
+
+/// Hours MSK waits after a broker storage increase before it accepts the next one (Amazon
+/// MSK Developer Guide, "Manual scaling": "a cool-down period of at least six hours"; the
+/// storage auto-scaling policy has the same cool-down, which is why Stitch Fix's migration
+/// could not lean on auto-scaling during the backfill).
+pub const STORAGE_COOL_DOWN_HOURS: u32 = 6;
+
+/// The preflight finding for a Provisioned MSK target whose broker volumes are too small for
+/// `sizing` (from [`size_volumes`] on the bytes the mirrored data takes on the target):
+/// a warning to grow them, naming the request, the cool-down and the command that asks
+/// before it grows anything; an error when even [`MAX_VOLUME_GIB`] per broker is too small.
+/// `None` when the volumes are large enough.
+pub fn volume_finding(
+    cluster_arn: &str,
+    brokers: u32,
+    sizing: &VolumeSizing,
+) -> Option<crate::topics::Finding> {
+    use crate::topics::{Check, Finding, Severity};
+    let (severity, message) = if sizing.exceeds_maximum() {
+        (
+            Severity::Error,
+            format!(
+                "the mirrored data needs about {} GiB per broker on {brokers} brokers (with 30% headroom), above MSK's maximum of {MAX_VOLUME_GIB} GiB per broker: add brokers or enable tiered storage on the target before migrating",
+                sizing.needed_gib
+            ),
+        )
+    } else if sizing.grows() {
+        (
+            Severity::Warning,
+            format!(
+                "grow the {brokers} brokers' EBS volumes from {} GiB to {} GiB before the backfill fills them: `ferry storage --target-msk-cluster-arn {cluster_arn} --grow` shows the sizing and asks before it calls UpdateBrokerStorage; MSK accepts the next storage increase only {STORAGE_COOL_DOWN_HOURS} hours after one, and storage never shrinks, so size once, early",
+                sizing.current_gib, sizing.request_gib
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Finding {
+        severity,
+        check: Check::VolumeSizing,
+        topic: String::new(),
+        setting: "storage".into(),
+        message,
+    })
+}
+
+/// Bytes one replica of a topic will hold on the target once the migration has run for
+/// `horizon_secs`, from the source's measurements: `retained_bytes` now, the write rate
+/// `bytes_per_sec`, and the topic's `retention_ms` (`None` or negative: unlimited, or a
+/// compacted topic).
+///
+/// * Time-retained topics fill their retention window: the larger of what is retained now and
+///   `bytes_per_sec × retention` (a topic younger than its retention keeps growing until the
+///   window is full).
+/// * Topics without time retention keep everything: what is retained now plus
+///   `bytes_per_sec × horizon_secs` (compacted topics grow less; this is an upper bound).
+///
+/// Never less than `retained_bytes`; saturates instead of overflowing.
+pub fn projected_topic_bytes(
+    retained_bytes: u64,
+    bytes_per_sec: f64,
+    retention_ms: Option<i64>,
+    horizon_secs: u64,
+) -> u64 {
+    let rate = if bytes_per_sec.is_finite() && bytes_per_sec > 0.0 {
+        bytes_per_sec
+    } else {
+        0.0
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let grown = |secs: f64| -> u64 {
+        let bytes = (rate * secs).ceil();
+        if bytes >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let b = bytes as u64;
+            b
+        }
+    };
+    match retention_ms.filter(|r| *r >= 0) {
+        #[allow(clippy::cast_precision_loss)]
+        Some(ms) => retained_bytes.max(grown(ms as f64 / 1000.0)),
+        #[allow(clippy::cast_precision_loss)]
+        None => retained_bytes.saturating_add(grown(horizon_secs as f64)),
+    }
+}

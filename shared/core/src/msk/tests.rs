@@ -342,6 +342,49 @@ fn sizing_examples() {
     assert_eq!(size_volumes(0, 0, 0).request_gib, MIN_VOLUME_GIB);
 }
 
+#[test]
+fn volume_findings_say_what_to_grow_and_when_it_cannot() {
+    let arn = "arn:aws:kafka:eu-west-1:1:cluster/t/x";
+    let grow = size_volumes(3 * 700 * GIB, 3, 100);
+    let f = volume_finding(arn, 3, &grow).expect("must grow");
+    assert_eq!(
+        (f.severity, f.check),
+        (Severity::Warning, Check::VolumeSizing)
+    );
+    for needle in ["from 100 GiB to 1000 GiB", arn, "--grow", "6 hours"] {
+        assert!(f.message.contains(needle), "{needle}: {}", f.message);
+    }
+    let too_big = size_volumes(3 * 20_000 * GIB, 3, 100);
+    let f = volume_finding(arn, 3, &too_big).expect("too big");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("tiered storage"), "{}", f.message);
+    assert!(volume_finding(arn, 3, &size_volumes(GIB, 3, 5000)).is_none());
+}
+
+#[test]
+fn projected_bytes_fill_the_retention_window_or_grow_for_the_horizon() {
+    const DAY_MS: i64 = 86_400_000;
+    // 1 KB/s with 7 days' retention: the window holds 604.8 MB, more than the 1 MB now.
+    assert_eq!(
+        projected_topic_bytes(1_000_000, 1000.0, Some(7 * DAY_MS), 0),
+        604_800_000
+    );
+    // A full window keeps what is there.
+    assert_eq!(
+        projected_topic_bytes(900_000_000, 1000.0, Some(7 * DAY_MS), 0),
+        900_000_000
+    );
+    // Unlimited retention (-1) grows for the horizon.
+    assert_eq!(projected_topic_bytes(5, 2.0, Some(-1), 10), 25);
+    assert_eq!(projected_topic_bytes(5, 2.0, None, 10), 25);
+    // Idle or unmeasured topics keep their size.
+    assert_eq!(projected_topic_bytes(7, f64::NAN, None, 10), 7);
+    assert_eq!(
+        projected_topic_bytes(u64::MAX, 1e30, None, u64::MAX),
+        u64::MAX
+    );
+}
+
 proptest! {
     #[test]
     fn sizing_invariants(
@@ -353,6 +396,7 @@ proptest! {
         prop_assert!(s.request_gib >= current, "never shrinks");
         prop_assert!(s.request_gib <= MAX_VOLUME_GIB.max(current));
         prop_assert!(s.request_gib >= MIN_VOLUME_GIB);
+        prop_assert_eq!(volume_finding("arn", brokers, &s).is_some(), s.grows() || s.exceeds_maximum());
         let b = u128::from(brokers.max(1));
         let capacity = b * u128::from(s.request_gib) * u128::from(GIB);
         if !s.exceeds_maximum() {

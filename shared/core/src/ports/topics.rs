@@ -97,6 +97,16 @@ pub trait TargetStorage: Send + Sync {
     fn storage(
         &self,
     ) -> impl Future<Output = Result<Option<crate::topics::StorageInfo>, TopicAdminError>> + Send;
+
+    /// The target's MSK facts (Provisioned or Serverless, brokers, volume size, auth modes),
+    /// when the target is an MSK cluster given by ARN; `None` otherwise (the default). The
+    /// preflight checks MSK Serverless limits and sizes broker volumes from them.
+    fn facts(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::msk::ClusterFacts>, TopicAdminError>> + Send
+    {
+        async { Ok(None) }
+    }
 }
 
 /// `None`: no storage information (the preflight skips its storage check), e.g. a target that
@@ -105,6 +115,13 @@ impl<T: TargetStorage> TargetStorage for Option<T> {
     async fn storage(&self) -> Result<Option<crate::topics::StorageInfo>, TopicAdminError> {
         match self {
             Some(storage) => storage.storage().await,
+            None => Ok(None),
+        }
+    }
+
+    async fn facts(&self) -> Result<Option<crate::msk::ClusterFacts>, TopicAdminError> {
+        match self {
+            Some(storage) => storage.facts().await,
             None => Ok(None),
         }
     }

@@ -51,6 +51,9 @@ pub enum Check {
     ReplicationFactor,
     /// Target storage headroom.
     Storage,
+    /// A Provisioned MSK target's broker volumes must grow (or cannot grow enough) to hold
+    /// the mirrored data with headroom ([`crate::msk::size_volumes`]).
+    VolumeSizing,
     /// The target refused a planned change (create topic, add partitions, set configs).
     Provisioning,
     /// An MSK Serverless target accepts IAM authentication only.
