@@ -49,6 +49,45 @@ pub enum Command {
     /// The exact target position of a source position: for consumers that keep their own
     /// offsets (Flink, Spark, `assign()`). Exit code 1 if a position is not mirrored yet.
     Translate(TranslateArgs),
+    /// Size a Provisioned MSK target's broker volumes from `ferry plan`'s measurements and the
+    /// source topics' retention, before the backfill starts; with `--grow`, grow them
+    /// (`UpdateBrokerStorage`) after asking. Exit code 1 if even MSK's largest volume is too
+    /// small.
+    Storage(StorageArgs),
+}
+
+/// `ferry storage`.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// The target MSK cluster (AWS, or the local MSK API with `AWS_ENDPOINT_URL_KAFKA`).
+    #[arg(long, env = "FERRY_TARGET_MSK_CLUSTER_ARN")]
+    pub target_msk_cluster_arn: String,
+    /// The plan whose measurements size the target (`ferry plan` writes it).
+    #[arg(
+        long,
+        default_value = "infra/ferry-plan.json",
+        value_name = "PLAN_JSON"
+    )]
+    pub plan: PathBuf,
+    /// Replicas of each target topic (default: 3, or the broker count if lower).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub replication_factor: Option<u32>,
+    /// How long topics without time retention (`retention.ms=-1`, compacted) keep growing at
+    /// their measured rate before the migration ends, in days.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub horizon_days: u64,
+    /// Grow the volumes if they are too small (asks first, unless `--yes`).
+    #[arg(long)]
+    pub grow: bool,
+    /// With `--grow`: do not ask.
+    #[arg(long, requires = "grow")]
+    pub yes: bool,
+    /// Print the sizing as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Clusters (the source, for the topics' retention).
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 /// `ferry translate`.

@@ -11,6 +11,8 @@
 //! * `ferry cutover start|status|approve|resume|abort` and `ferry validate`: the operator's side of
 //!   the cutover state machine ([`cutover`]).
 //! * `ferry plan`: volume-tiered event source mappings for the SAM template ([`plan`]).
+//! * `ferry storage`: a Provisioned MSK target's broker volumes sized from the plan and the
+//!   source's retention, grown after asking ([`storage`]).
 //! * `ferry translate`: the exact target position of a source offset or of a group's committed
 //!   offsets, for consumers without a consumer group ([`translate`]).
 //!
@@ -30,6 +32,7 @@ pub mod report;
 pub mod runtime;
 pub mod state;
 pub mod status;
+pub mod storage;
 pub mod translate;
 
 pub use args::{Cli, Command};
@@ -45,5 +48,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Cutover(c) => cutover::run(c).await,
         Command::Validate(args) => cutover::validate(&args).await,
         Command::Translate(args) => translate::run(&args).await,
+        Command::Storage(args) => storage::run(&args).await,
     }
 }

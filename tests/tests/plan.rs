@@ -225,3 +225,172 @@ async fn plan_tiers_topics_by_measured_rate_and_renders_reproducibly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `ferry storage` with `args`, `stdin` as its input (the answer to its question) and the
+/// local MSK API at `endpoint`.
+fn ferry_storage(endpoint: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(bin_path("ferry"))
+        .arg("storage")
+        .args(args)
+        .env("FERRY_SOURCE_BOOTSTRAP", SOURCE)
+        .env("AWS_ENDPOINT_URL_KAFKA", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ferry storage");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("ferry storage output")
+}
+
+/// Issue 16: the storage preflight sizes a Provisioned MSK target from the plan's measured
+/// bytes and the source topics' retention before the backfill, names the cool-down, and
+/// grows the volumes (`UpdateBrokerStorage`) only when the operator says yes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_sizes_an_msk_target_from_the_plan_and_grows_it_only_when_asked() {
+    use ferry_core::msk::{BootstrapBrokers, MskAuth};
+    use ferry_core::tiering::{Plan, Thresholds, TopicMeasurement, PLAN_VERSION};
+    require_stack();
+    // One hour of retention at a measured 1 MB/s: 3.6 GB per replica, 1 replica on the one
+    // broker; with 30 % headroom 5 GiB (the broker has 1 GiB).
+    let hourly = unique("storage-hourly");
+    ferry_kafka::admin::create_topic(&source(), &hourly, 2, &[("retention.ms", "3600000")])
+        .await
+        .expect("topic");
+    let plan = Plan {
+        version: PLAN_VERSION,
+        measured_at: "2026-12-07T00:00:00Z".into(),
+        interval_secs: 60.0,
+        thresholds: Thresholds::default(),
+        topics: vec![TopicMeasurement {
+            topic: hourly.clone(),
+            partitions: 2,
+            records_per_sec: 1000.0,
+            bytes_per_sec: 1_000_000.0,
+            mean_record_bytes: Some(1000.0),
+            retained_records: 1000,
+            retained_bytes: 1_000_000.0,
+        }],
+    };
+    let plan_path = std::env::temp_dir().join(format!("{}.json", unique("storage-plan")));
+    std::fs::write(&plan_path, serde_json::to_string(&plan).unwrap()).unwrap();
+    let plan_arg = plan_path.to_str().unwrap().to_owned();
+
+    let msk = ferry_local::MskApiServer::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("local MSK API");
+    let arn = format!(
+        "arn:aws:kafka:us-east-1:123456789012:cluster/{}/9a1b-1",
+        unique("target")
+    );
+    msk.register_cluster(ferry_local::LocalCluster::provisioned(
+        &arn,
+        1,
+        1,
+        BootstrapBrokers::default().with(MskAuth::Plaintext, ferry_tests::TARGET),
+        ferry_kafka::KafkaTopicAdmin::new(ferry_tests::target(), "target"),
+    ));
+    let endpoint = msk.endpoint_url();
+    let base = [
+        "--target-msk-cluster-arn",
+        arn.as_str(),
+        "--plan",
+        plan_arg.as_str(),
+    ];
+    let run = |extra: &'static [&'static str], stdin: &'static str| {
+        let (endpoint, mut args) = (endpoint.clone(), base.map(str::to_owned).to_vec());
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ferry_storage(&endpoint, &args, stdin)
+        })
+    };
+
+    // Without --grow: the sizing, what to do, nothing changed.
+    let out = run(&[], "").await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [hourly.as_str(), "1 h", "from 1 GiB to 5 GiB", "6 hours"] {
+        assert!(stdout.contains(needle), "{needle}:\n{stdout}");
+    }
+    assert!(msk.storage_updates(&arn).is_empty());
+
+    // --grow asks; "n" changes nothing.
+    let out = run(&["--grow"], "n\n").await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[y/N]") && stderr.contains("never shrinks"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("left as it is"));
+    assert!(msk.storage_updates(&arn).is_empty(), "declined");
+
+    // "y" grows every broker to 5 GiB.
+    let out = run(&["--grow", "--json"], "y\n").await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sizing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(sizing["volumes"]["request_gib"], 5, "{sizing}");
+    assert!(sizing["operation_arn"].as_str().is_some(), "{sizing}");
+    let updates = msk.storage_updates(&arn);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(msk.cluster_facts(&arn).unwrap().volume_gib, Some(5));
+
+    // Now large enough: --grow --yes does nothing.
+    let out = run(&["--grow", "--yes"], "").await.unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("large enough"));
+    assert_eq!(msk.storage_updates(&arn).len(), 1);
+
+    // MSK Serverless: nothing to size.
+    let serverless = format!(
+        "arn:aws:kafka:us-east-1:123456789012:cluster/{}/9a1b-2",
+        unique("serverless")
+    );
+    msk.register_cluster(ferry_local::LocalCluster::serverless(
+        &serverless,
+        "127.0.0.1:29094",
+    ));
+    let out = tokio::task::spawn_blocking({
+        let (endpoint, serverless, plan_arg) =
+            (endpoint.clone(), serverless.clone(), plan_arg.clone());
+        move || {
+            ferry_storage(
+                &endpoint,
+                &[
+                    "--target-msk-cluster-arn",
+                    &serverless,
+                    "--plan",
+                    &plan_arg,
+                    "--grow",
+                    "--yes",
+                ],
+                "",
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MSK Serverless"));
+    assert!(msk.storage_updates(&serverless).is_empty());
+    msk.shutdown();
+    let _ = std::fs::remove_file(&plan_path);
+}
