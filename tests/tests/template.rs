@@ -665,52 +665,83 @@ fn msk_iam_admin_actions_are_granted_where_used_and_nowhere_else() {
     }
 }
 
-/// Issue 16: users give the target cluster's ARN instead of broker strings. Every function
-/// that connects to the target gets `FERRY_TARGET_MSK_CLUSTER_ARN` and may call
-/// `kafka:GetBootstrapBrokers` on exactly that cluster; `TargetBootstrapServers` is optional.
+/// Issue 16: users give the clusters' ARNs instead of broker strings. Every function that
+/// connects to a cluster gets `FERRY_<SIDE>_MSK_CLUSTER_ARN` and may call
+/// `kafka:GetBootstrapBrokers` on exactly that cluster; the bootstrap parameters are optional
+/// (a self-managed source still needs its servers: a template rule says so).
 #[test]
-fn functions_on_the_target_may_read_its_bootstrap_brokers_from_its_arn() {
+fn functions_may_read_the_clusters_bootstrap_brokers_from_their_arns() {
     let t = load("infra/template.yaml");
-    assert_eq!(
-        t["Parameters"]["TargetBootstrapServers"]["Default"].as_str(),
-        Some(""),
-        "TargetBootstrapServers is optional"
+    for side in ["Target", "Source"] {
+        assert_eq!(
+            t["Parameters"][format!("{side}BootstrapServers").as_str()]["Default"].as_str(),
+            Some(""),
+            "{side}BootstrapServers is optional"
+        );
+    }
+    let rule = &t["Rules"]["SelfManagedSourceNeedsBootstrapServers"];
+    assert!(
+        rule["Assertions"][0]["AssertDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("SourceBootstrapServers")),
+        "{rule:?}"
     );
     let all = resources(&t);
-    for function in [
-        "MirrorFunction",
-        "CheckpointFunction",
-        "ValidateFunction",
-        "DiscoverFunction",
-        "CutoverFunction",
-    ] {
-        let env = env_vars(&all[function]);
-        assert!(
-            env.contains_key("FERRY_TARGET_MSK_CLUSTER_ARN"),
-            "{function} lacks FERRY_TARGET_MSK_CLUSTER_ARN"
-        );
-        let mut granted = Vec::new();
-        for name in attached_policies(&t, function) {
-            let Some(policy) = all.get(name) else {
-                continue;
+    let sides = [
+        (
+            "TARGET",
+            "TargetMskClusterArn",
+            &[
+                "MirrorFunction",
+                "CheckpointFunction",
+                "ValidateFunction",
+                "DiscoverFunction",
+                "CutoverFunction",
+            ][..],
+        ),
+        (
+            "SOURCE",
+            "SourceMskClusterArn",
+            &[
+                "MirrorFunction",
+                "CheckpointFunction",
+                "HeartbeatFunction",
+                "ValidateFunction",
+                "DiscoverFunction",
+                "CutoverFunction",
+            ][..],
+        ),
+    ];
+    for (side, arn_param, functions) in sides {
+        for function in functions {
+            let env = env_vars(&all[*function]);
+            let var = format!("FERRY_{side}_MSK_CLUSTER_ARN");
+            assert!(env.contains_key(&var), "{function} lacks {var}");
+            let mut granted = Vec::new();
+            for name in attached_policies(&t, function) {
+                let Some(policy) = all.get(name) else {
+                    continue;
+                };
+                let mut found = Vec::new();
+                statements(policy, &mut found);
+                granted.extend(found.into_iter().filter(|s| {
+                    strings(&s["Action"]).contains(&"kafka:GetBootstrapBrokers".to_owned())
+                }));
+            }
+            let on = |statement: &Value, param: &str| {
+                matches!(&statement["Resource"], Value::Tagged(tag)
+                    if tag.tag == "!Ref" && tag.value.as_str() == Some(param))
             };
-            let mut found = Vec::new();
-            statements(policy, &mut found);
-            granted.extend(found.into_iter().filter(|s| {
-                strings(&s["Action"]).contains(&"kafka:GetBootstrapBrokers".to_owned())
-            }));
-        }
-        assert!(
-            !granted.is_empty(),
-            "{function} may not read the bootstrap brokers"
-        );
-        for statement in granted {
-            let on_target = matches!(&statement["Resource"], Value::Tagged(tag)
-                if tag.tag == "!Ref" && tag.value.as_str() == Some("TargetMskClusterArn"));
             assert!(
-                on_target,
-                "{function}: GetBootstrapBrokers on the target cluster only: {statement:?}"
+                granted.iter().any(|s| on(s, arn_param)),
+                "{function} may not read the {side} bootstrap brokers"
             );
+            for statement in granted {
+                assert!(
+                    on(statement, "TargetMskClusterArn") || on(statement, "SourceMskClusterArn"),
+                    "{function}: GetBootstrapBrokers on the clusters only: {statement:?}"
+                );
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ export class FerryStack extends cdk.Stack {
 
     // ---------------------------------------------------------------- parameters
     const p = (name: string, props: cdk.CfnParameterProps) => new CfnParameter(this, name, props);
-    const sourceBootstrap = p('SourceBootstrapServers', { type: 'String' });
+    const sourceBootstrap = p('SourceBootstrapServers', { type: 'String', default: '' });
     const sourceMskArn = p('SourceMskClusterArn', { type: 'String', default: '' });
     const sourceSecurity = p('SourceSecurity', { type: 'String', default: 'scram-sha-512', allowedValues: SECURITY });
     const sourceSecret = p('SourceSecretArn', { type: 'String', default: '' });
@@ -70,6 +70,13 @@ export class FerryStack extends cdk.Stack {
     // ---------------------------------------------------------------- conditions
     const notEmpty = (v: CfnParameter) => Fn.conditionNot(Fn.conditionEquals(v.valueAsString, ''));
     const sourceIsMsk = new CfnCondition(this, 'StackSourceIsMsk', { expression: notEmpty(sourceMskArn) });
+    new cdk.CfnRule(this, 'SelfManagedSourceNeedsBootstrapServers', {
+      ruleCondition: Fn.conditionEquals(sourceMskArn.valueAsString, ''),
+      assertions: [{
+        assert: Fn.conditionNot(Fn.conditionEquals(sourceBootstrap.valueAsString, '')),
+        assertDescription: 'A self-managed source (SourceMskClusterArn empty) needs SourceBootstrapServers.',
+      }],
+    });
     const hasSourceSecret = new CfnCondition(this, 'StackHasSourceSecret', { expression: notEmpty(sourceSecret) });
     const hasSourceCa = new CfnCondition(this, 'HasSourceCaSecret', { expression: notEmpty(sourceCaSecret) });
     const hasTargetSecret = new CfnCondition(this, 'HasTargetSecret', { expression: notEmpty(targetSecret) });
@@ -160,6 +167,8 @@ export class FerryStack extends cdk.Stack {
         'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:AlterTopicDynamicConfiguration'], [kafkaArn(targetMskArn, 'topic', '*')]),
     ]);
     const sourceRead = managed('SourceMskReadPolicy', 'Ferry - read topics and group offsets on the source MSK cluster.', [
+      // Bootstrap brokers from the cluster ARN at cold start (SourceBootstrapServers empty).
+      allow('SourceBootstrap', ['kafka:GetBootstrapBrokers'], [sourceMskArn.valueAsString]),
       allow('SourceCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:DescribeClusterDynamicConfiguration'], [sourceMskArn.valueAsString]),
       allow('SourceTopics', ['kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:ReadData'], [kafkaArn(sourceMskArn, 'topic', '*')]),
       allow('SourceGroupsRead', ['kafka-cluster:DescribeGroup'], [kafkaArn(sourceMskArn, 'group', '*')]),
@@ -179,6 +188,7 @@ export class FerryStack extends cdk.Stack {
     });
     rollbackGroups.cfnOptions.condition = sourceIsMskWithRollbackGroups;
     const sourceHeartbeat = managed('SourceMskHeartbeatPolicy', 'Ferry heartbeat - write the heartbeat topic on the source MSK cluster.', [
+      allow('SourceBootstrap', ['kafka:GetBootstrapBrokers'], [sourceMskArn.valueAsString]),
       allow('SourceCluster', ['kafka-cluster:Connect', 'kafka-cluster:DescribeCluster', 'kafka-cluster:WriteDataIdempotently'], [sourceMskArn.valueAsString]),
       allow('HeartbeatTopic', ['kafka-cluster:DescribeTopic', 'kafka-cluster:CreateTopic', 'kafka-cluster:WriteData'], [kafkaArn(sourceMskArn, 'topic', heartbeatTopic.valueAsString)]),
     ], sourceIsMsk);
@@ -186,6 +196,8 @@ export class FerryStack extends cdk.Stack {
     // ---------------------------------------------------------------- functions
     const sourceEnv = {
       FERRY_SOURCE_BOOTSTRAP: sourceBootstrap.valueAsString,
+      // Empty bootstrap servers (MSK source): read from the cluster ARN at cold start.
+      FERRY_SOURCE_MSK_CLUSTER_ARN: sourceMskArn.valueAsString,
       FERRY_SOURCE_SECURITY: sourceSecurity.valueAsString,
       FERRY_SOURCE_SECRET_ARN: sourceSecret.valueAsString,
       FERRY_SOURCE_CA_SECRET_ARN: sourceCaSecret.valueAsString,
@@ -315,7 +327,6 @@ export class FerryStack extends cdk.Stack {
     const discover = rust('discover', 'Every five minutes, new source topics -> target topic + event source mapping of the mirror; new source partitions -> target partitions.',
       {
         FERRY_MIRROR_FUNCTION: mirror.fn.functionName, ...sourceEnv, ...targetEnv, ...filterEnv,
-        FERRY_SOURCE_MSK_CLUSTER_ARN: sourceMskArn.valueAsString,
         FERRY_SOURCE_SUBNETS: Fn.join(',', [Fn.select(0, subnetList), Fn.select(1, subnetList)]),
         FERRY_SOURCE_SECURITY_GROUPS: Fn.select(0, securityGroupIds.valueAsList),
         FERRY_HEARTBEAT_TOPIC: heartbeatTopic.valueAsString, FERRY_DISCOVERY_APPLY: discoveryApply.valueAsString,
