@@ -1,5 +1,5 @@
 //! Outages on the shared stack while the mirror runs: the target broker stopped and restarted,
-//! then DynamoDB (moto) frozen for 30 s with SIGSTOP (its data kept) and thawed. The run must
+//! then the local DynamoDB (minidyn, or moto) frozen for 30 s with SIGSTOP (its data kept) and thawed. The run must
 //! recover by itself with 0 duplicates and 0 losses.
 //!
 //! This binary disrupts the shared stack, so it holds a single test; cargo runs test binaries
@@ -21,7 +21,7 @@ struct RestoreStack;
 impl Drop for RestoreStack {
     fn drop(&mut self) {
         let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/stack");
-        for args in [&["resume-moto"][..], &["start-broker", "target"][..]] {
+        for args in [&["resume-dynamodb"][..], &["start-broker", "target"][..]] {
             let _ = std::process::Command::new(&script).args(args).status();
         }
     }
@@ -55,11 +55,11 @@ async fn target_restart_and_frozen_state_store_recover_exactly() {
         stack_async(&["start-broker", "target"]).await;
         produce(&p, &chunk(3), |_| {}).await.unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        eprintln!("outage: freezing DynamoDB (moto) for 30 s");
-        stack_async(&["pause-moto"]).await;
+        eprintln!("outage: freezing DynamoDB for 30 s");
+        stack_async(&["pause-dynamodb"]).await;
         produce(&p, &chunk(4), |_| {}).await.unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;
-        stack_async(&["resume-moto"]).await;
+        stack_async(&["resume-dynamodb"]).await;
         eprintln!("outage: DynamoDB thawed");
         produce(&p, &chunk(5), |_| {}).await.unwrap();
     };

@@ -76,13 +76,17 @@ pub struct RunArgs {
         default_value = "127.0.0.1:29092"
     )]
     pub target: String,
-    /// moto endpoint.
+    /// moto endpoint (every AWS service but DynamoDB).
     #[arg(
         long,
         env = "AWS_ENDPOINT_URL",
         default_value = "http://127.0.0.1:4566"
     )]
     pub moto: String,
+    /// The local DynamoDB the state store uses (`scripts/stack env` sets it to minidyn's;
+    /// unset: moto's).
+    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    pub dynamodb: Option<String>,
     /// Partitions of W1 and W2 topics.
     #[arg(long, default_value = "12")]
     pub partitions: i32,
@@ -162,7 +166,7 @@ struct Ctx {
     out: PathBuf,
     self_exe: PathBuf,
     proxy_url: String,
-    proxy_counts: proxy::Counts,
+    proxy_calls: proxy::Calls,
 }
 
 fn bytes_per_record() -> f64 {
@@ -182,14 +186,15 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let run = format!("fb{}", started_unix % 100_000_000);
     let out = args.out.join(&run);
     std::fs::create_dir_all(&out)?;
-    let (proxy_url, proxy_counts) = proxy::start(&args.moto).await?;
+    let dynamodb = args.dynamodb.clone().unwrap_or_else(|| args.moto.clone());
+    let (proxy_url, proxy_calls) = proxy::start(&args.moto, &dynamodb).await?;
     let ctx = Ctx {
         scale,
         run: run.clone(),
         out: out.clone(),
         self_exe: std::env::current_exe()?,
         proxy_url,
-        proxy_counts,
+        proxy_calls,
         args: args.clone(),
     };
     eprintln!(

@@ -51,8 +51,12 @@ pub struct FerryExtra {
     pub records_per_batch: f64,
     /// CPU seconds of the sandboxes (the part Lambda would run).
     pub sandbox_cpu_s: f64,
-    /// CPU and RSS of moto during the run (not counted in Ferry's figures).
-    pub moto: Usage,
+    /// CPU and RSS of the local DynamoDB during the run (not counted in Ferry's figures).
+    pub store: Usage,
+    /// Which local DynamoDB that was (`minidyn`, `moto`).
+    pub store_name: String,
+    /// DynamoDB call latency as the mirror saw it (through the bench's proxy).
+    pub dynamodb_latency: crate::proxy::DynamoLatency,
     /// Billed GB-s per GB mirrored: max(measured invocation time, sandbox CPU at the memory
     /// size's vCPU share) × memory.
     pub gb_s_per_gb: f64,
@@ -206,19 +210,22 @@ pub fn table(report: &Report) -> String {
         if let Some(f) = &r.ferry {
             let _ = write!(
                 notes,
-                "{:.0} rec/batch, {:.0} ms/batch (progress {:.0}, produce {:.0}, commit {:.0}), {:.2} DynamoDB calls/batch, {} batches, {} failed, sandboxes {:.0} MB peak / {} procs, moto {:.1} CPU s {:.0} MB, Lambda ${:.2}/TB",
+                "{:.0} rec/batch, {:.0} ms/batch (progress {:.0}, produce {:.0}, commit {:.0}), {:.2} DynamoDB calls/batch, DynamoDB p50/p99 {:.1}/{:.1} ms, {} batches, {} failed, sandboxes {:.0} MB peak / {} procs, {} {:.1} CPU s {:.0} MB, Lambda ${:.2}/TB",
                 f.records_per_batch,
                 f.phases.duration_ms,
                 f.phases.progress_ms,
                 f.phases.produce_ms,
                 f.phases.commit_ms,
                 f.dynamodb_calls_per_batch,
+                f.dynamodb_latency.all.p50_ms,
+                f.dynamodb_latency.all.p99_ms,
                 f.stats.invocations,
                 f.stats.failures,
                 (r.usage.peak_rss_bytes.saturating_sub(r.usage.root_peak_rss_bytes)) as f64 / 1e6,
                 r.usage.peak_processes,
-                f.moto.cpu_seconds,
-                f.moto.peak_rss_bytes as f64 / 1e6,
+                f.store_name,
+                f.store.cpu_seconds,
+                f.store.peak_rss_bytes as f64 / 1e6,
                 f.lambda_usd_per_tb
             );
         }
@@ -251,11 +258,34 @@ pub fn table(report: &Report) -> String {
     s
 }
 
-/// The headline line of BENCHMARKS.md.
-pub fn headline(report: &Report) -> Option<String> {
-    report.ratios["ferry_mm2_w1_records_per_s"]
-        .as_f64()
-        .map(|r| format!("Ferry/MM2 (W1 records/s): {r:.2}"))
+/// The headline lines of BENCHMARKS.md: (prefix, line) for W1 throughput and W2 p99.
+pub fn headlines(report: &Report) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(r) = report.ratios["ferry_mm2_w1_records_per_s"].as_f64() {
+        out.push((W1_HEADLINE, format!("{W1_HEADLINE} {r:.2}")));
+    }
+    if let Some(r) = report.ratios["ferry_mm2_w2_p99"].as_f64() {
+        out.push((W2_HEADLINE, format!("{W2_HEADLINE} {r:.2}")));
+    }
+    out
+}
+
+const W1_HEADLINE: &str = "Ferry/MM2 (W1 records/s):";
+const W2_HEADLINE: &str = "Ferry/MM2 (W2 p99):";
+
+/// `doc` with its headline lines replaced; a missing W2 line goes right under the W1 line.
+pub(super) fn with_headlines(doc: &str, lines: &[(&'static str, String)]) -> String {
+    let mut out: Vec<String> = doc.lines().map(str::to_owned).collect();
+    for (prefix, line) in lines {
+        if let Some(l) = out.iter_mut().find(|l| l.starts_with(prefix)) {
+            line.clone_into(l);
+        } else if let Some(i) = out.iter().position(|l| l.starts_with(W1_HEADLINE)) {
+            out.insert(i + 1, line.clone());
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
 }
 
 pub(super) const START: &str = "<!-- bench:results:start -->";
@@ -278,22 +308,8 @@ pub(super) fn update_doc(path: &Path, report: &Report, table: &str) -> anyhow::R
         report.machine,
         serde_json::to_string(&report.ratios).unwrap_or_default()
     );
-    let mut out = format!("{}{block}{}", &doc[..a], &doc[b..]);
-    if let Some(h) = headline(report) {
-        out = out
-            .lines()
-            .map(|l| {
-                if l.starts_with("Ferry/MM2 (W1 records/s):") {
-                    h.clone()
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        out.push('\n');
-    }
-    std::fs::write(path, out)?;
+    let out = format!("{}{block}{}", &doc[..a], &doc[b..]);
+    std::fs::write(path, with_headlines(&out, &headlines(report)))?;
     eprintln!("updated {}", path.display());
     Ok(())
 }

@@ -44,10 +44,7 @@ pub(super) async fn start_system(
                 .await
                 .with_context(|| format!("cannot create table {t}"))?;
             table = Some(t.clone());
-            ctx.proxy_counts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clear();
+            ctx.proxy_calls.clear();
             let many = sources.len() > 1;
             cmd = Command::new(&ctx.self_exe);
             cmd.arg("ferry-host")
@@ -87,6 +84,7 @@ pub(super) async fn start_system(
                 .arg("--mirror-log")
                 .arg(ctx.out.join(format!("{tag}-mirror.log")))
                 .env("AWS_ENDPOINT_URL", &ctx.proxy_url)
+                .env("AWS_ENDPOINT_URL_DYNAMODB", &ctx.proxy_url)
                 .env("FERRY_REPLICATION_POLICY", "prefix:ferry")
                 .env("FERRY_TARGET_COMPRESSION", &a.compression)
                 .env("FERRY_PROGRESS_CACHE", a.ferry_progress_cache.to_string())
@@ -131,7 +129,7 @@ pub(super) async fn start_system(
         .stdout(log.try_clone()?)
         .stderr(log);
     let moto = if system == "ferry" {
-        moto_pid(&a.root).map(Sampler::start)
+        store_pid(&a.root).map(Sampler::start)
     } else {
         None
     };
@@ -150,10 +148,21 @@ pub(super) async fn start_system(
     })
 }
 
-pub(super) fn moto_pid(root: &Path) -> Option<u32> {
-    std::fs::read_to_string(root.join(".ferry/stack/moto.pid"))
+/// The local DynamoDB's process: minidyn (the stack's default) or moto
+/// (`FERRY_LOCAL_DYNAMODB=moto`).
+pub(super) fn store_pid(root: &Path) -> Option<u32> {
+    std::fs::read_to_string(root.join(format!(".ferry/stack/{}.pid", store_name())))
         .ok()
         .and_then(|s| s.trim().parse().ok())
+}
+
+/// `minidyn` or `moto`: which process serves DynamoDB (`FERRY_LOCAL_DYNAMODB`).
+pub(super) fn store_name() -> &'static str {
+    if std::env::var("FERRY_LOCAL_DYNAMODB").is_ok_and(|v| v == "moto") {
+        "moto"
+    } else {
+        "minidyn"
+    }
 }
 
 /// Stops the system (SIGTERM, then SIGKILL after 40 s).
@@ -193,11 +202,8 @@ pub(super) async fn finish(
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let calls = ctx
-            .proxy_counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let calls = ctx.proxy_calls.counts();
+        let dynamodb_latency = ctx.proxy_calls.dynamodb_latency();
         let dynamo: u64 = calls
             .iter()
             .filter(|(k, _)| k.starts_with("DynamoDB"))
@@ -215,7 +221,9 @@ pub(super) async fn finish(
             dynamodb_calls_per_batch: dynamo as f64 / batches,
             records_per_batch: stats.records as f64 / batches,
             sandbox_cpu_s: sandbox_cpu,
-            moto: moto.unwrap_or_default(),
+            store: moto.unwrap_or_default(),
+            store_name: store_name().to_owned(),
+            dynamodb_latency,
             gb_s_per_gb: billed_s * mem_gb / gb.max(1e-9),
             lambda_usd_per_tb: usd / gb.max(1e-9) * 1000.0,
             phases: running

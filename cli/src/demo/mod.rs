@@ -34,18 +34,25 @@ pub const MOTO_ENV: [(&str, &str); 5] = [
     ("AWS_SECRET_ACCESS_KEY", "testing"),
 ];
 
+/// The local stack's DynamoDB (minidyn; `FERRY_LOCAL_DYNAMODB=moto` keeps moto's).
+pub const MINIDYN_ENDPOINT: &str = "http://127.0.0.1:4567";
+
 /// The demo never talks to real AWS: without `AWS_ENDPOINT_URL` it points the AWS SDK (and the
-/// function processes, which inherit the environment) at the local stack's moto. Must run
-/// before any thread starts.
+/// function processes, which inherit the environment) at the local stack: moto, and DynamoDB
+/// on minidyn unless `FERRY_LOCAL_DYNAMODB=moto`. Must run before any thread starts.
 pub fn default_to_moto() {
     if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
         return;
     }
-    eprintln!("AWS_ENDPOINT_URL is not set: using the local stack's moto (as `eval \"$(scripts/stack env)\"` would)");
+    eprintln!("AWS_ENDPOINT_URL is not set: using the local stack (as `eval \"$(scripts/stack env)\"` would)");
     for (key, value) in MOTO_ENV {
         if std::env::var_os(key).is_none() {
             std::env::set_var(key, value);
         }
+    }
+    let moto_dynamodb = std::env::var("FERRY_LOCAL_DYNAMODB").is_ok_and(|v| v == "moto");
+    if !moto_dynamodb && std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", MINIDYN_ENDPOINT);
     }
 }
 
@@ -64,7 +71,10 @@ pub(crate) async fn check_stack(
             anyhow::bail!("{what} at {first} is not answering: {hint}");
         }
     }
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+    let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .map(|e| (e, "AWS_ENDPOINT_URL_DYNAMODB"))
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL").map(|e| (e, "AWS_ENDPOINT_URL")));
+    if let Ok((endpoint, var)) = dynamodb {
         let authority = endpoint
             .split_once("://")
             .map_or(endpoint.as_str(), |(_, rest)| rest)
@@ -73,9 +83,7 @@ pub(crate) async fn check_stack(
             .unwrap_or_default()
             .to_owned();
         if !reachable(&authority).await {
-            anyhow::bail!(
-                "DynamoDB endpoint {endpoint} (AWS_ENDPOINT_URL) is not answering: {hint}"
-            );
+            anyhow::bail!("DynamoDB endpoint {endpoint} ({var}) is not answering: {hint}");
         }
     }
     Ok(())
