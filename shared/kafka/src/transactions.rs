@@ -23,15 +23,15 @@
 //! * [`Fencing::None`]: the shared idempotent producer; `fence`, `commit` and `abort` do
 //!   nothing. Exactly once only while a single invocation at a time writes a partition.
 
-use crate::auth::FerryContext;
 use crate::config::KafkaConnection;
 use crate::target::TargetCluster;
+use crate::target::{BatchContext, MirrorProducer};
 use ferry_core::ports::{TargetError, TargetWriter};
 use ferry_core::record::MirrorRecord;
 use ferry_core::topics::TopicPartition;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ fn is_retriable(e: &KafkaError) -> bool {
 /// One partition's transactional producer.
 pub(crate) struct TxnProducer {
     id: String,
-    producer: FutureProducer<FerryContext>,
+    producer: MirrorProducer,
     last_used: Mutex<Instant>,
 }
 
@@ -191,9 +191,7 @@ impl TxnPool {
         &self,
         operation: &'static str,
         p: &Arc<TxnProducer>,
-        f: impl FnOnce(&FutureProducer<FerryContext>, Duration) -> Result<(), KafkaError>
-            + Send
-            + 'static,
+        f: impl FnOnce(&MirrorProducer, Duration) -> Result<(), KafkaError> + Send + 'static,
     ) -> Result<(), TransactionFailed> {
         let producer = Arc::clone(p);
         let timeout = self.timeout;
@@ -233,8 +231,8 @@ impl TxnPool {
             .set("transactional.id", &id)
             .set("transaction.timeout.ms", timeout_ms.to_string())
             .set("message.timeout.ms", message_timeout_ms.to_string());
-        let producer: FutureProducer<FerryContext> = config
-            .create_with_context(self.conn.context())
+        let producer: MirrorProducer = config
+            .create_with_context(BatchContext::new(self.conn.context()))
             .map_err(|e| TargetError::Unavailable(Box::new(e)))?;
         let p = Arc::new(TxnProducer {
             id: id.clone(),
@@ -388,7 +386,7 @@ impl TxnPool {
 }
 
 impl TxnProducer {
-    pub(crate) fn producer(&self) -> &FutureProducer<FerryContext> {
+    pub(crate) fn producer(&self) -> &MirrorProducer {
         &self.producer
     }
 }

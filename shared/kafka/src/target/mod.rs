@@ -9,9 +9,11 @@
 //!
 //! * the writers: with fencing ([`Fencing::Transactions`], the default) a pool of
 //!   transactional producers, one `transactional.id` per written target partition
-//!   ([`crate::transactions`]); without, one idempotent [`FutureProducer`] (`acks=all`,
+//!   ([`crate::transactions`]); without, one idempotent producer (`acks=all`,
 //!   `enable.idempotence=true`, at most 5 requests in flight). Each writes every record to an
-//!   explicit partition, tuned by [`ProducerTuning`];
+//!   explicit partition, tuned by [`ProducerTuning`], and collects one produce call's delivery
+//!   reports as one batch (`delivery.rs`: a `ThreadedProducer` with a per-batch
+//!   `ProducerContext`, no future per record);
 //! * a group-less [`FerryConsumer`] used only for metadata and watermark queries, which are
 //!   blocking librdkafka calls and therefore run on tokio's blocking pool with a timeout;
 //! * a [`FerryAdmin`] for `DescribeConfigs` (the topic's effective `max.message.bytes`), which
@@ -30,18 +32,20 @@
 //! error causes.
 
 use crate::admin_token::FerryAdmin;
-use crate::auth::{serve_events, FerryConsumer, FerryContext};
+use crate::auth::{serve_events, FerryConsumer};
 use crate::config::{BuildError, KafkaConnection};
 use crate::transactions::{Fencing, TxnPool};
+pub(crate) use delivery::{BatchContext, MirrorProducer};
 use ferry_core::ports::{TargetError, TopicInfo};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+mod delivery;
 mod errors;
 mod metadata;
 mod options;
@@ -62,7 +66,7 @@ struct CachedInfo {
 /// Build it once per process and share it (`&TargetCluster` is all the ports need).
 pub struct TargetCluster {
     conn: KafkaConnection,
-    producer: FutureProducer<FerryContext>,
+    producer: MirrorProducer,
     meta: Arc<FerryConsumer>,
     admin: FerryAdmin,
     options: TargetOptions,
@@ -113,8 +117,8 @@ impl TargetCluster {
                 "topic.metadata.propagation.max.ms",
                 options.request_timeout.as_millis().to_string(),
             );
-        let producer: FutureProducer<FerryContext> = producer_config
-            .create_with_context(conn.context())
+        let producer: MirrorProducer = producer_config
+            .create_with_context(BatchContext::new(conn.context()))
             .map_err(BuildError::Client)?;
         let txn = match &options.fencing {
             Fencing::None => None,
@@ -161,7 +165,7 @@ impl TargetCluster {
     }
 
     /// The shared idempotent producer.
-    pub(crate) fn idempotent_producer(&self) -> &FutureProducer<FerryContext> {
+    pub(crate) fn idempotent_producer(&self) -> &MirrorProducer {
         &self.producer
     }
 

@@ -1,16 +1,15 @@
 //! Producing: records to librdkafka records, delivery reports to offsets, failures to
 //! [`TargetError`]s ([`TargetProducer`] and the transactional path's `produce_on`).
 
-use super::errors::{BatchTooLarge, DeliveryCanceled, ProducerFatal, UnexpectedResponse};
+use super::delivery::{MirrorProducer, Outcome};
+use super::errors::{BatchTooLarge, ProducerFatal, UnexpectedResponse};
 use super::TargetCluster;
-use crate::auth::FerryContext;
-use ferry_core::ports::{BoxError, TargetError, TargetMetadata, TargetProducer};
+use ferry_core::ports::{TargetError, TargetMetadata, TargetProducer};
 use ferry_core::record::{MirrorRecord, TimestampType};
 use ferry_core::topics::TopicPartition;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use std::collections::VecDeque;
+use rdkafka::producer::{BaseRecord, Producer};
 use std::time::Duration;
 
 /// Outcome bookkeeping of one `produce` call.
@@ -40,25 +39,10 @@ impl ProduceState {
         }
     }
 
-    fn settle(
-        &mut self,
-        index: usize,
-        outcome: Result<
-            rdkafka::producer::future_producer::OwnedDeliveryResult,
-            futures::channel::oneshot::Canceled,
-        >,
-        records: &[MirrorRecord],
-    ) -> Result<(), BoxError> {
+    fn settle(&mut self, index: usize, outcome: Outcome, records: &[MirrorRecord]) {
         match outcome {
-            Ok(Ok(delivery)) => {
-                self.offsets.push(delivery.offset);
-                Ok(())
-            }
-            Ok(Err((error, _message))) => {
-                self.fail(index, error, false, records);
-                Ok(())
-            }
-            Err(_canceled) => Err(Box::new(DeliveryCanceled)),
+            Ok(offset) => self.offsets.push(offset),
+            Err(error) => self.fail(index, error, false, records),
         }
     }
 }
@@ -75,12 +59,13 @@ pub(super) fn is_queue_full(error: &KafkaError) -> bool {
 pub(super) const NO_TIMESTAMP: i64 = -1;
 
 /// Builds the librdkafka record for `r` without copying its bytes (librdkafka copies them once
-/// into its own buffer on enqueue).
-pub(super) fn future_record<'a>(
+/// into its own buffer on enqueue), with its delivery `opaque` (see `delivery`).
+pub(super) fn base_record<'a>(
     tp: &'a TopicPartition,
     r: &'a MirrorRecord,
-) -> FutureRecord<'a, [u8], [u8]> {
-    let mut fr = FutureRecord::to(&tp.topic).partition(tp.partition);
+    opaque: usize,
+) -> BaseRecord<'a, [u8], [u8], usize> {
+    let mut fr = BaseRecord::with_opaque_to(&tp.topic, opaque).partition(tp.partition);
     if let Some(key) = r.key.as_deref() {
         fr = fr.key(key);
     }
@@ -114,7 +99,7 @@ impl TargetCluster {
     /// Turns the first failure of a `produce` call into a [`TargetError`].
     async fn produce_error(
         &self,
-        producer: &FutureProducer<FerryContext>,
+        producer: &MirrorProducer,
         tp: &TopicPartition,
         records: &[MirrorRecord],
         state: ProduceState,
@@ -222,10 +207,11 @@ impl TargetProducer for TargetCluster {
 
 impl TargetCluster {
     /// Produces `records` to `tp` on `producer` and awaits every delivery report (see
-    /// [`TargetProducer::produce`]).
+    /// [`TargetProducer::produce`]): one registered batch for the call, its reports collected
+    /// by the producer's context (`delivery`), no per-record future.
     pub(crate) async fn produce_on(
         &self,
-        producer: &FutureProducer<FerryContext>,
+        producer: &MirrorProducer,
         tp: &TopicPartition,
         records: &[MirrorRecord],
     ) -> Result<Vec<i64>, TargetError> {
@@ -234,60 +220,43 @@ impl TargetCluster {
             first_error: None,
             largest_too_large: None,
         };
-        // Deliveries complete in enqueue order (one partition, idempotent producer), so they are
-        // awaited front to back and `state.offsets` stays in record order.
-        let mut pending: VecDeque<(usize, DeliveryFuture)> = VecDeque::with_capacity(
-            records
-                .len()
-                .min(self.options.tuning.queue_buffering_max_messages as usize),
-        );
-        let mut canceled: Option<BoxError> = None;
+        let batch = producer.context().register(records.len());
 
         'records: for (index, record) in records.iter().enumerate() {
-            let mut fr = future_record(tp, record);
+            let mut fr = base_record(tp, record, batch.opaque(index));
             loop {
-                match producer.send_result(fr) {
-                    Ok(delivery) => {
-                        pending.push_back((index, delivery));
-                        break;
-                    }
+                match producer.send(fr) {
+                    Ok(()) => break,
                     Err((error, back)) if is_queue_full(&error) => {
                         fr = back;
-                        match pending.pop_front() {
-                            Some((i, delivery)) => {
-                                if let Err(e) = state.settle(i, delivery.await, records) {
-                                    canceled.get_or_insert(e);
-                                }
-                                // Something failed: enqueue nothing more, so this call adds no
-                                // record behind the failed one (those already queued still go).
-                                if state.first_error.is_some() || canceled.is_some() {
-                                    break 'records;
-                                }
-                            }
-                            // Queue filled by concurrent callers: give librdkafka a moment.
-                            None => tokio::time::sleep(Duration::from_millis(10)).await,
+                        // Something failed: enqueue nothing more, so this call adds no record
+                        // behind the failed one (those already queued still go).
+                        if batch.failed() {
+                            batch.not_sent();
+                            break 'records;
                         }
+                        // librdkafka's queue is full: wait for a delivery to free space.
+                        batch.wait_for_progress(Duration::from_millis(10)).await;
                     }
                     Err((error, _)) => {
                         // Not enqueued; later records are not sent so the target gets no record
                         // after a gap that this call itself created.
+                        batch.not_sent();
                         state.fail(index, error, true, records);
                         break 'records;
                     }
                 }
             }
-        }
-        while let Some((i, delivery)) = pending.pop_front() {
-            if let Err(e) = state.settle(i, delivery.await, records) {
-                canceled.get_or_insert(e);
+            if batch.failed() {
+                break;
             }
         }
-
-        if let Some(source) = canceled {
-            return Err(TargetError::Produce {
-                tp: tp.clone(),
-                source,
-            });
+        // Deliveries of one partition complete in enqueue order (idempotent producer), so the
+        // offsets collected in record order are the records' offsets.
+        for (index, outcome) in batch.settled().await.into_iter().enumerate() {
+            if let Some(outcome) = outcome {
+                state.settle(index, outcome, records);
+            }
         }
         if state.first_error.is_some() {
             return Err(self.produce_error(producer, tp, records, state).await);

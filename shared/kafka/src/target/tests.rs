@@ -1,5 +1,5 @@
 use super::metadata::is_authorization_failure;
-use super::produce::{future_record, NO_TIMESTAMP};
+use super::produce::{base_record, NO_TIMESTAMP};
 use super::*;
 use crate::config::Security;
 use ferry_core::record::Header as RecordHeader;
@@ -79,7 +79,7 @@ fn builds_without_connecting_and_debug_hides_clients() {
 }
 
 #[test]
-fn future_record_maps_nulls_headers_and_timestamps() {
+fn base_record_maps_nulls_headers_timestamps_and_the_opaque() {
     let tp = TopicPartition::new("t", 4);
     let mut r = MirrorRecord {
         offset: 9,
@@ -98,8 +98,11 @@ fn future_record_maps_nulls_headers_and_timestamps() {
             },
         ],
     };
-    let fr = future_record(&tp, &r);
-    assert_eq!((fr.topic, fr.partition), ("t", Some(4)));
+    let fr = base_record(&tp, &r, 7);
+    assert_eq!(
+        (fr.topic, fr.partition, fr.delivery_opaque),
+        ("t", Some(4), 7)
+    );
     assert!(fr.key.is_none());
     assert_eq!(fr.payload, Some(&[][..]));
     assert_eq!(fr.timestamp, Some(1234));
@@ -120,7 +123,7 @@ fn future_record_maps_nulls_headers_and_timestamps() {
     r.timestamp_type = TimestampType::NoTimestamp;
     r.headers.clear();
     r.value = None;
-    let fr = future_record(&tp, &r);
+    let fr = base_record(&tp, &r, 7);
     assert_eq!(fr.timestamp, Some(NO_TIMESTAMP));
     assert!(fr.payload.is_none());
     assert!(fr.headers.is_none());
