@@ -21,7 +21,8 @@
 //!   allow it (MSK IAM without `kafka-cluster:DescribeTopicDynamicConfiguration`), the
 //!   producer's `message.max.bytes` stands in for the topic's limit, with one warning.
 //!
-//! All use [`FerryContext`] (OAUTHBEARER tokens for MSK IAM).
+//! All use [`FerryContext`](crate::FerryContext) (OAUTHBEARER tokens for MSK IAM; the producers through
+//! their `BatchContext`).
 //!
 //! [`TargetMetadata::topic_info`](ferry_core::ports::TargetMetadata::topic_info) is called once
 //! per batch, so its answers are cached per topic for [`TargetOptions::topic_info_ttl`].
