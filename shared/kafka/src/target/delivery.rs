@@ -60,6 +60,12 @@ struct BatchState {
     progress: Notify,
 }
 
+impl BatchState {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// [`ProducerContext`] of [`MirrorProducer`]: per-batch delivery reports (see the module doc).
 pub struct BatchContext {
     inner: FerryContext,
@@ -150,7 +156,7 @@ impl ProducerContext for BatchContext {
             Err((error, _)) => Err(error.clone()),
         };
         let wake = {
-            let mut guard = state.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = state.slots();
             let slots = &mut *guard;
             let failed = outcome.is_err();
             if let Some(slot) = slots.outcomes.get_mut(index) {
@@ -191,22 +197,14 @@ impl Batch {
     /// The delivery opaque of record `index`. Counts the record as enqueued: call it only for
     /// a send that succeeds, or call [`Batch::not_sent`] when it does not.
     pub(crate) fn opaque(&self, index: usize) -> usize {
-        self.state
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending += 1;
+        self.state.slots().pending += 1;
         let opaque = (u64::from(self.id) << INDEX_BITS) | (index as u64 & 0xFFFF_FFFF);
         usize::try_from(opaque).unwrap_or(usize::MAX)
     }
 
     /// Record `index`'s send was refused after [`Batch::opaque`]: no report will come.
     pub(crate) fn not_sent(&self) {
-        let mut slots = self
-            .state
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.state.slots();
         slots.pending = slots.pending.saturating_sub(1);
     }
 
@@ -220,11 +218,7 @@ impl Batch {
     pub(crate) async fn wait_for_progress(&self, max: std::time::Duration) {
         let notified = self.state.progress.notified();
         {
-            let mut slots = self
-                .state
-                .slots
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut slots = self.state.slots();
             if slots.pending == 0 || self.failed() {
                 return;
             }
@@ -241,11 +235,7 @@ impl Batch {
             // still wakes this task.
             let notified = self.state.progress.notified();
             {
-                let mut slots = self
-                    .state
-                    .slots
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut slots = self.state.slots();
                 if slots.pending == 0 {
                     return std::mem::take(&mut slots.outcomes);
                 }
