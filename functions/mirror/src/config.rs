@@ -83,10 +83,15 @@ impl MirrorConfig {
                 settings.string_or("FERRY_TRANSACTIONAL_ID_PREFIX", &format!("ferry-{table}-"));
             let timeout_ms: u64 = settings.number("FERRY_TRANSACTION_TIMEOUT_MS", 60_000, 1_000)?;
             match Fencing::transactions(&table) {
-                Fencing::Transactions { max_producers, .. } => Fencing::Transactions {
+                Fencing::Transactions {
+                    max_producers,
+                    idle_timeout,
+                    ..
+                } => Fencing::Transactions {
                     id_prefix,
                     transaction_timeout: Duration::from_millis(timeout_ms),
                     max_producers,
+                    idle_timeout,
                 },
                 Fencing::None => Fencing::None,
             }
@@ -182,7 +187,8 @@ mod tests {
             Fencing::Transactions {
                 id_prefix: "ferry-t-".into(),
                 transaction_timeout: Duration::from_secs(60),
-                max_producers: 256
+                max_producers: 256,
+                idle_timeout: Duration::from_secs(60),
             }
         );
     }

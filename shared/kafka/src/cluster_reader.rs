@@ -32,6 +32,7 @@ pub struct KafkaClusterReader {
     conn: KafkaConnection,
     cluster: &'static str,
     timeout: Duration,
+    eager_connections: bool,
     watermark_consumer: Arc<Mutex<Option<Arc<FerryConsumer>>>>,
 }
 
@@ -52,6 +53,7 @@ impl KafkaClusterReader {
             conn,
             cluster,
             timeout: DEFAULT_READ_TIMEOUT,
+            eager_connections: false,
             watermark_consumer: Arc::default(),
         }
     }
@@ -74,6 +76,12 @@ impl KafkaClusterReader {
     /// Longest time a read may go without progress (default 30 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Range reads connect to every broker at once (see [`ReadOptions::eager_connections`]).
+    pub fn with_eager_connections(mut self, eager: bool) -> Self {
+        self.eager_connections = eager;
         self
     }
 
@@ -110,6 +118,7 @@ impl KafkaClusterReader {
             isolation,
             timeout: self.timeout,
             stop_at_end: true,
+            eager_connections: self.eager_connections,
         }
     }
 }

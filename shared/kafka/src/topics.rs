@@ -255,6 +255,7 @@ impl KafkaTopicAdmin {
             isolation: Isolation::ReadUncommitted,
             timeout: self.read_timeout,
             stop_at_end: true,
+            eager_connections: false,
         };
         for (from, to) in ranges {
             stats = scan_partition(&self.conn, &tp, from, Some(to), &opts, stats, |s, r| {

@@ -35,6 +35,10 @@ fn records(from: i64, n: i64) -> Vec<MirrorRecord> {
 }
 
 fn writer(prefix: &str) -> TargetCluster {
+    writer_with_idle_timeout(prefix, Duration::from_secs(60))
+}
+
+fn writer_with_idle_timeout(prefix: &str, idle_timeout: Duration) -> TargetCluster {
     TargetCluster::new(
         &conn(),
         TargetOptions {
@@ -42,6 +46,7 @@ fn writer(prefix: &str) -> TargetCluster {
                 id_prefix: prefix.to_string(),
                 transaction_timeout: Duration::from_secs(30),
                 max_producers: 4,
+                idle_timeout,
             },
             ..TargetOptions::default()
         },
@@ -135,4 +140,24 @@ async fn a_fresh_writer_after_a_crash_aborts_what_the_dead_one_left_open() {
     next.produce(&tp, &records(0, 4)).await.expect("produce");
     next.commit(&tp).await.expect("commit");
     assert_eq!(committed_values(&next, &tp).await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_unused_for_the_idle_timeout_are_closed_at_the_next_write() {
+    let topic = unique("idle");
+    create_topic(&conn(), &topic, 2, &[]).await.expect("create");
+    let (p0, p1) = (TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1));
+    let w = writer_with_idle_timeout(&unique("ids"), Duration::from_millis(300));
+    w.fence(&p0).await.expect("fence p0");
+    w.fence(&p1).await.expect("fence p1");
+    assert_eq!(w.transactional_producers(), 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Writing p1 again closes p0's idle producer; p1's own is kept (no new fencing).
+    w.produce(&p1, &records(0, 2)).await.expect("produce p1");
+    w.commit(&p1).await.expect("commit p1");
+    assert_eq!(w.transactional_producers(), 1);
+    // p0 is fenced anew on its next write.
+    w.produce(&p0, &records(0, 1)).await.expect("produce p0");
+    w.commit(&p0).await.expect("commit p0");
+    assert_eq!(w.transactional_producers(), 2);
 }

@@ -546,6 +546,7 @@ async fn reading_below_low_watermark_or_missing_partition_fails_cleanly() {
         isolation: Isolation::ReadCommitted,
         timeout: Duration::from_secs(1),
         stop_at_end: false,
+        eager_connections: false,
     };
     match scan_partition(&conn, &tp, 0, Some(5), &short, (), |_, _| {}).await {
         Err(ReadError::Timeout { next, to, .. }) => assert_eq!((next, to), (0, 5)),

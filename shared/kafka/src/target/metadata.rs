@@ -177,7 +177,9 @@ impl TargetOffsets for TargetCluster {
 }
 
 /// Delegates to [`KafkaClusterReader`] (the one range-read body), with this cluster's request
-/// timeout; reads use a short-lived assigned consumer and stop early at the partition end.
+/// timeout; reads use a short-lived assigned consumer with eager connections (the mirror reads
+/// one range per hand-over, where a sparse client's occasional 500 ms wait would show) and stop
+/// early at the partition end.
 impl RangeReader for TargetCluster {
     async fn read_range(
         &self,
@@ -188,6 +190,7 @@ impl RangeReader for TargetCluster {
     ) -> Result<Vec<MirrorRecord>, ClusterError> {
         KafkaClusterReader::new(self.conn.clone(), "target")
             .with_timeout(self.options.request_timeout)
+            .with_eager_connections(true)
             .read_range(tp, from, to, isolation)
             .await
     }

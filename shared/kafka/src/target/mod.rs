@@ -127,12 +127,14 @@ impl TargetCluster {
                 id_prefix,
                 transaction_timeout,
                 max_producers,
+                idle_timeout,
             } => Some(TxnPool::new(
                 producer_config.clone(),
                 conn.clone(),
                 id_prefix.clone(),
                 *transaction_timeout,
                 *max_producers,
+                *idle_timeout,
             )),
         };
 
