@@ -232,7 +232,10 @@ where
         .map_err(ReadError::Task)?
 }
 
-fn range_consumer(conn: &KafkaConnection, options: &ReadOptions) -> Result<FerryConsumer, ReadError> {
+fn range_consumer(
+    conn: &KafkaConnection,
+    options: &ReadOptions,
+) -> Result<FerryConsumer, ReadError> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

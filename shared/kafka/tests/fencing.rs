@@ -146,7 +146,10 @@ async fn a_fresh_writer_after_a_crash_aborts_what_the_dead_one_left_open() {
 async fn producers_unused_for_the_idle_timeout_are_closed_at_the_next_write() {
     let topic = unique("idle");
     create_topic(&conn(), &topic, 2, &[]).await.expect("create");
-    let (p0, p1) = (TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1));
+    let (p0, p1) = (
+        TopicPartition::new(&topic, 0),
+        TopicPartition::new(&topic, 1),
+    );
     let w = writer_with_idle_timeout(&unique("ids"), Duration::from_millis(300));
     w.fence(&p0).await.expect("fence p0");
     w.fence(&p1).await.expect("fence p1");
