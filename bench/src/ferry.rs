@@ -120,10 +120,13 @@ pub async fn run(args: &FerryArgs) -> anyhow::Result<()> {
     function.env = vec![
         ("FERRY_TABLE".to_owned(), args.table.clone()),
         ("FERRY_TARGET_BOOTSTRAP".to_owned(), args.target.clone()),
-        // One `batch mirrored` line per batch (phase timings for the report), warnings otherwise.
+        // One `batch mirrored` line per batch (phase timings for the report), warnings otherwise;
+        // FERRY_BENCH_MIRROR_LOG adds more (e.g. `ferry_kafka::transactions=debug` for the
+        // hand-over times), as long as it keeps `mirror::telemetry=info`.
         (
             "RUST_LOG".to_owned(),
-            "warn,mirror::telemetry=info".to_owned(),
+            std::env::var("FERRY_BENCH_MIRROR_LOG")
+                .unwrap_or_else(|_| "warn,mirror::telemetry=info".to_owned()),
         ),
     ];
     if args.malloc_arena_max > 0 {

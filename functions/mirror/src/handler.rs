@@ -530,6 +530,7 @@ where
             source,
         };
         let offsets: Vec<i64> = b.records.iter().map(|r| r.offset).collect();
+        let started = Instant::now();
         // Progress first, then the end offset (for cached progress both were just checked).
         let (used, end) = match known {
             Known::Read(p) => (
@@ -546,6 +547,7 @@ where
         // fencing done, no transaction of an older writer is still open, so `read_committed`
         // sees everything that will ever be visible there. A cached partition whose end shows
         // at most this sandbox's own marker has none (no read).
+        let end_ms = ms_since(started);
         let found = if end > p.next_target && matches!(known, Known::Read(_)) {
             self.target
                 .read_range(&target, p.next_target, end, ReadIsolation::Committed)
@@ -554,6 +556,7 @@ where
         } else {
             Vec::new()
         };
+        let read_ms = ms_since(started) - end_ms;
         let found_offsets: Vec<i64> = found.iter().map(|r| r.offset).collect();
         let plan = plan_partition(p, end, &found_offsets, &offsets).map_err(integrity)?;
         let first_new = offsets.get(plan.skip.end).copied();
@@ -581,7 +584,9 @@ where
         if !to_produce.is_empty() {
             self.faults.delay_at(FaultPoint::BeforeProduce).await;
             self.faults.at(FaultPoint::ProduceStarted);
+            let produce_started = Instant::now();
             assigned = self.target.produce(&target, to_produce).await?;
+            let produce_ms = ms_since(produce_started);
             if let Err(e) = self
                 .check_produced(&target, end, used.own_marker_at, &assigned, to_produce)
                 .await
@@ -595,7 +600,17 @@ where
             self.faults
                 .delay_at(FaultPoint::BeforeTransactionCommit)
                 .await;
+            let commit_started = Instant::now();
             self.target.commit(&target).await?;
+            tracing::debug!(
+                source = %b.tp,
+                end_ms,
+                read_ms,
+                produce_ms,
+                commit_ms = ms_since(commit_started),
+                total_ms = ms_since(started),
+                "partition written"
+            );
         }
         let mut appended: Vec<(i64, i64)> = offsets[plan.reconcile.clone()]
             .iter()

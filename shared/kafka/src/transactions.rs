@@ -287,8 +287,7 @@ impl TxnPool {
             // hand-over took 60 ms at best and 520 ms in about a third of the cases, against
             // 6-26 ms with eager connections (see the module docs).
             .set("enable.sparse.connections", "false");
-        let producer: MirrorProducer = config
-            .create_with_context(BatchContext::new(self.conn.context()))
+        let producer = MirrorProducer::new(&config, BatchContext::new(self.conn.context()))
             .map_err(|e| TargetError::Unavailable(Box::new(e)))?;
         let p = Arc::new(TxnProducer {
             id: id.clone(),

@@ -12,7 +12,7 @@
 //!   ([`crate::transactions`]); without, one idempotent producer (`acks=all`,
 //!   `enable.idempotence=true`, at most 5 requests in flight). Each writes every record to an
 //!   explicit partition, tuned by [`ProducerTuning`], and collects one produce call's delivery
-//!   reports as one batch (`delivery.rs`: a `ThreadedProducer` with a per-batch
+//!   reports as one batch (`delivery.rs`: a polled `BaseProducer` with a per-batch
 //!   `ProducerContext`, no future per record);
 //! * a group-less [`FerryConsumer`] used only for metadata and watermark queries, which are
 //!   blocking librdkafka calls and therefore run on tokio's blocking pool with a timeout;
@@ -118,8 +118,7 @@ impl TargetCluster {
                 "topic.metadata.propagation.max.ms",
                 options.request_timeout.as_millis().to_string(),
             );
-        let producer: MirrorProducer = producer_config
-            .create_with_context(BatchContext::new(conn.context()))
+        let producer = MirrorProducer::new(&producer_config, BatchContext::new(conn.context()))
             .map_err(BuildError::Client)?;
         let txn = match &options.fencing {
             Fencing::None => None,
