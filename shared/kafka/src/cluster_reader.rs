@@ -11,7 +11,7 @@ use crate::admin::{create_topic, partition_count, AdminError};
 use crate::auth::FerryConsumer;
 use crate::config::KafkaConnection;
 use crate::reader::{
-    fetch_watermarks, scan_partition, watermark_consumer, Isolation, ReadError, ReadOptions,
+    fetch_watermarks, watermark_consumer, Isolation, RangeConsumers, ReadError, ReadOptions,
     DEFAULT_READ_TIMEOUT,
 };
 use ferry_core::ports::{ClusterError, ClusterReader, RangeReader, ReadIsolation, TopicCreator};
@@ -26,7 +26,8 @@ use std::time::Duration;
 /// Watermarks come from one consumer per reader, created at the first call and kept (clones
 /// share it): a validation of 1,000 partitions asks for 2,000 watermarks, and creating a
 /// client for each (connect, metadata) cost about 70 ms apiece, most of a lag check. Range
-/// reads still use a consumer of their own each.
+/// reads take a consumer from a pool shared by clones ([`RangeConsumers`]) and give it back
+/// after a successful read.
 #[derive(Clone)]
 pub struct KafkaClusterReader {
     conn: KafkaConnection,
@@ -34,6 +35,7 @@ pub struct KafkaClusterReader {
     timeout: Duration,
     eager_connections: bool,
     watermark_consumer: Arc<Mutex<Option<Arc<FerryConsumer>>>>,
+    range_consumers: Arc<RangeConsumers>,
 }
 
 impl std::fmt::Debug for KafkaClusterReader {
@@ -42,6 +44,7 @@ impl std::fmt::Debug for KafkaClusterReader {
             .field("conn", &self.conn)
             .field("cluster", &self.cluster)
             .field("timeout", &self.timeout)
+            .field("range_consumers", &self.range_consumers)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +58,7 @@ impl KafkaClusterReader {
             timeout: DEFAULT_READ_TIMEOUT,
             eager_connections: false,
             watermark_consumer: Arc::default(),
+            range_consumers: Arc::default(),
         }
     }
 
@@ -71,6 +75,11 @@ impl KafkaClusterReader {
             Arc::new(watermark_consumer(&self.conn).map_err(|e| self.read_error(tp, e))?);
         *slot = Some(Arc::clone(&consumer));
         Ok(consumer)
+    }
+
+    /// The consumers range reads reuse (shared by clones).
+    pub fn range_consumers(&self) -> &RangeConsumers {
+        &self.range_consumers
     }
 
     /// Longest time a read may go without progress (default 30 s).
@@ -113,6 +122,34 @@ impl KafkaClusterReader {
         }
     }
 
+    /// Folds `range` of `tp` with a pooled consumer (see [`RangeConsumers::scan`]).
+    async fn scan<A, F>(
+        &self,
+        tp: &TopicPartition,
+        range: std::ops::Range<i64>,
+        isolation: Isolation,
+        acc: A,
+        f: F,
+    ) -> Result<A, ClusterError>
+    where
+        A: Send + 'static,
+        F: FnMut(&mut A, MirrorRecord) + Send + 'static,
+    {
+        let options = self.options(isolation);
+        self.range_consumers
+            .scan(
+                &self.conn,
+                tp,
+                range.start,
+                Some(range.end),
+                &options,
+                acc,
+                f,
+            )
+            .await
+            .map_err(|e| self.read_error(tp, e))
+    }
+
     fn options(&self, isolation: Isolation) -> ReadOptions {
         ReadOptions {
             isolation,
@@ -134,17 +171,11 @@ impl RangeReader for KafkaClusterReader {
         let capacity = usize::try_from(to.saturating_sub(from))
             .unwrap_or(0)
             .min(100_000);
-        scan_partition(
-            &self.conn,
-            tp,
-            from,
-            Some(to),
-            &self.options(isolation.into()),
-            Vec::with_capacity(capacity),
-            |records, r| records.push(r),
-        )
+        let records = Vec::with_capacity(capacity);
+        self.scan(tp, from..to, isolation.into(), records, |records, r| {
+            records.push(r);
+        })
         .await
-        .map_err(|e| self.read_error(tp, e))
     }
 }
 
@@ -168,17 +199,8 @@ impl ClusterReader for KafkaClusterReader {
         from: i64,
         to: i64,
     ) -> Result<u64, ClusterError> {
-        scan_partition(
-            &self.conn,
-            tp,
-            from,
-            Some(to),
-            &self.options(Isolation::ReadCommitted),
-            0u64,
-            |n, _| *n += 1,
-        )
-        .await
-        .map_err(|e| self.read_error(tp, e))
+        self.scan(tp, from..to, Isolation::ReadCommitted, 0u64, |n, _| *n += 1)
+            .await
     }
 }
 

@@ -62,8 +62,8 @@ pub use config::{
 pub use groups::KafkaGroups;
 pub use handshake::{check as check_handshake, AuthSettings, HandshakeError};
 pub use reader::{
-    partition_checksum, read_partition, scan_partition, watermarks, Isolation, ReadError,
-    ReadOptions,
+    partition_checksum, read_partition, scan_partition, watermarks, Isolation, RangeConsumers,
+    ReadError, ReadOptions,
 };
 pub use secrets::{resolve_connections, SecretError};
 pub use target::{Compression, ProducerTuning, TargetCluster, TargetOptions};

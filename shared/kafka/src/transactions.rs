@@ -28,8 +28,9 @@
 //!
 //!   Producers are kept per process (warm sandbox) up to [`Fencing::Transactions::max_producers`];
 //!   the least recently used is closed beyond that, and any unused for
-//!   [`Fencing::Transactions::idle_timeout`] is closed at the next write. A fenced or fatally failed producer is
-//!   dropped, so the next [`TargetWriter::fence`] builds a fresh one (and fences in turn).
+//!   [`Fencing::Transactions::idle_timeout`] is closed at the next write. A fenced or fatally
+//!   failed producer is dropped, so the next [`TargetWriter::fence`] builds a fresh one (and
+//!   fences in turn).
 //! * [`Fencing::None`]: the shared idempotent producer; `fence`, `commit` and `abort` do
 //!   nothing. Exactly once only while a single invocation at a time writes a partition.
 
@@ -140,6 +141,10 @@ pub(crate) struct TxnPool {
     max_producers: usize,
     idle_timeout: Duration,
     producers: Mutex<HashMap<TopicPartition, Arc<TxnProducer>>>,
+    /// No producer can be idle long enough to close before this instant (the earliest
+    /// `last_used + idle_timeout` at the last scan; uses only move it later), so most writes
+    /// skip the scan.
+    next_eviction: Mutex<Instant>,
 }
 
 impl TxnPool {
@@ -160,6 +165,7 @@ impl TxnPool {
             max_producers: max_producers.max(1),
             idle_timeout,
             producers: Mutex::new(HashMap::new()),
+            next_eviction: Mutex::new(Instant::now() + idle_timeout),
         }
     }
 
@@ -167,23 +173,33 @@ impl TxnPool {
     /// been used for [`Fencing::Transactions::idle_timeout`].
     fn evict_idle(&self, keep: &TopicPartition) {
         let now = Instant::now();
+        let mut next_eviction = self
+            .next_eviction
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if now < *next_eviction {
+            return;
+        }
         let idle: Vec<Arc<TxnProducer>> = {
             let mut map = self
                 .producers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let stale: Vec<TopicPartition> = map
-                .iter()
-                .filter(|(k, p)| {
-                    *k != keep
-                        && now.duration_since(
-                            *p.last_used.lock().unwrap_or_else(PoisonError::into_inner),
-                        ) >= self.idle_timeout
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
+            let mut earliest = now + self.idle_timeout;
+            let mut stale = Vec::new();
+            for (k, p) in map.iter() {
+                let closes_at =
+                    *p.last_used.lock().unwrap_or_else(PoisonError::into_inner) + self.idle_timeout;
+                if k != keep && closes_at <= now {
+                    stale.push(k.clone());
+                } else {
+                    earliest = earliest.min(closes_at);
+                }
+            }
+            *next_eviction = earliest;
             stale.iter().filter_map(|k| map.remove(k)).collect()
         };
+        drop(next_eviction);
         if !idle.is_empty() {
             tracing::debug!(
                 closed = idle.len(),

@@ -591,41 +591,49 @@ async fn reading_below_low_watermark_or_missing_partition_fails_cleanly() {
         .await
         .expect("read from low watermark");
     assert_eq!(rest, expected(&sent[4..], &offsets[4..]));
+    // A pooled read that fails drops its consumer instead of returning it to the pool.
+    let pool = || cluster.range_reader().range_consumers().idle_count();
+    let pooled = cluster
+        .read_range(&tp, 4, 10, ReadIsolation::Committed)
+        .await
+        .expect("pooled read from low watermark");
+    assert_eq!(pooled, rest);
+    assert_eq!(pool(), 1);
+    assert!(cluster
+        .read_range(&tp, 0, 10, ReadIsolation::Committed)
+        .await
+        .is_err());
+    assert_eq!(pool(), 0);
     delete_topic(&conn, &topic).await.expect("delete");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reader_tolerates_transaction_markers_and_aborted_records() {
-    let Some(conn) = target("reader_tolerates_transaction_markers_and_aborted_records") else {
-        return;
-    };
-    let topic = unique_topic("txn");
-    create_topic(&conn, &topic, 1, &[]).await.expect("create");
-    let tp = TopicPartition::new(&topic, 0);
-
-    // committed(3) + marker, aborted(2) + marker, committed(2) + marker: offsets 0..10.
-    let txn_topic = topic.clone();
-    let txn_conn = conn.clone();
+/// Writes each batch of values to partition 0 of `topic` as one transaction of the producer
+/// `{topic}-{id}`, committed or aborted.
+async fn write_transactions(
+    conn: &KafkaConnection,
+    topic: &str,
+    id: &str,
+    batches: &[(&[&str], bool)],
+) {
+    let topic = topic.to_owned();
+    let id = format!("{topic}-{id}");
+    let conn = conn.clone();
+    let batches: Vec<(Vec<String>, bool)> = batches
+        .iter()
+        .map(|(values, commit)| (values.iter().map(|v| (*v).to_owned()).collect(), *commit))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let mut config = ClientConfig::new();
-        txn_conn.apply(&mut config);
-        config.set("transactional.id", format!("{txn_topic}-txn"));
+        conn.apply(&mut config);
+        config.set("transactional.id", id);
         let producer: BaseProducer = config.create().expect("transactional producer");
         let t = Duration::from_secs(30);
         producer.init_transactions(t).expect("init transactions");
-        for (batch, commit) in [
-            (["c0", "c1", "c2"].as_slice(), true),
-            (&["a0", "a1"], false),
-            (&["c3", "c4"], true),
-        ] {
+        for (batch, commit) in batches {
             producer.begin_transaction().expect("begin");
-            for v in batch {
+            for v in &batch {
                 producer
-                    .send(
-                        BaseRecord::<[u8], str>::to(&txn_topic)
-                            .partition(0)
-                            .payload(*v),
-                    )
+                    .send(BaseRecord::<[u8], str>::to(&topic).partition(0).payload(v))
                     .map_err(|(e, _)| e)
                     .expect("send");
             }
@@ -639,12 +647,126 @@ async fn reader_tolerates_transaction_markers_and_aborted_records() {
     })
     .await
     .expect("transactional writer");
+}
 
-    let values = |rs: &[MirrorRecord]| -> Vec<String> {
-        rs.iter()
-            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
-            .collect()
+/// Waits until the high watermark of `tp` reaches `end`.
+async fn wait_for_end(conn: &KafkaConnection, tp: &TopicPartition, end: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, high) = watermarks(conn, tp).await.expect("watermarks");
+        if high >= end {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{tp} stayed at end {high} < {end}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn values(rs: &[MirrorRecord]) -> Vec<String> {
+    rs.iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+/// The mirror's reads go through pooled consumers: a reused consumer must see exactly the
+/// range it is asked for, never records or end-of-partition events of an earlier read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_range_reads_see_only_their_own_range() {
+    let Some(conn) = target("pooled_range_reads_see_only_their_own_range") else {
+        return;
     };
+    let topic = unique_topic("pooled");
+    create_topic(&conn, &topic, 1, &[]).await.expect("create");
+    let tp = TopicPartition::new(&topic, 0);
+    write_transactions(
+        &conn,
+        &topic,
+        "first",
+        &[
+            (&["c0", "c1", "c2"], true),
+            (&["a0", "a1"], false),
+            (&["c3", "c4"], true),
+        ],
+    )
+    .await;
+    wait_for_end(&conn, &tp, 10).await;
+    let cluster = TargetCluster::new(&conn, TargetOptions::default()).expect("target cluster");
+    let pool = || cluster.range_reader().range_consumers().idle_count();
+    let read = |from, to, isolation| cluster.read_range(&tp, from, to, isolation);
+    use ReadIsolation::{Committed, Uncommitted};
+
+    // The hand-over read: only the previous writer's commit marker, read to the partition end.
+    assert!(read(9, 10, Committed).await.expect("marker").is_empty());
+    assert_eq!(pool(), 1, "the consumer went back to the pool");
+    // The same consumer, the whole partition, then a range of aborted records and markers.
+    let all = read(0, 10, Committed).await.expect("all");
+    assert_eq!(values(&all), ["c0", "c1", "c2", "c3", "c4"]);
+    assert_eq!(
+        all.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        [0, 1, 2, 7, 8]
+    );
+    assert!(read(3, 7, Committed).await.expect("aborted").is_empty());
+    assert_eq!(values(&read(7, 8, Committed).await.expect("one")), ["c3"]);
+    assert_eq!(pool(), 1);
+    // Another isolation level is another consumer.
+    assert_eq!(
+        values(&read(0, 10, Uncommitted).await.expect("uncommitted")),
+        ["c0", "c1", "c2", "a0", "a1", "c3", "c4"]
+    );
+    assert_eq!(pool(), 2);
+
+    // Records written after a read reached the end are seen by the next read.
+    write_transactions(&conn, &topic, "second", &[(&["n0", "n1"], true)]).await;
+    // `commit_transaction` returns before the coordinator has written the commit marker.
+    wait_for_end(&conn, &tp, 13).await;
+    assert_eq!(
+        values(&read(10, 13, Committed).await.expect("new")),
+        ["n0", "n1"]
+    );
+    assert_eq!(
+        values(&read(9, 13, Committed).await.expect("new")),
+        ["n0", "n1"]
+    );
+
+    // Concurrent reads each get a consumer; the pool keeps them (up to its limit).
+    let reads = (0..3).map(|_| read(0, 13, Committed));
+    for got in futures::future::join_all(reads).await {
+        assert_eq!(
+            values(&got.expect("concurrent")),
+            ["c0", "c1", "c2", "c3", "c4", "n0", "n1"]
+        );
+    }
+    assert!((3..=4).contains(&pool()), "{} idle", pool());
+
+    delete_topic(&conn, &topic).await.expect("delete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_tolerates_transaction_markers_and_aborted_records() {
+    let Some(conn) = target("reader_tolerates_transaction_markers_and_aborted_records") else {
+        return;
+    };
+    let topic = unique_topic("txn");
+    create_topic(&conn, &topic, 1, &[]).await.expect("create");
+    let tp = TopicPartition::new(&topic, 0);
+
+    // committed(3) + marker, aborted(2) + marker, committed(2) + marker: offsets 0..10.
+    write_transactions(
+        &conn,
+        &topic,
+        "txn",
+        &[
+            (&["c0", "c1", "c2"], true),
+            (&["a0", "a1"], false),
+            (&["c3", "c4"], true),
+        ],
+    )
+    .await;
+
+    wait_for_end(&conn, &tp, 10).await;
     let (_, high) = watermarks(&conn, &tp).await.expect("watermarks");
     assert_eq!(high, 10, "7 records + 3 control markers");
 

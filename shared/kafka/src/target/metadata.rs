@@ -4,7 +4,6 @@
 use super::errors::{RequestTimeout, UnexpectedResponse};
 use super::produce::count_i32;
 use super::{CachedInfo, TargetCluster};
-use crate::cluster_reader::KafkaClusterReader;
 use ferry_core::ports::{
     ClusterError, RangeReader, ReadIsolation, TargetError, TargetMetadata, TargetOffsets, TopicInfo,
 };
@@ -176,10 +175,10 @@ impl TargetOffsets for TargetCluster {
     }
 }
 
-/// Delegates to [`KafkaClusterReader`] (the one range-read body), with this cluster's request
-/// timeout; reads use a short-lived assigned consumer with eager connections (the mirror reads
-/// one range per hand-over, where a sparse client's occasional 500 ms wait would show) and stop
-/// early at the partition end.
+/// Delegates to the cluster's [`KafkaClusterReader`](crate::KafkaClusterReader) (the one range-read body), with this
+/// cluster's request timeout and eager connections (the mirror reads one range per hand-over,
+/// where a sparse client's occasional 500 ms wait would show); its consumers are pooled
+/// between reads, and reads stop early at the partition end.
 impl RangeReader for TargetCluster {
     async fn read_range(
         &self,
@@ -188,9 +187,7 @@ impl RangeReader for TargetCluster {
         to: i64,
         isolation: ReadIsolation,
     ) -> Result<Vec<MirrorRecord>, ClusterError> {
-        KafkaClusterReader::new(self.conn.clone(), "target")
-            .with_timeout(self.options.request_timeout)
-            .with_eager_connections(true)
+        self.range_reader()
             .read_range(tp, from, to, isolation)
             .await
     }

@@ -16,6 +16,9 @@
 //!   `ProducerContext`, no future per record);
 //! * a group-less [`FerryConsumer`] used only for metadata and watermark queries, which are
 //!   blocking librdkafka calls and therefore run on tokio's blocking pool with a timeout;
+//! * range readers ([`KafkaClusterReader`]): assigned, never-joined consumers with eager
+//!   connections, pooled between reads (the mirror reads the previous writer's commit marker
+//!   at every hand-over of a partition);
 //! * a [`FerryAdmin`] for `DescribeConfigs` (the topic's effective `max.message.bytes`), which
 //!   serves its own OAUTHBEARER tokens (see [`crate::admin_token`]). If the cluster does not
 //!   allow it (MSK IAM without `kafka-cluster:DescribeTopicDynamicConfiguration`), the
@@ -34,6 +37,7 @@
 
 use crate::admin_token::FerryAdmin;
 use crate::auth::{serve_events, FerryConsumer};
+use crate::cluster_reader::KafkaClusterReader;
 use crate::config::{BuildError, KafkaConnection};
 use crate::transactions::{Fencing, TxnPool};
 pub(crate) use delivery::{BatchContext, MirrorProducer};
@@ -76,6 +80,8 @@ pub struct TargetCluster {
     describe_configs_denied: AtomicBool,
     /// Per-partition transactional producers ([`Fencing::Transactions`]).
     txn: Option<TxnPool>,
+    /// Range reads (the mirror's hand-over and check reads), with pooled consumers.
+    reader: KafkaClusterReader,
 }
 
 impl fmt::Debug for TargetCluster {
@@ -148,6 +154,9 @@ impl TargetCluster {
             .map_err(BuildError::Client)?;
 
         let admin = FerryAdmin::new(conn)?;
+        let reader = KafkaClusterReader::new(conn.clone(), "target")
+            .with_timeout(options.request_timeout)
+            .with_eager_connections(true);
 
         Ok(Self {
             conn: conn.clone(),
@@ -158,6 +167,7 @@ impl TargetCluster {
             cache: Mutex::new(HashMap::new()),
             describe_configs_denied: AtomicBool::new(false),
             txn,
+            reader,
         })
     }
 
@@ -189,6 +199,12 @@ impl TargetCluster {
     /// it has been given ([`FerryAdmin::tokens_set`]).
     pub fn admin(&self) -> &FerryAdmin {
         &self.admin
+    }
+
+    /// The reader behind [`RangeReader`](ferry_core::ports::RangeReader) (its consumers are
+    /// pooled between reads).
+    pub fn range_reader(&self) -> &KafkaClusterReader {
+        &self.reader
     }
 
     /// The options this cluster was built with.
