@@ -68,6 +68,10 @@ pub async fn create_topics(
                     Ok(_) => break,
                     Err(_) if Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(100));
+                        // librdkafka keeps answering "unknown partition" from a cached
+                        // metadata entry taken while the topic was still being created
+                        // (seen for a W3 topic for the whole 180 s): ask the cluster again.
+                        let _ = consumer.fetch_metadata(Some(name), Duration::from_secs(5));
                     }
                     Err(e) => return Err(e).with_context(|| format!("{name}-{p} has no leader")),
                 }
