@@ -242,10 +242,18 @@ where
 /// assigned consumer is safe because librdkafka versions each assignment: messages and
 /// end-of-partition events fetched for an earlier assignment are discarded, never delivered to
 /// a later read. At most [`RangeConsumers::MAX_IDLE`] idle consumers are kept per kind
-/// (isolation level and connection mode); more are closed when their read ends.
-#[derive(Default)]
+/// (isolation level and connection mode), and none longer than the idle timeout (default
+/// [`RangeConsumers::DEFAULT_IDLE_TIMEOUT`]): an idle consumer with eager connections keeps one
+/// to every broker, and MSK limits connections per broker.
 pub struct RangeConsumers {
-    idle: Mutex<Vec<(ConsumerKind, FerryConsumer)>>,
+    idle: Mutex<Vec<Idle>>,
+    idle_timeout: Duration,
+}
+
+struct Idle {
+    kind: ConsumerKind,
+    since: Instant,
+    consumer: FerryConsumer,
 }
 
 /// What a pooled range consumer was configured for.
@@ -268,38 +276,82 @@ impl std::fmt::Debug for RangeConsumers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RangeConsumers")
             .field("idle", &self.idle_count())
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
+    }
+}
+
+impl Default for RangeConsumers {
+    fn default() -> Self {
+        Self::with_idle_timeout(Self::DEFAULT_IDLE_TIMEOUT)
     }
 }
 
 impl RangeConsumers {
     /// Idle consumers kept per kind.
     pub const MAX_IDLE: usize = 8;
+    /// How long an unused consumer is kept by default.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// An empty pool that closes consumers unused for `idle_timeout` (at the next read).
+    pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
+        Self {
+            idle: Mutex::default(),
+            idle_timeout,
+        }
+    }
 
     /// Idle consumers now in the pool.
     pub fn idle_count(&self) -> usize {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(ConsumerKind, FerryConsumer)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn take(&self, kind: ConsumerKind) -> Option<FerryConsumer> {
-        let mut idle = self.lock();
-        let at = idle.iter().rposition(|(k, _)| *k == kind)?;
-        Some(idle.swap_remove(at).1)
+    /// Removes the consumers idle for longer than the timeout (to be closed by the caller).
+    fn expired(idle: &mut Vec<Idle>, timeout: Duration) -> Vec<FerryConsumer> {
+        let now = Instant::now();
+        let (old, keep): (Vec<Idle>, Vec<Idle>) = std::mem::take(idle)
+            .into_iter()
+            .partition(|i| now.duration_since(i.since) >= timeout);
+        *idle = keep;
+        old.into_iter().map(|i| i.consumer).collect()
     }
 
-    /// Keeps `consumer` unless the pool already holds enough of its kind; returns it otherwise
-    /// (to be dropped off the async threads: closing a client blocks).
-    fn put(&self, kind: ConsumerKind, consumer: FerryConsumer) -> Option<FerryConsumer> {
+    /// An idle consumer of `kind`, if any, and the expired ones to close.
+    fn take(&self, kind: ConsumerKind) -> (Option<FerryConsumer>, Vec<FerryConsumer>) {
         let mut idle = self.lock();
-        if idle.iter().filter(|(k, _)| *k == kind).count() >= Self::MAX_IDLE {
-            return Some(consumer);
+        let expired = Self::expired(&mut idle, self.idle_timeout);
+        let found = idle
+            .iter()
+            .rposition(|i| i.kind == kind)
+            .map(|at| idle.swap_remove(at).consumer);
+        (found, expired)
+    }
+
+    /// Keeps `consumer` unless the pool already holds enough of its kind; returns what is to
+    /// be closed (off the async threads: closing a client blocks).
+    fn put(&self, kind: ConsumerKind, consumer: FerryConsumer) -> Vec<FerryConsumer> {
+        let mut idle = self.lock();
+        let mut close = Self::expired(&mut idle, self.idle_timeout);
+        if idle.iter().filter(|i| i.kind == kind).count() >= Self::MAX_IDLE {
+            close.push(consumer);
+        } else {
+            idle.push(Idle {
+                kind,
+                since: Instant::now(),
+                consumer,
+            });
         }
-        idle.push((kind, consumer));
-        None
+        close
+    }
+
+    fn close(consumers: Vec<FerryConsumer>) {
+        if !consumers.is_empty() {
+            tokio::task::spawn_blocking(move || drop(consumers));
+        }
     }
 
     /// [`scan_partition`] with a consumer from the pool (or a new one), returned to the pool
@@ -320,7 +372,9 @@ impl RangeConsumers {
         F: FnMut(&mut A, MirrorRecord) + Send + 'static,
     {
         let kind = ConsumerKind::from(options);
-        let consumer = match self.take(kind) {
+        let (pooled, expired) = self.take(kind);
+        Self::close(expired);
+        let consumer = match pooled {
             Some(c) => c,
             None => range_consumer(conn, options)?,
         };
@@ -334,8 +388,8 @@ impl RangeConsumers {
         })
         .await
         .map_err(ReadError::Task)?;
-        if let Some(surplus) = reusable.and_then(|c| self.put(kind, c)) {
-            tokio::task::spawn_blocking(move || drop(surplus));
+        if let Some(consumer) = reusable {
+            Self::close(self.put(kind, consumer));
         }
         result
     }

@@ -10,8 +10,8 @@ use ferry_core::ports::{
 use ferry_core::{Header, MirrorRecord, TimestampType, TopicPartition};
 use ferry_kafka::{
     create_topic, delete_topic, list_topics, partition_checksum, partition_count, read_partition,
-    scan_partition, watermarks, AdminError, Isolation, KafkaConnection, ProducerTuning, ReadError,
-    ReadOptions, TargetCluster, TargetOptions,
+    scan_partition, watermarks, AdminError, Isolation, KafkaConnection, ProducerTuning,
+    RangeConsumers, ReadError, ReadOptions, TargetCluster, TargetOptions,
 };
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -740,6 +740,32 @@ async fn pooled_range_reads_see_only_their_own_range() {
         );
     }
     assert!((3..=4).contains(&pool()), "{} idle", pool());
+
+    // Consumers unused for the idle timeout are closed at the next read.
+    let short = RangeConsumers::with_idle_timeout(Duration::from_millis(300));
+    let options = |isolation| ReadOptions {
+        isolation,
+        stop_at_end: true,
+        ..ReadOptions::default()
+    };
+    let count = |n: &mut usize, _| *n += 1;
+    let committed = options(Isolation::ReadCommitted);
+    let n = short
+        .scan(&conn, &tp, 0, Some(13), &committed, 0, count)
+        .await;
+    assert_eq!(n.expect("committed"), 7);
+    assert_eq!(short.idle_count(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let uncommitted = options(Isolation::ReadUncommitted);
+    let n = short
+        .scan(&conn, &tp, 0, Some(13), &uncommitted, 0, count)
+        .await;
+    assert_eq!(n.expect("uncommitted"), 9);
+    assert_eq!(
+        short.idle_count(),
+        1,
+        "the expired committed reader was closed"
+    );
 
     delete_topic(&conn, &topic).await.expect("delete");
 }
