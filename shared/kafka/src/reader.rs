@@ -1,8 +1,11 @@
-//! Reading a partition range back: used by validation (compare source and target) and by the
-//! integration tests.
+//! Reading a partition range back: used by validation (compare source and target), by the
+//! mirror (records past recorded progress, e.g. the previous writer's commit marker at a
+//! hand-over) and by the integration tests.
 //!
 //! A reader is an assigned consumer (a throw-away `group.id` that is never joined and never
-//! commits) running on tokio's blocking pool. Ranges may contain offset gaps (compaction,
+//! commits) running on tokio's blocking pool. [`scan_partition`] builds one per read;
+//! [`RangeConsumers`] keeps them between reads (the mirror's and validation's readers, through
+//! [`crate::KafkaClusterReader`]). Ranges may contain offset gaps (compaction,
 //! transaction markers, aborted records under `read_committed`): the reader finishes when it has
 //! seen a record at or past the end of the range, or when it reaches the end of the partition
 //! and the end offset it measured *before* starting already covered the range.
@@ -278,6 +281,20 @@ impl std::fmt::Debug for RangeConsumers {
             .field("idle", &self.idle_count())
             .field("idle_timeout", &self.idle_timeout)
             .finish()
+    }
+}
+
+/// Closes the idle consumers on tokio's blocking pool when dropped inside a runtime (closing a
+/// client blocks), in place otherwise.
+impl Drop for RangeConsumers {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if idle.is_empty() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || drop(idle));
+        }
     }
 }
 
