@@ -310,7 +310,8 @@ impl RangeConsumers {
     /// How long an unused consumer is kept by default.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-    /// An empty pool that closes consumers unused for `idle_timeout` (at the next read).
+    /// An empty pool that closes consumers unused for `idle_timeout` (when the next read
+    /// ends).
     pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
         Self {
             idle: Mutex::default(),
@@ -327,32 +328,23 @@ impl RangeConsumers {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes the consumers idle for longer than the timeout (to be closed by the caller).
-    fn expired(idle: &mut Vec<Idle>, timeout: Duration) -> Vec<FerryConsumer> {
-        let now = Instant::now();
-        let (old, keep): (Vec<Idle>, Vec<Idle>) = std::mem::take(idle)
-            .into_iter()
-            .partition(|i| now.duration_since(i.since) >= timeout);
-        *idle = keep;
-        old.into_iter().map(|i| i.consumer).collect()
-    }
-
-    /// An idle consumer of `kind`, if any, and the expired ones to close.
-    fn take(&self, kind: ConsumerKind) -> (Option<FerryConsumer>, Vec<FerryConsumer>) {
+    /// An idle consumer of `kind`, if any.
+    fn take(&self, kind: ConsumerKind) -> Option<FerryConsumer> {
         let mut idle = self.lock();
-        let expired = Self::expired(&mut idle, self.idle_timeout);
-        let found = idle
-            .iter()
-            .rposition(|i| i.kind == kind)
-            .map(|at| idle.swap_remove(at).consumer);
-        (found, expired)
+        let at = idle.iter().rposition(|i| i.kind == kind)?;
+        Some(idle.swap_remove(at).consumer)
     }
 
-    /// Keeps `consumer` unless the pool already holds enough of its kind; returns what is to
-    /// be closed (off the async threads: closing a client blocks).
+    /// Keeps `consumer` unless the pool already holds enough of its kind, and removes the
+    /// consumers idle for the timeout; returns what is to be closed (off the async threads:
+    /// closing a client blocks).
     fn put(&self, kind: ConsumerKind, consumer: FerryConsumer) -> Vec<FerryConsumer> {
+        let now = Instant::now();
         let mut idle = self.lock();
-        let mut close = Self::expired(&mut idle, self.idle_timeout);
+        let mut close: Vec<FerryConsumer> = idle
+            .extract_if(.., |i| now.duration_since(i.since) >= self.idle_timeout)
+            .map(|i| i.consumer)
+            .collect();
         if idle.iter().filter(|i| i.kind == kind).count() >= Self::MAX_IDLE {
             close.push(consumer);
         } else {
@@ -389,9 +381,7 @@ impl RangeConsumers {
         F: FnMut(&mut A, MirrorRecord) + Send + 'static,
     {
         let kind = ConsumerKind::from(options);
-        let (pooled, expired) = self.take(kind);
-        Self::close(expired);
-        let consumer = match pooled {
+        let consumer = match self.take(kind) {
             Some(c) => c,
             None => range_consumer(conn, options)?,
         };
