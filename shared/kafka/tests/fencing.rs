@@ -64,6 +64,24 @@ async fn committed_values(c: &TargetCluster, tp: &TopicPartition) -> Vec<(i64, V
         .collect()
 }
 
+/// [`committed_values`] once at least `n` are visible (or after 30 s): `commit` returns before
+/// the coordinator has written the commit marker, and until then `read_committed` sees nothing
+/// of the transaction.
+async fn committed_values_after_commit(
+    c: &TargetCluster,
+    tp: &TopicPartition,
+    n: usize,
+) -> Vec<(i64, Vec<u8>)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = committed_values(c, tp).await;
+        if seen.len() >= n || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_writer_fences_the_older_one_and_its_open_transaction_never_shows() {
     let topic = unique("overlap");
@@ -94,7 +112,7 @@ async fn a_newer_writer_fences_the_older_one_and_its_open_transaction_never_show
     b.commit(&tp).await.expect("commit b");
     assert!(end > 3, "marker and aborted records occupy offsets");
 
-    let seen = committed_values(&b, &tp).await;
+    let seen = committed_values_after_commit(&b, &tp, 5).await;
     let values: Vec<Vec<u8>> = seen.iter().map(|(_, v)| v.clone()).collect();
     assert_eq!(
         values,
@@ -139,7 +157,7 @@ async fn a_fresh_writer_after_a_crash_aborts_what_the_dead_one_left_open() {
     assert!(committed_values(&next, &tp).await.is_empty());
     next.produce(&tp, &records(0, 4)).await.expect("produce");
     next.commit(&tp).await.expect("commit");
-    assert_eq!(committed_values(&next, &tp).await.len(), 4);
+    assert_eq!(committed_values_after_commit(&next, &tp, 4).await.len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
